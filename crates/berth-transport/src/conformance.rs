@@ -1,0 +1,325 @@
+//! The conformance suite every [`Transport`] implementation runs.
+//!
+//! Each check is a plain function over `&dyn Transport` that opens its own session with a fresh
+//! random id, so checks never collide. [`transport_conformance_tests!`] turns the whole suite
+//! into one `#[test]` per check for an implementation:
+//!
+//! ```text
+//! berth_transport::transport_conformance_tests!(|| MyTransport::new());
+//! ```
+//!
+//! [`transport_conformance_tests!`]: crate::transport_conformance_tests
+
+use std::time::{Duration, Instant};
+
+use crate::{
+    ChannelName, ChannelRole, FrameKind, FrameSenderExt, SessionId, Transport, TransportConfig,
+    TransportError, audio_samples,
+};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn session(
+    transport: &dyn Transport,
+    config: &TransportConfig,
+) -> (SessionId, Box<dyn crate::SessionTransport>) {
+    let id = SessionId::random();
+    let session = transport.open_session(&id, config).expect("open a session");
+    (id, session)
+}
+
+fn channel(session: &SessionId, role: ChannelRole) -> ChannelName {
+    ChannelName::new(session, "node", role).expect("a valid channel name")
+}
+
+/// Audio written into a loaned frame arrives bit for bit, aligned, with its header fields.
+pub fn audio_round_trip_is_bit_exact(transport: &dyn Transport) {
+    let (id, session) = session(transport, &TransportConfig::default());
+    let name = channel(&id, ChannelRole::Input);
+    session.create_channel(&name).unwrap();
+    let mut rx = session.receiver(&name).unwrap();
+    let mut tx = session.sender(&name).unwrap();
+    let samples: Vec<f32> = (0..960).map(|i| (i as f32 * 0.37).sin()).collect();
+    let seq = tx.send_audio(&samples, 48_000, 1, 1234).unwrap();
+    assert_eq!(seq, 0);
+    let mut seen = false;
+    let delivery = rx
+        .receive_with(WAIT, &mut |header, payload| {
+            assert_eq!(header.frame_kind(), Some(FrameKind::Audio));
+            assert_eq!((header.sample_rate, header.channels), (48_000, 1));
+            assert_eq!(header.timestamp_ns, 1234);
+            assert_eq!(header.payload_len as usize, payload.len());
+            assert_eq!(
+                payload.as_ptr() as usize % 8,
+                0,
+                "payloads are 8-byte aligned"
+            );
+            let got = audio_samples(payload).expect("an aligned f32 payload");
+            assert!(
+                got.iter()
+                    .zip(&samples)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+            );
+            assert_eq!(got.len(), samples.len());
+            seen = true;
+        })
+        .unwrap()
+        .expect("a frame within the timeout");
+    assert!(seen);
+    assert_eq!(delivery.lost_before, 0);
+}
+
+/// 10,000 frames sent in bursts no larger than the queue all arrive, in order, none lost.
+pub fn every_sequence_number_is_accounted_for(transport: &dyn Transport) {
+    let config = TransportConfig::default();
+    let (id, session) = session(transport, &config);
+    let name = channel(&id, ChannelRole::Output);
+    session.create_channel(&name).unwrap();
+    let mut rx = session.receiver(&name).unwrap();
+    let mut tx = session.sender(&name).unwrap();
+    let total = 10_000u64;
+    let mut next_expected = 0u64;
+    let mut sent = 0u64;
+    while next_expected < total {
+        let burst = (config.queue_depth as u64).min(total - sent);
+        for _ in 0..burst {
+            let value = sent as f32;
+            tx.send_audio(&[value; 4], 16_000, 1, sent).unwrap();
+            sent += 1;
+        }
+        for _ in 0..burst {
+            let delivery = rx
+                .receive_with(WAIT, &mut |header, payload| {
+                    assert_eq!(header.sequence, next_expected);
+                    assert_eq!(audio_samples(payload).unwrap()[3], next_expected as f32);
+                })
+                .unwrap()
+                .expect("no frame may go missing");
+            assert_eq!(delivery.lost_before, 0);
+            next_expected += 1;
+        }
+    }
+    assert_eq!(next_expected, total);
+}
+
+/// A full reader queue holds the writer back and then reports backpressure; nothing queued is
+/// overwritten.
+pub fn a_full_queue_is_reported_never_overwritten(transport: &dyn Transport) {
+    let config = TransportConfig {
+        queue_depth: 4,
+        send_timeout: Duration::from_millis(50),
+        ..TransportConfig::default()
+    };
+    let (id, session) = session(transport, &config);
+    let name = channel(&id, ChannelRole::Input);
+    session.create_channel(&name).unwrap();
+    let mut tx = session.sender(&name).unwrap();
+    let mut rx = session.receiver(&name).unwrap();
+    for i in 0..4u64 {
+        tx.send_bytes(FrameKind::Bytes, &i.to_le_bytes(), 0)
+            .unwrap();
+    }
+    let started = Instant::now();
+    let err = tx
+        .send_bytes(FrameKind::Bytes, &4u64.to_le_bytes(), 0)
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Backpressure { .. }), "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(40),
+        "the writer waited first"
+    );
+    for i in 0..4u64 {
+        rx.receive_with(WAIT, &mut |header, payload| {
+            assert_eq!(header.sequence, i);
+            assert_eq!(payload, i.to_le_bytes());
+        })
+        .unwrap()
+        .expect("the queued frames survive");
+    }
+    // After the reader caught up the writer can go on.
+    tx.send_bytes(FrameKind::Bytes, b"again", 0).unwrap();
+    let delivery = rx
+        .receive_with(WAIT, &mut |_, payload| assert_eq!(payload, b"again"))
+        .unwrap();
+    // The frame refused under backpressure was never delivered, so the reader is told of it.
+    assert_eq!(
+        delivery.expect("a frame").lost_before,
+        0,
+        "refused frames consume no sequence number"
+    );
+}
+
+/// Text, JSON and bytes payloads keep their kind and content.
+pub fn text_json_and_bytes_round_trip(transport: &dyn Transport) {
+    let (id, session) = session(transport, &TransportConfig::default());
+    let name = channel(&id, ChannelRole::Control);
+    session.create_channel(&name).unwrap();
+    let mut rx = session.receiver(&name).unwrap();
+    let mut tx = session.sender(&name).unwrap();
+    let cases: [(FrameKind, &[u8]); 4] = [
+        (FrameKind::Text, "héllo".as_bytes()),
+        (FrameKind::Json, br#"{"type":"ready"}"#),
+        (FrameKind::Bytes, &[0, 255, 7]),
+        (FrameKind::Bytes, &[]),
+    ];
+    for (kind, bytes) in cases {
+        tx.send_bytes(kind, bytes, 9).unwrap();
+        rx.receive_with(WAIT, &mut |header, payload| {
+            assert_eq!(header.frame_kind(), Some(kind));
+            assert_eq!(payload, bytes);
+        })
+        .unwrap()
+        .expect("a frame");
+    }
+}
+
+/// End-of-stream frames are delivered and flagged.
+pub fn end_of_stream_is_delivered(transport: &dyn Transport) {
+    let (id, session) = session(transport, &TransportConfig::default());
+    let name = channel(&id, ChannelRole::Input);
+    session.create_channel(&name).unwrap();
+    let mut rx = session.receiver(&name).unwrap();
+    let mut tx = session.sender(&name).unwrap();
+    tx.send_end_of_stream().unwrap();
+    let mut eos = false;
+    rx.receive_with(WAIT, &mut |header, payload| {
+        eos = header.is_end_of_stream() && payload.is_empty();
+    })
+    .unwrap()
+    .expect("a frame");
+    assert!(eos);
+}
+
+/// A receive with nothing to read returns after its timeout, not before and not much later.
+pub fn an_idle_receive_times_out(transport: &dyn Transport) {
+    let (id, session) = session(transport, &TransportConfig::default());
+    let name = channel(&id, ChannelRole::Output);
+    session.create_channel(&name).unwrap();
+    let mut rx = session.receiver(&name).unwrap();
+    let started = Instant::now();
+    let got = rx
+        .receive_with(Duration::from_millis(30), &mut |_, _| {
+            panic!("no frame was sent")
+        })
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(got.is_none());
+    assert!(
+        waited >= Duration::from_millis(25),
+        "returned early: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(1), "returned late: {waited:?}");
+}
+
+/// A reader blocked in another thread wakes up for a frame (no busy wait required).
+pub fn a_blocked_reader_wakes_for_a_frame(transport: &dyn Transport) {
+    let config = TransportConfig {
+        spin: Duration::ZERO,
+        ..TransportConfig::default()
+    };
+    let (id, session) = session(transport, &config);
+    let name = channel(&id, ChannelRole::Output);
+    session.create_channel(&name).unwrap();
+    let mut rx = session.receiver(&name).unwrap();
+    let mut tx = session.sender(&name).unwrap();
+    let reader = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut text = String::new();
+        rx.receive_with(WAIT, &mut |_, payload| {
+            text = String::from_utf8_lossy(payload).into_owned()
+        })
+        .unwrap()
+        .expect("woken by the frame");
+        (text, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    tx.send_bytes(FrameKind::Text, b"wake", 0).unwrap();
+    let (text, waited) = reader.join().unwrap();
+    assert_eq!(text, "wake");
+    assert!(waited < WAIT, "the reader slept through the frame");
+}
+
+/// Every reader of a channel gets every frame.
+pub fn every_reader_gets_every_frame(transport: &dyn Transport) {
+    let (id, session) = session(transport, &TransportConfig::default());
+    let name = channel(&id, ChannelRole::Output);
+    session.create_channel(&name).unwrap();
+    let mut readers = [
+        session.receiver(&name).unwrap(),
+        session.receiver(&name).unwrap(),
+    ];
+    let mut tx = session.sender(&name).unwrap();
+    for i in 0..3u64 {
+        tx.send_bytes(FrameKind::Bytes, &i.to_le_bytes(), 0)
+            .unwrap();
+    }
+    for rx in &mut readers {
+        for i in 0..3u64 {
+            rx.receive_with(WAIT, &mut |header, payload| {
+                assert_eq!(header.sequence, i);
+                assert_eq!(payload, i.to_le_bytes());
+            })
+            .unwrap()
+            .expect("a frame");
+        }
+    }
+}
+
+/// Opening a channel that was never created fails with a clear error.
+pub fn a_missing_channel_is_an_error(transport: &dyn Transport) {
+    let (id, session) = session(transport, &TransportConfig::default());
+    let name = ChannelName::new(&id, "nowhere", ChannelRole::Input).unwrap();
+    let err = session.sender(&name).err().expect("no such channel");
+    assert!(err.to_string().contains("nowhere"), "{err}");
+    let err = session.receiver(&name).err().expect("no such channel");
+    assert!(err.to_string().contains("nowhere"), "{err}");
+}
+
+/// When a session ends, nothing of it remains.
+pub fn nothing_remains_after_a_session(transport: &dyn Transport) {
+    let id = SessionId::random();
+    {
+        let session = transport
+            .open_session(&id, &TransportConfig::default())
+            .unwrap();
+        let name = channel(&id, ChannelRole::Input);
+        session.create_channel(&name).unwrap();
+        let mut rx = session.receiver(&name).unwrap();
+        let mut tx = session.sender(&name).unwrap();
+        tx.send_audio(&[1.0; 960], 48_000, 1, 0).unwrap();
+        rx.receive_with(WAIT, &mut |_, _| {})
+            .unwrap()
+            .expect("a frame");
+        assert!(!transport.session_resources(&id).is_empty() || !transport.crosses_processes());
+    }
+    assert_eq!(transport.session_resources(&id), Vec::<String>::new());
+    assert_eq!(transport.sweep_session(&id).unwrap(), 0);
+}
+
+/// Generates one `#[test]` per conformance check for the transport built by `$make`.
+#[macro_export]
+macro_rules! transport_conformance_tests {
+    ($make:expr) => {
+        $crate::transport_conformance_tests!(@each $make;
+            audio_round_trip_is_bit_exact,
+            every_sequence_number_is_accounted_for,
+            a_full_queue_is_reported_never_overwritten,
+            text_json_and_bytes_round_trip,
+            end_of_stream_is_delivered,
+            an_idle_receive_times_out,
+            a_blocked_reader_wakes_for_a_frame,
+            every_reader_gets_every_frame,
+            a_missing_channel_is_an_error,
+            nothing_remains_after_a_session,
+        );
+    };
+    (@each $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let transport = ($make)();
+                $crate::conformance::$check(&transport);
+            }
+        )*
+    };
+}

@@ -1,0 +1,128 @@
+//! The transport traits: small, object-safe, and copy-free on the data path.
+
+use std::time::Duration;
+
+use crate::frame::write_samples;
+use crate::{ChannelName, FrameHeader, FrameKind, SessionId, TransportConfig, TransportError};
+
+/// A way to move frames between processes; one instance serves many sessions.
+pub trait Transport: Send + Sync + 'static {
+    /// The name the transport is registered under (e.g. `iceoryx2`, `memory`).
+    fn name(&self) -> &'static str;
+
+    /// Whether runners in other processes (and containers) can attach to its channels.
+    fn crosses_processes(&self) -> bool;
+
+    /// Opens the transport for one session; every resource it creates is tagged with `session`.
+    fn open_session(
+        &self,
+        session: &SessionId,
+        config: &TransportConfig,
+    ) -> Result<Box<dyn SessionTransport>, TransportError>;
+
+    /// Removes whatever a session left behind (e.g. after a crash); returns how many resources
+    /// were removed. Safe to call for a session that left nothing.
+    fn sweep_session(&self, session: &SessionId) -> Result<usize, TransportError>;
+
+    /// Lists the resources a session still holds (files, segments), for leak checks.
+    fn session_resources(&self, session: &SessionId) -> Vec<String>;
+}
+
+/// One session's view of a transport. Dropping it releases every channel it created.
+pub trait SessionTransport: Send + Sync {
+    /// The session.
+    fn session(&self) -> &SessionId;
+
+    /// Creates `channel`; it lives until this session transport is dropped.
+    fn create_channel(&self, channel: &ChannelName) -> Result<(), TransportError>;
+
+    /// A writer on an existing channel.
+    fn sender(&self, channel: &ChannelName) -> Result<Box<dyn FrameSender>, TransportError>;
+
+    /// A reader on an existing channel; it sees frames sent after it was created.
+    fn receiver(&self, channel: &ChannelName) -> Result<Box<dyn FrameReceiver>, TransportError>;
+
+    /// Environment variables a runner in another process needs to attach to this session's
+    /// channels (empty for in-process transports).
+    fn runner_env(&self) -> Vec<(String, String)>;
+}
+
+/// Writes frames into a channel.
+pub trait FrameSender: Send {
+    /// Loans a `payload_len`-byte frame, lets `fill` write the header fields and the payload in
+    /// place, and sends it. The sender sets `sequence` and `payload_len` itself; `fill` sets the
+    /// rest. Returns the frame's sequence number.
+    fn send_with(
+        &mut self,
+        payload_len: usize,
+        fill: &mut dyn FnMut(&mut FrameHeader, &mut [u8]),
+    ) -> Result<u64, TransportError>;
+
+    /// The channel written to.
+    fn channel(&self) -> &ChannelName;
+}
+
+/// What a successful receive reports besides the frame itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Frames missing between the previous frame and this one (0 when none was lost).
+    pub lost_before: u64,
+}
+
+/// Reads frames from a channel.
+pub trait FrameReceiver: Send {
+    /// Waits up to `timeout` for the next frame and lets `read` see it in place. Returns
+    /// `Ok(None)` when the timeout passed without a frame.
+    fn receive_with(
+        &mut self,
+        timeout: Duration,
+        read: &mut dyn FnMut(&FrameHeader, &[u8]),
+    ) -> Result<Option<Delivery>, TransportError>;
+
+    /// The channel read from.
+    fn channel(&self) -> &ChannelName;
+}
+
+/// Conveniences over [`FrameSender`], for every sender.
+pub trait FrameSenderExt: FrameSender {
+    /// Sends interleaved f32 samples, written straight into the loaned frame.
+    fn send_audio(
+        &mut self,
+        samples: &[f32],
+        sample_rate: u32,
+        channels: u32,
+        timestamp_ns: u64,
+    ) -> Result<u64, TransportError> {
+        self.send_with(std::mem::size_of_val(samples), &mut |header, payload| {
+            header.kind = FrameKind::Audio as u32;
+            header.sample_rate = sample_rate;
+            header.channels = channels;
+            header.timestamp_ns = timestamp_ns;
+            write_samples(payload, samples);
+        })
+    }
+
+    /// Sends a text, JSON, bytes or control payload.
+    fn send_bytes(
+        &mut self,
+        kind: FrameKind,
+        bytes: &[u8],
+        timestamp_ns: u64,
+    ) -> Result<u64, TransportError> {
+        self.send_with(bytes.len(), &mut |header, payload| {
+            header.kind = kind as u32;
+            header.timestamp_ns = timestamp_ns;
+            payload.copy_from_slice(bytes);
+        })
+    }
+
+    /// Sends an empty frame flagged end-of-stream.
+    fn send_end_of_stream(&mut self) -> Result<u64, TransportError> {
+        self.send_with(0, &mut |header, _| {
+            header.kind = FrameKind::Control as u32;
+            header.flags |= crate::END_OF_STREAM;
+        })
+    }
+}
+
+impl<T: FrameSender + ?Sized> FrameSenderExt for T {}

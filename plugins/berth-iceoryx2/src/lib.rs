@@ -1,0 +1,82 @@
+//! Berth's shared-memory transport over iceoryx2.
+//!
+//! Every channel is an iceoryx2 publish-subscribe service of `[u8]` payloads with a
+//! [`FrameHeader`](berth_transport::FrameHeader) user header, plus an event service of the same
+//! name that wakes readers. Writers loan a sample and write the payload straight into shared
+//! memory; readers see the payload in place. Each session uses its own iceoryx2 prefix
+//! (`berth_{session_id}_`), so every file and shared-memory segment it creates names the session
+//! and a sweep can remove what a crashed session left behind. The wire settings are those of
+//! `docs/PROTOCOL.md`, which the Python runner follows too.
+
+mod channel;
+mod resources;
+mod session;
+mod wire;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_transport::{SessionId, SessionTransport, Transport, TransportConfig, TransportError};
+
+pub use resources::session_prefix;
+
+/// The iceoryx2 version this plugin speaks; runners must use exactly this one.
+pub const ICEORYX2_VERSION: &str = "0.10.0";
+
+/// The iceoryx2 transport.
+#[derive(Clone, Debug)]
+pub struct Iceoryx2Transport {
+    root: PathBuf,
+}
+
+impl Iceoryx2Transport {
+    /// A transport using iceoryx2's default root path (`/tmp/iceoryx2`).
+    pub fn new() -> Self {
+        Self {
+            root: PathBuf::from(resources::DEFAULT_ROOT),
+        }
+    }
+
+    /// The directory where iceoryx2 keeps its service and node files; containers mount it.
+    pub fn root_path(&self) -> &std::path::Path {
+        &self.root
+    }
+}
+
+impl Default for Iceoryx2Transport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Transport for Iceoryx2Transport {
+    fn name(&self) -> &'static str {
+        "iceoryx2"
+    }
+
+    fn crosses_processes(&self) -> bool {
+        true
+    }
+
+    fn open_session(
+        &self,
+        session: &SessionId,
+        config: &TransportConfig,
+    ) -> Result<Box<dyn SessionTransport>, TransportError> {
+        Ok(Box::new(session::Iceoryx2Session::open(
+            &self.root, session, config,
+        )?))
+    }
+
+    fn sweep_session(&self, session: &SessionId) -> Result<usize, TransportError> {
+        resources::sweep(&self.root, session)
+    }
+
+    fn session_resources(&self, session: &SessionId) -> Vec<String> {
+        resources::list(&self.root, session)
+    }
+}
+
+berth_transport::inventory::submit! {
+    berth_transport::TransportPlugin { name: "iceoryx2", create: || Ok(Arc::new(Iceoryx2Transport::new())) }
+}

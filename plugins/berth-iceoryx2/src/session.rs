@@ -1,0 +1,201 @@
+//! One session's iceoryx2 node and the services it created.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use berth_transport::{
+    ChannelName, FrameReceiver, FrameSender, SessionId, SessionTransport, TransportConfig,
+    TransportError,
+};
+use iceoryx2::prelude::*;
+use iceoryx2::service::port_factory::{event, publish_subscribe};
+
+use crate::channel::{Iceoryx2Receiver, Iceoryx2Sender};
+use crate::resources::{session_config, session_prefix};
+use crate::wire::{PAYLOAD_ALIGNMENT, WireHeader};
+
+pub(crate) type Ipc = ipc_threadsafe::Service;
+pub(crate) type PubSub = publish_subscribe::PortFactory<Ipc, [u8], WireHeader>;
+pub(crate) type Events = event::PortFactory<Ipc>;
+
+/// The pub-sub service and the event service behind one channel.
+pub(crate) struct Services {
+    pub(crate) data: PubSub,
+    pub(crate) events: Events,
+}
+
+pub(crate) struct Iceoryx2Session {
+    session: SessionId,
+    root: String,
+    config: TransportConfig,
+    node: Option<Node<Ipc>>,
+    channels: Mutex<HashMap<String, Arc<Services>>>,
+}
+
+impl Iceoryx2Session {
+    pub(crate) fn open(
+        root: &Path,
+        session: &SessionId,
+        config: &TransportConfig,
+    ) -> Result<Self, TransportError> {
+        let iox_config = session_config(root, session)?;
+        let name =
+            NodeName::new("berth-host").map_err(|e| error("name the node", session.as_str(), e))?;
+        let node = NodeBuilder::new()
+            .name(&name)
+            .config(&iox_config)
+            .create::<Ipc>()
+            .map_err(|e| error("create the iceoryx2 node", session.as_str(), e))?;
+        tracing::debug!(%session, prefix = %session_prefix(session), "iceoryx2 session opened");
+        Ok(Self {
+            session: session.clone(),
+            root: root.to_string_lossy().into_owned(),
+            config: config.clone(),
+            node: Some(node),
+            channels: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn node(&self) -> &Node<Ipc> {
+        self.node.as_ref().expect("the node lives until drop")
+    }
+
+    fn services(&self, channel: &ChannelName) -> Result<Arc<Services>, TransportError> {
+        if let Some(found) = self
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(channel.as_str())
+        {
+            return Ok(Arc::clone(found));
+        }
+        // A channel created by another process of the session (not by this host).
+        let name = service_name(channel)?;
+        let data = self
+            .node()
+            .service_builder(&name)
+            .publish_subscribe::<[u8]>()
+            .user_header::<WireHeader>()
+            .payload_alignment(alignment())
+            .open()
+            .map_err(|_| TransportError::NoSuchChannel {
+                channel: channel.to_string(),
+            })?;
+        let events = self
+            .node()
+            .service_builder(&name)
+            .event()
+            .open()
+            .map_err(|_| TransportError::NoSuchChannel {
+                channel: channel.to_string(),
+            })?;
+        Ok(Arc::new(Services { data, events }))
+    }
+}
+
+impl SessionTransport for Iceoryx2Session {
+    fn session(&self) -> &SessionId {
+        &self.session
+    }
+
+    fn create_channel(&self, channel: &ChannelName) -> Result<(), TransportError> {
+        let name = service_name(channel)?;
+        let data = self
+            .node()
+            .service_builder(&name)
+            .publish_subscribe::<[u8]>()
+            .user_header::<WireHeader>()
+            .payload_alignment(alignment())
+            .enable_safe_overflow(false)
+            .subscriber_max_buffer_size(self.config.queue_depth.max(1))
+            .subscriber_max_borrowed_samples(2)
+            .max_subscribers(8)
+            .max_publishers(2)
+            .max_nodes(16)
+            .create()
+            .map_err(|e| error("create the pub-sub service", channel.as_str(), e))?;
+        let events = self
+            .node()
+            .service_builder(&name)
+            .event()
+            .max_notifiers(8)
+            .max_listeners(8)
+            .max_nodes(16)
+            .create()
+            .map_err(|e| error("create the event service", channel.as_str(), e))?;
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                channel.as_str().to_owned(),
+                Arc::new(Services { data, events }),
+            );
+        Ok(())
+    }
+
+    fn sender(&self, channel: &ChannelName) -> Result<Box<dyn FrameSender>, TransportError> {
+        Ok(Box::new(Iceoryx2Sender::new(
+            channel.clone(),
+            self.services(channel)?,
+            &self.config,
+        )?))
+    }
+
+    fn receiver(&self, channel: &ChannelName) -> Result<Box<dyn FrameReceiver>, TransportError> {
+        Ok(Box::new(Iceoryx2Receiver::new(
+            channel.clone(),
+            self.services(channel)?,
+            &self.config,
+        )?))
+    }
+
+    fn runner_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("BERTH_IOX2_PREFIX".into(), session_prefix(&self.session)),
+            ("BERTH_IOX2_ROOT".into(), self.root.clone()),
+        ]
+    }
+}
+
+impl Drop for Iceoryx2Session {
+    fn drop(&mut self) {
+        // Services go away with their last port; dropping ours before the node lets iceoryx2
+        // remove them. What iceoryx2 keeps per prefix (its node registry segment) belongs to
+        // this session alone, so it goes too once no port of the session is left.
+        let channels: Vec<_> =
+            std::mem::take(&mut *self.channels.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_values()
+                .collect();
+        let last_holder = channels.iter().all(|c| Arc::strong_count(c) == 1);
+        drop(channels);
+        self.node.take();
+        if last_holder {
+            if let Err(e) = crate::resources::sweep(std::path::Path::new(&self.root), &self.session)
+            {
+                tracing::warn!(session = %self.session, error = %e, "leftover iceoryx2 resources");
+            }
+        }
+    }
+}
+
+fn service_name(channel: &ChannelName) -> Result<ServiceName, TransportError> {
+    ServiceName::new(channel.as_str()).map_err(|e| error("name the service", channel.as_str(), e))
+}
+
+fn alignment() -> Alignment {
+    Alignment::new(PAYLOAD_ALIGNMENT).expect("8 is a power of two")
+}
+
+pub(crate) fn error(
+    operation: &'static str,
+    channel: &str,
+    detail: impl std::fmt::Debug,
+) -> TransportError {
+    TransportError::Backend {
+        transport: "iceoryx2",
+        operation,
+        channel: channel.to_owned(),
+        detail: format!("{detail:?}"),
+    }
+}
