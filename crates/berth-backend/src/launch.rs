@@ -1,0 +1,71 @@
+//! What to start: the command, its environment, and the isolation settings.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Label key: which tool created a resource.
+pub const LABEL_MANAGED_BY: &str = "berth.managed-by";
+/// Label value of [`LABEL_MANAGED_BY`].
+pub const MANAGED_BY: &str = "berth";
+/// Label key: the session that created a resource.
+pub const LABEL_SESSION: &str = "berth.session";
+/// Label key: the node a resource runs.
+pub const LABEL_NODE: &str = "berth.node";
+/// Label key: the hash of the node's environment definition.
+pub const LABEL_ENV_HASH: &str = "berth.env-hash";
+
+/// Everything a backend needs to start one node's runner.
+#[derive(Clone, Debug, Default)]
+pub struct LaunchSpec {
+    /// The session the node belongs to.
+    pub session_id: String,
+    /// The node.
+    pub node_id: String,
+    /// The program and its arguments, resolved inside the environment.
+    pub command: Vec<String>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Working directory inside the environment.
+    pub working_dir: Option<PathBuf>,
+    /// The image to run (container backends).
+    pub image: Option<String>,
+    /// Resource limits, enforced where the backend declares it can.
+    pub limits: Limits,
+    /// Host directories to make visible (container backends).
+    pub mounts: Vec<Mount>,
+    /// Extra labels, on top of the managed-by, session and node labels.
+    pub labels: BTreeMap<String, String>,
+    /// Pin the node to these CPUs, when the backend can.
+    pub cpuset: Option<String>,
+}
+
+impl LaunchSpec {
+    /// The labels every resource of this node carries.
+    pub fn all_labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.labels.clone();
+        labels.insert(LABEL_MANAGED_BY.into(), MANAGED_BY.into());
+        labels.insert(LABEL_SESSION.into(), self.session_id.clone());
+        labels.insert(LABEL_NODE.into(), self.node_id.clone());
+        labels
+    }
+}
+
+/// Hard resource limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Limits {
+    /// Memory limit in bytes (no swap beyond it).
+    pub memory_bytes: Option<u64>,
+    /// CPU limit in cores (e.g. 1.5).
+    pub cpu_cores: Option<f64>,
+}
+
+/// A host path made visible inside the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    /// Absolute path on the host.
+    pub host_path: PathBuf,
+    /// Absolute path inside the environment.
+    pub container_path: PathBuf,
+    /// Whether the node may only read it.
+    pub read_only: bool,
+}
