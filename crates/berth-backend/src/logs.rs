@@ -51,7 +51,7 @@ impl LogTail {
                 target: "berth::node", session_id = %self.session_id, node_id = %self.node_id,
                 stream = "stdout", timestamp, "{}", line.text
             ),
-            LogStream::Stderr => tracing::warn!(
+            LogStream::Stderr => tracing::info!(
                 target: "berth::node", session_id = %self.session_id, node_id = %self.node_id,
                 stream = "stderr", timestamp, "{}", line.text
             ),

@@ -62,6 +62,10 @@ pub trait NodeProcess: Send + Sync {
     /// Its output so far (the last lines).
     fn logs(&self) -> &LogTail;
 
+    /// Kills it without waiting and releases what it held, best effort. For drop paths that
+    /// cannot await [`NodeProcess::stop`].
+    fn abort(&self);
+
     /// Waits until `ready()` says so, failing early if the node exits or `timeout` passes.
     async fn wait_ready(
         &self,

@@ -81,6 +81,14 @@ pub fn audio_samples(payload: &[u8]) -> Option<&[f32]> {
     (head.is_empty() && tail.is_empty()).then_some(samples)
 }
 
+/// Views a payload being written as f32 samples, in place; `None` if it is not 4-byte aligned
+/// or its length is not a multiple of 4.
+pub fn audio_samples_mut(payload: &mut [u8]) -> Option<&mut [f32]> {
+    // SAFETY: every bit pattern is a valid f32; `align_to_mut` only yields the aligned middle.
+    let (head, samples, tail) = unsafe { payload.align_to_mut::<f32>() };
+    (head.is_empty() && tail.is_empty()).then_some(samples)
+}
+
 /// Writes f32 samples into a payload buffer of exactly `4 * samples.len()` bytes.
 pub(crate) fn write_samples(payload: &mut [u8], samples: &[f32]) {
     // SAFETY: `payload` has the length of `samples` in bytes (checked by the caller through the

@@ -25,7 +25,9 @@ pub mod conformance;
 pub use channel::{ChannelName, ChannelRole, SessionId};
 pub use config::TransportConfig;
 pub use error::TransportError;
-pub use frame::{END_OF_STREAM, FrameHeader, FrameKind, audio_samples, monotonic_ns};
+pub use frame::{
+    END_OF_STREAM, FrameHeader, FrameKind, audio_samples, audio_samples_mut, monotonic_ns,
+};
 pub use registry::{TransportPlugin, transport_by_name, transport_names};
 pub use traits::{
     Delivery, FrameReceiver, FrameSender, FrameSenderExt, SessionTransport, Transport,

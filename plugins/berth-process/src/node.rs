@@ -155,6 +155,10 @@ impl NodeProcess for ProcessNode {
     fn logs(&self) -> &LogTail {
         &self.logs
     }
+
+    fn abort(&self) {
+        self.signal_group(libc::SIGKILL);
+    }
 }
 
 impl ProcessNode {

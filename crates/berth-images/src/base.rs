@@ -1,0 +1,316 @@
+//! The standard Python base image `berth/python:<version>`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use futures_util::StreamExt;
+
+use crate::builder::{ImageBuilder, ImageRef, label};
+use crate::context::BuildContext;
+use crate::error::{ImageError, Result};
+use crate::hashing::sha256_parts;
+use crate::labels::{self, Kind};
+use crate::rootfs::debian_suite_for;
+use crate::wheelhouse::{ensure_base_wheelhouse, ensure_runner_wheel, runner_source_hash};
+use crate::{ICEORYX2_VERSION, Progress, check_python_version};
+
+/// How long [`BaseMode::Auto`] waits for a registry to answer a pull probe.
+pub const REGISTRY_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where the base image's Python comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BaseMode {
+    /// Debian's Python from an `mmdebstrap` root filesystem, packages from a host wheelhouse;
+    /// needs no registry and no network inside the build.
+    Offline,
+    /// `FROM python:<version>-slim` and pip from PyPI inside the build; needs a registry.
+    Registry,
+    /// Registry if a pull probe of `python:<version>-slim` answers within
+    /// [`REGISTRY_PROBE_TIMEOUT`], else Offline.
+    #[default]
+    Auto,
+}
+
+/// Python requirements of every base image.
+fn base_requirements() -> Vec<String> {
+    vec![format!("iceoryx2=={ICEORYX2_VERSION}"), "numpy".to_string()]
+}
+
+/// Dockerfile of an offline base: venv from the imported root filesystem, wheels from the
+/// context.
+fn offline_dockerfile(rootfs_image: &str, python_version: &str) -> String {
+    let reqs = base_requirements().join(" ");
+    format!(
+        r#"FROM {rootfs_image}
+ENV DEBIAN_FRONTEND=noninteractive
+RUN python3 -m venv /opt/berth/venv
+COPY wheels/ /wheels/
+RUN /opt/berth/venv/bin/pip install --no-index --no-cache-dir --disable-pip-version-check \
+        --find-links /wheels {reqs} berth-runner \
+ && /opt/berth/venv/bin/python -c "import iceoryx2, numpy, berth.runner" \
+ && rm -rf /wheels \
+ && chmod -R a+rX /opt/berth \
+ && mkdir -p /app && chmod 1777 /app
+{tail}"#,
+        tail = common_tail(python_version),
+    )
+}
+
+/// Dockerfile of a registry base: `python:<v>-slim`, packages from PyPI, runner from context.
+fn registry_dockerfile(python_version: &str) -> String {
+    let reqs = base_requirements().join(" ");
+    format!(
+        r#"FROM python:{python_version}-slim
+RUN python3 -m venv /opt/berth/venv
+COPY wheels/ /wheels/
+RUN /opt/berth/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --find-links /wheels {reqs} berth-runner \
+ && /opt/berth/venv/bin/python -c "import iceoryx2, numpy, berth.runner" \
+ && rm -rf /wheels \
+ && chmod -R a+rX /opt/berth \
+ && mkdir -p /app && chmod 1777 /app
+{tail}"#,
+        tail = common_tail(python_version),
+    )
+}
+
+/// Environment, work directory and labels shared by both base Dockerfiles.
+fn common_tail(python_version: &str) -> String {
+    format!(
+        r#"ENV VIRTUAL_ENV=/opt/berth/venv \
+    PATH=/opt/berth/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/tmp \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+WORKDIR /app
+LABEL {managed}={managed_value} \
+      {kind}={kind_value} \
+      {python}={python_version} \
+      {iceoryx2}={ICEORYX2_VERSION}
+"#,
+        managed = labels::MANAGED_BY,
+        managed_value = labels::MANAGED_BY_VALUE,
+        kind = labels::KIND,
+        kind_value = Kind::Base.as_str(),
+        python = labels::PYTHON,
+        iceoryx2 = labels::ICEORYX2,
+    )
+}
+
+impl ImageBuilder {
+    /// Makes sure the standard base `<namespace>/python:<python_version>` exists and matches
+    /// its current definition; builds it if missing or outdated. See the crate docs for what
+    /// it contains and how each [`BaseMode`] makes it.
+    #[tracing::instrument(skip(self, progress))]
+    pub async fn ensure_base_image(
+        &self,
+        python_version: &str,
+        mode: BaseMode,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<ImageRef> {
+        check_python_version(python_version)?;
+        let mode = match mode {
+            BaseMode::Auto => {
+                let probe = format!("python:{python_version}-slim");
+                if self.registry_reachable(&probe).await {
+                    progress(&format!(
+                        "registry reachable ({probe}): using BaseMode::Registry"
+                    ));
+                    BaseMode::Registry
+                } else {
+                    tracing::debug!(%probe, "no registry answered; building offline");
+                    BaseMode::Offline
+                }
+            }
+            m => m,
+        };
+        match mode {
+            BaseMode::Registry => self.ensure_registry_base(python_version, progress).await,
+            _ => self.ensure_offline_base(python_version, progress).await,
+        }
+    }
+
+    /// Whether pulling `image` starts within [`REGISTRY_PROBE_TIMEOUT`] (an image already
+    /// present locally counts as reachable).
+    pub async fn registry_reachable(&self, image: &str) -> bool {
+        if matches!(self.inspect(image).await, Ok(Some(_))) {
+            return true;
+        }
+        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(repo)
+            .tag(tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        matches!(
+            tokio::time::timeout(REGISTRY_PROBE_TIMEOUT, stream.next()).await,
+            Ok(Some(Ok(_)))
+        )
+    }
+
+    /// Offline base: root filesystem + host wheelhouse + runner wheel.
+    async fn ensure_offline_base(
+        &self,
+        python_version: &str,
+        progress: &Progress<'_>,
+    ) -> Result<ImageRef> {
+        let suite = debian_suite_for(python_version)?;
+        let tag = self.base_image_tag(python_version);
+        let cfg = &self.config;
+        let runner_hash = runner_source_hash(&cfg.runner_dir)?;
+        let (wheel_dir, wheels) = ensure_base_wheelhouse(
+            &cfg.cache_dir,
+            &cfg.host_python,
+            python_version,
+            &base_requirements(),
+            progress,
+        )
+        .await?;
+        let (rootfs, rootfs_definition) = self.ensure_rootfs_image(suite, progress).await?;
+        let dockerfile = offline_dockerfile(&rootfs.tag, python_version);
+        let definition = sha256_parts(
+            [dockerfile.as_str(), &runner_hash, &rootfs_definition]
+                .into_iter()
+                .chain(wheels.iter().map(String::as_str)),
+        );
+        let existing = self.inspect(&tag).await?;
+        if let Some(info) = &existing
+            && label(info, labels::DEFINITION_HASH) == Some(definition.as_str())
+        {
+            return Ok(ImageRef {
+                tag,
+                id: info.id.clone().unwrap_or_default(),
+                built: false,
+            });
+        }
+        let runner_wheel = ensure_runner_wheel(
+            &cfg.cache_dir,
+            &cfg.host_python,
+            &cfg.runner_dir,
+            &runner_hash,
+            progress,
+        )
+        .await?;
+        let mut ctx = BuildContext::new();
+        ctx.add_bytes("Dockerfile", dockerfile.as_bytes())?;
+        ctx.add_dir_files("wheels", &wheel_dir)?;
+        add_runner_wheel(&mut ctx, &runner_wheel)?;
+        self.build_base(&tag, ctx, definition, existing.and_then(|i| i.id), progress)
+            .await
+    }
+
+    /// Registry base: `python:<v>-slim` pulled first (for a clear error), PyPI in the build.
+    async fn ensure_registry_base(
+        &self,
+        python_version: &str,
+        progress: &Progress<'_>,
+    ) -> Result<ImageRef> {
+        let tag = self.base_image_tag(python_version);
+        let cfg = &self.config;
+        let runner_hash = runner_source_hash(&cfg.runner_dir)?;
+        let dockerfile = registry_dockerfile(python_version);
+        let definition = sha256_parts([dockerfile.as_str(), &runner_hash]);
+        let existing = self.inspect(&tag).await?;
+        if let Some(info) = &existing
+            && label(info, labels::DEFINITION_HASH) == Some(definition.as_str())
+        {
+            return Ok(ImageRef {
+                tag,
+                id: info.id.clone().unwrap_or_default(),
+                built: false,
+            });
+        }
+        self.pull(&format!("python:{python_version}-slim"), progress)
+            .await?;
+        let runner_wheel = ensure_runner_wheel(
+            &cfg.cache_dir,
+            &cfg.host_python,
+            &cfg.runner_dir,
+            &runner_hash,
+            progress,
+        )
+        .await?;
+        let mut ctx = BuildContext::new();
+        ctx.add_bytes("Dockerfile", dockerfile.as_bytes())?;
+        add_runner_wheel(&mut ctx, &runner_wheel)?;
+        self.build_base(&tag, ctx, definition, existing.and_then(|i| i.id), progress)
+            .await
+    }
+
+    /// Builds a base image from its context with the definition hash label.
+    #[tracing::instrument(skip(self, ctx, definition, old_id, progress))]
+    async fn build_base(
+        &self,
+        tag: &str,
+        ctx: BuildContext,
+        definition: String,
+        old_id: Option<String>,
+        progress: &Progress<'_>,
+    ) -> Result<ImageRef> {
+        progress(&format!("building {tag}"));
+        let mut build_labels = labels::standard(Kind::Base);
+        build_labels.insert(labels::DEFINITION_HASH.to_string(), definition);
+        let id = self
+            .build_from_context(tag, ctx.finish()?, build_labels, progress)
+            .await?;
+        self.remove_replaced(old_id, &id).await;
+        Ok(ImageRef {
+            tag: tag.to_string(),
+            id,
+            built: true,
+        })
+    }
+
+    /// Pulls an image, failing with [`ImageError::PullFailed`].
+    async fn pull(&self, image: &str, progress: &Progress<'_>) -> Result<()> {
+        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(repo)
+            .tag(tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut last_status = HashMap::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| ImageError::PullFailed {
+                image: image.to_string(),
+                message: e.to_string(),
+            })?;
+            if let Some(status) = info.status {
+                // Layer progress repeats per layer; report each status change once.
+                let key = info.id.unwrap_or_default();
+                if last_status.get(&key) != Some(&status) {
+                    progress(&format!("pull {image}: {key} {status}"));
+                    last_status.insert(key, status);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds the runner wheel under `wheels/`.
+fn add_runner_wheel(ctx: &mut BuildContext, wheel: &std::path::Path) -> Result<()> {
+    let name = wheel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ctx.add_file(&format!("wheels/{name}"), wheel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerfiles_pin_the_host_iceoryx2_version() {
+        let offline = offline_dockerfile("berth/rootfs:bookworm", "3.11");
+        assert!(offline.contains(&format!("iceoryx2=={ICEORYX2_VERSION}")));
+        assert!(offline.contains("--no-index"));
+        assert!(offline.contains("berth.python=3.11"));
+        assert!(offline.contains("HOME=/tmp"));
+        let registry = registry_dockerfile("3.10");
+        assert!(registry.starts_with("FROM python:3.10-slim"));
+        assert!(!registry.contains("--no-index"));
+    }
+}

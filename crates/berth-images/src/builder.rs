@@ -1,0 +1,171 @@
+//! The [`ImageBuilder`] handle and its configuration.
+
+use std::path::PathBuf;
+
+use bollard::Docker;
+
+use crate::base::BaseMode;
+use crate::error::{ImageError, Result};
+
+/// Where the builder keeps its caches and finds its inputs.
+#[derive(Debug, Clone)]
+pub struct ImageBuilderConfig {
+    /// Repository namespace of every image: `<namespace>/python:3.11`, `<namespace>/env:...`,
+    /// `<namespace>/rootfs:bookworm`. Default `berth`.
+    pub namespace: String,
+    /// Host cache for wheelhouses, runner wheels and root filesystem tarballs.
+    /// Default: `$BERTH_CACHE_DIR`, else `$XDG_CACHE_HOME/berth`, else `~/.cache/berth`.
+    pub cache_dir: PathBuf,
+    /// The Berth runner's Python source (`runner/python`). Default: `$BERTH_RUNNER_DIR`, else
+    /// `runner/python` of the workspace this crate was compiled in.
+    pub runner_dir: PathBuf,
+    /// Host Python used for `python -m pip download` / `pip wheel`. Default `python3`.
+    pub host_python: PathBuf,
+    /// How [`ImageBuilder::ensure_node_image`] makes the standard base. Default [`BaseMode::Auto`].
+    pub base_mode: BaseMode,
+}
+
+impl Default for ImageBuilderConfig {
+    fn default() -> Self {
+        let cache_dir = std::env::var_os("BERTH_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("berth")))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/berth")))
+            .unwrap_or_else(|| std::env::temp_dir().join("berth-cache"));
+        let runner_dir = std::env::var_os("BERTH_RUNNER_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../runner/python"))
+            });
+        ImageBuilderConfig {
+            namespace: "berth".to_string(),
+            cache_dir,
+            runner_dir,
+            host_python: PathBuf::from("python3"),
+            base_mode: BaseMode::Auto,
+        }
+    }
+}
+
+/// A built or reused image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// The tag, e.g. `berth/python:3.11`.
+    pub tag: String,
+    /// The image ID (`sha256:...`).
+    pub id: String,
+    /// `true` if this call built (or imported) the image, `false` if it was reused.
+    pub built: bool,
+}
+
+/// Builds, reuses, validates and prunes Berth's images through a Docker daemon.
+#[derive(Debug, Clone)]
+pub struct ImageBuilder {
+    pub(crate) docker: Docker,
+    pub(crate) config: ImageBuilderConfig,
+}
+
+impl ImageBuilder {
+    /// Uses an existing client with the default configuration.
+    pub fn new(docker: Docker) -> Self {
+        Self::with_config(docker, ImageBuilderConfig::default())
+    }
+
+    /// Uses an existing client with the given configuration.
+    pub fn with_config(docker: Docker, config: ImageBuilderConfig) -> Self {
+        ImageBuilder { docker, config }
+    }
+
+    /// Connects to the local daemon (`DOCKER_HOST` or the default socket), negotiates the API
+    /// version down to the daemon's, and uses the given configuration.
+    pub async fn connect(config: ImageBuilderConfig) -> Result<Self> {
+        let docker = connect_docker().await?;
+        Ok(Self::with_config(docker, config))
+    }
+
+    /// The Docker client.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ImageBuilderConfig {
+        &self.config
+    }
+
+    /// `<namespace>/<repo>:<tag>`.
+    pub(crate) fn image_name(&self, repo: &str, tag: &str) -> String {
+        format!("{}/{repo}:{tag}", self.config.namespace)
+    }
+
+    /// The standard base tag for a Python version, e.g. `berth/python:3.11`.
+    pub fn base_image_tag(&self, python_version: &str) -> String {
+        self.image_name("python", python_version)
+    }
+
+    /// The node image tag for an environment hash, e.g. `berth/env:0123456789abcdef`.
+    pub fn env_image_tag(&self, env_hash: &str) -> String {
+        self.image_name("env", env_hash.get(..16).unwrap_or(env_hash))
+    }
+
+    /// The imported root filesystem tag for a Debian suite, e.g. `berth/rootfs:bookworm`.
+    pub fn rootfs_image_tag(&self, suite: &str) -> String {
+        self.image_name("rootfs", suite)
+    }
+
+    /// Inspects an image; `Ok(None)` if it does not exist.
+    pub(crate) async fn inspect(
+        &self,
+        image: &str,
+    ) -> Result<Option<bollard::models::ImageInspect>> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => Ok(Some(info)),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(ImageError::docker(format!("inspecting image {image}"), e)),
+        }
+    }
+
+    /// Removes an image that a rebuild replaced, if nothing else uses it (errors are ignored:
+    /// an image still referenced by containers or child images stays).
+    pub(crate) async fn remove_replaced(&self, old_id: Option<String>, new_id: &str) {
+        let Some(old_id) = old_id else { return };
+        if old_id == new_id {
+            return;
+        }
+        match self
+            .docker
+            .remove_image(
+                &old_id,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_) => tracing::debug!(%old_id, "removed replaced image"),
+            Err(e) => tracing::debug!(%old_id, error = %e, "kept replaced image"),
+        }
+    }
+}
+
+/// Connects to the local Docker daemon and negotiates the API version (the daemon may be older
+/// than the client's default).
+pub(crate) async fn connect_docker() -> Result<Docker> {
+    let docker = Docker::connect_with_local_defaults()
+        .map_err(|source| ImageError::DockerUnavailable { source })?;
+    docker
+        .negotiate_version()
+        .await
+        .map_err(|source| ImageError::DockerUnavailable { source })
+}
+
+/// Label value of an inspected image.
+pub(crate) fn label<'a>(info: &'a bollard::models::ImageInspect, key: &str) -> Option<&'a str> {
+    info.config
+        .as_ref()?
+        .labels
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}

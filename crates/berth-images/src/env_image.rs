@@ -1,0 +1,237 @@
+//! Node environment images `berth/env:<hash16>`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::builder::{ImageBuilder, ImageRef, label};
+use crate::context::BuildContext;
+use crate::error::{ImageError, Result};
+use crate::labels::{self, Kind};
+use crate::wheelhouse::download_wheels;
+use crate::{ICEORYX2_VERSION, check_python_version};
+
+/// What a node needs in its image. The caller computes `hash` from the manifest; this crate
+/// only uses it as the image's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEnvironment {
+    /// Python `MAJOR.MINOR`, e.g. `3.11`.
+    pub python_version: String,
+    /// A custom base image instead of the standard `berth/python:<version>`; it must already
+    /// contain Python, iceoryx2 and the Berth runner (checked before building).
+    pub base_image: Option<String>,
+    /// Debian packages to install (e.g. `libsndfile1`).
+    pub system_dependencies: Vec<String>,
+    /// pip requirements (e.g. `six==1.16.0`); each must be available as a wheel.
+    pub python_packages: Vec<String>,
+    /// Hex hash identifying this environment (at least 16 characters).
+    pub hash: String,
+}
+
+/// Checks a pip requirement for option injection.
+fn check_pip_requirement(req: &str) -> Result<()> {
+    let bad = |reason| {
+        Err(ImageError::InvalidPackage {
+            kind: "python",
+            name: req.to_string(),
+            reason,
+        })
+    };
+    if req.trim().is_empty() {
+        return bad("it is empty");
+    }
+    if req.trim_start().starts_with('-') {
+        return bad("it would be read as a pip option");
+    }
+    if req.contains(['\n', '\r', '\\', '"', '\'', '`', '$']) {
+        return bad("it contains a newline, quote, backslash, backtick or $");
+    }
+    Ok(())
+}
+
+/// Quotes a word for a `/bin/sh` command line in a Dockerfile `RUN`.
+fn sh_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+impl ImageBuilder {
+    /// Makes sure the node image for `env` exists: `<namespace>/env:<hash16>` labelled with the
+    /// full hash. Reused when the hash and the base image ID match; otherwise built FROM the
+    /// standard base (made with `config.base_mode`) or the validated custom base.
+    #[tracing::instrument(skip(self, env, progress), fields(hash = %env.hash))]
+    pub async fn ensure_node_image(
+        &self,
+        env: &NodeEnvironment,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<ImageRef> {
+        check_python_version(&env.python_version)?;
+        let hash = env.hash.to_ascii_lowercase();
+        if hash.len() < 16 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ImageError::InvalidEnvHash {
+                hash: env.hash.clone(),
+            });
+        }
+        for req in &env.python_packages {
+            check_pip_requirement(req)?;
+        }
+        for p in &env.system_dependencies {
+            crate::debs::check_deb_name(p)?;
+        }
+        let tag = self.env_image_tag(&hash);
+
+        let (base_tag, base_id) = match &env.base_image {
+            None => {
+                let base = self
+                    .ensure_base_image(&env.python_version, self.config.base_mode, progress)
+                    .await?;
+                (base.tag, base.id)
+            }
+            Some(custom) => {
+                let info =
+                    self.inspect(custom)
+                        .await?
+                        .ok_or_else(|| ImageError::ImageNotFound {
+                            image: custom.clone(),
+                        })?;
+                (custom.clone(), info.id.unwrap_or_default())
+            }
+        };
+
+        let existing = self.inspect(&tag).await?;
+        if let Some(info) = &existing
+            && label(info, labels::ENV_HASH) == Some(hash.as_str())
+            && label(info, labels::BASE_ID) == Some(base_id.as_str())
+        {
+            return Ok(ImageRef {
+                tag,
+                id: info.id.clone().unwrap_or_default(),
+                built: false,
+            });
+        }
+        if env.base_image.is_some() {
+            self.validate_custom_base(&base_tag, &env.python_version)
+                .await?;
+        }
+        let base_info =
+            self.inspect(&base_tag)
+                .await?
+                .ok_or_else(|| ImageError::ImageNotFound {
+                    image: base_tag.clone(),
+                })?;
+        let base_user = base_info
+            .config
+            .as_ref()
+            .and_then(|c| c.user.clone())
+            .filter(|u| !u.is_empty());
+        let architecture = base_info
+            .architecture
+            .clone()
+            .unwrap_or_else(|| "amd64".to_string());
+
+        let work = tempfile::Builder::new()
+            .prefix("berth-env-")
+            .tempdir()
+            .map_err(|e| {
+                ImageError::io("creating a temporary directory", std::env::temp_dir(), e)
+            })?;
+        let mut ctx = BuildContext::new();
+        let mut dockerfile = format!("FROM {base_tag}\nUSER root\n");
+
+        if !env.system_dependencies.is_empty() {
+            let debs_dir = work.path().join("debs");
+            let debs = self
+                .download_debs(
+                    &base_tag,
+                    &architecture,
+                    &env.system_dependencies,
+                    &debs_dir,
+                    progress,
+                )
+                .await?;
+            if debs.is_empty() {
+                progress(&format!(
+                    "{base_tag} already has {}",
+                    env.system_dependencies.join(" ")
+                ));
+            } else {
+                ctx.add_dir_files("debs", &debs_dir)?;
+                dockerfile.push_str(
+                    "COPY debs/ /tmp/berth-debs/\n\
+                     RUN DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+                     -o Debug::NoLocking=true /tmp/berth-debs/*.deb \\\n \
+                     && rm -rf /tmp/berth-debs /var/cache/apt/archives/*.deb\n",
+                );
+            }
+        }
+
+        if !env.python_packages.is_empty() {
+            let wheels_dir = work.path().join("wheels");
+            let constraints = work.path().join("constraints.txt");
+            let pin = format!("iceoryx2=={ICEORYX2_VERSION}\n");
+            std::fs::write(&constraints, &pin)
+                .map_err(|e| ImageError::io("writing pip constraints", &constraints, e))?;
+            progress(&format!(
+                "downloading Python packages for {tag}: {}",
+                env.python_packages.join(" ")
+            ));
+            download_wheels(
+                &self.config.host_python,
+                &env.python_version,
+                &env.python_packages,
+                Some(&constraints),
+                &wheels_dir,
+                progress,
+            )
+            .await?;
+            ctx.add_dir_files("wheels", &wheels_dir)?;
+            ctx.add_bytes("constraints.txt", pin.as_bytes())?;
+            let reqs: Vec<String> = env.python_packages.iter().map(|r| sh_quote(r)).collect();
+            dockerfile.push_str(&format!(
+                "COPY wheels/ /tmp/berth-wheels/\n\
+                 COPY constraints.txt /tmp/berth-constraints.txt\n\
+                 RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-index --no-cache-dir \
+                 --disable-pip-version-check --find-links /tmp/berth-wheels \
+                 -c /tmp/berth-constraints.txt {} \\\n \
+                 && rm -rf /tmp/berth-wheels /tmp/berth-constraints.txt \\\n \
+                 && if [ -d /opt/berth/venv ]; then chmod -R a+rX /opt/berth/venv; fi\n",
+                reqs.join(" ")
+            ));
+        }
+        if let Some(user) = base_user {
+            dockerfile.push_str(&format!("USER {user}\n"));
+        }
+        ctx.add_bytes("Dockerfile", dockerfile.as_bytes())?;
+
+        let mut build_labels = labels::standard(Kind::Env);
+        build_labels.insert(labels::ENV_HASH.to_string(), hash.clone());
+        // Replaces the base's inherited definition hash, which describes the base.
+        build_labels.insert(labels::DEFINITION_HASH.to_string(), hash.clone());
+        build_labels.insert(labels::BASE_IMAGE.to_string(), base_tag.clone());
+        build_labels.insert(labels::BASE_ID.to_string(), base_id);
+        build_labels.insert(labels::PYTHON.to_string(), env.python_version.clone());
+        build_labels.insert(labels::ICEORYX2.to_string(), ICEORYX2_VERSION.to_string());
+        progress(&format!("building {tag} FROM {base_tag}"));
+        let id = self
+            .build_from_context(&tag, ctx.finish()?, build_labels, progress)
+            .await?;
+        self.remove_replaced(existing.and_then(|i| i.id), &id).await;
+        Ok(ImageRef {
+            tag,
+            id,
+            built: true,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_requirements_are_checked() {
+        check_pip_requirement("six==1.16.0").unwrap();
+        check_pip_requirement("numpy>=1.26,<3").unwrap();
+        for bad in ["--index-url=http://x", "", "a\nb", "x'y", "$(id)"] {
+            assert!(check_pip_requirement(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(sh_quote("numpy>=1"), "'numpy>=1'");
+    }
+}

@@ -1,0 +1,105 @@
+//! Builds and caches the Docker images Berth runs Python nodes in — without a container
+//! registry.
+//!
+//! Three layers of images, all labelled `berth.managed-by=berth` and `berth.kind=...`:
+//!
+//! 1. **Root filesystem** `berth/rootfs:<suite>` (`berth.kind=rootfs`): a Debian root
+//!    filesystem made on the host with `mmdebstrap --variant=apt` (packages
+//!    [`ROOTFS_PACKAGES`]) and imported through the Engine API (`docker import`). The tarball is
+//!    kept in the cache directory, so a deleted image is re-imported in seconds.
+//! 2. **Base** `berth/python:<version>` (`berth.kind=base`): a venv at `/opt/berth/venv`
+//!    holding `iceoryx2==`[`ICEORYX2_VERSION`], `flatbuffers`, `numpy` and the Berth runner
+//!    (`berth-runner`, import name `berth`), installed with `pip install --no-index` from a
+//!    wheelhouse downloaded on the host (`pip download --only-binary=:all:`, cached under
+//!    `<cache>/wheelhouse/py<version>/`) plus a wheel of `runner/python` built on the host. The
+//!    venv is world-readable and `HOME=/tmp`, so containers run as any UID:GID.
+//!    With [`BaseMode::Registry`] the base is `FROM python:<version>-slim` and pip installs from
+//!    PyPI instead; [`BaseMode::Auto`] picks Registry when a pull probe answers within
+//!    [`REGISTRY_PROBE_TIMEOUT`], Offline otherwise.
+//!    The image carries `berth.definition-hash` (Dockerfile text, wheel names, runner source
+//!    hash, root filesystem definition); an image with the same hash is reused, a different
+//!    hash triggers a rebuild.
+//! 3. **Node environment** `berth/env:<hash16>` (`berth.kind=env`, `berth.env-hash=<hash>`):
+//!    built FROM the standard base or a validated custom base. Reused while the environment
+//!    hash and the base image ID are unchanged.
+//!    - `system_dependencies`: the `.deb` files are resolved and downloaded **on the host** by
+//!      `apt-get install --download-only` run against the base image's own apt sources, keys and
+//!      dpkg status (copied out of the image), so only what the base lacks is fetched; the
+//!      build installs them with `apt-get install ./*.deb` and needs no network. Needs
+//!      `apt-get` on the host (a few seconds per environment instead of a ~1–2 min
+//!      `mmdebstrap` per environment).
+//!    - `python_packages`: `pip download --only-binary=:all:` on the host for the image's Python
+//!      version and manylinux platforms into a per-environment wheelhouse, then
+//!      `pip install --no-index` in the build, constrained to the host's iceoryx2 version.
+//!
+//! Host tools used as subprocesses: `mmdebstrap` (offline bases), `python3 -m pip`
+//! (wheelhouses), `apt-get` (system dependencies). Everything else goes through the Docker
+//! Engine API (bollard).
+
+mod base;
+mod builder;
+mod context;
+mod debs;
+mod docker_build;
+mod env_image;
+mod error;
+mod hashing;
+pub mod labels;
+mod process;
+mod prune;
+mod rootfs;
+mod validate;
+mod wheelhouse;
+
+pub use base::{BaseMode, REGISTRY_PROBE_TIMEOUT};
+pub use builder::{ImageBuilder, ImageBuilderConfig, ImageRef};
+pub use env_image::NodeEnvironment;
+pub use error::{ImageError, Result};
+pub use rootfs::{ROOTFS_PACKAGES, debian_suite_for};
+pub use wheelhouse::{PIP_PLATFORMS, runner_source_hash};
+
+/// The iceoryx2 version the host uses; images get exactly this wheel.
+/// Read from `iceoryx2-version.txt` at the workspace root, the single place it is stated.
+pub const ICEORYX2_VERSION: &str = include_str!("../../../iceoryx2-version.txt").trim_ascii();
+
+/// Receives one human-readable progress line at a time (build output, tool output).
+pub type Progress<'a> = dyn Fn(&str) + Sync + 'a;
+
+/// Checks a `MAJOR.MINOR` Python version string.
+pub(crate) fn check_python_version(version: &str) -> Result<()> {
+    let mut parts = version.split('.');
+    let ok = matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(a), Some(b), None)
+            if !a.is_empty() && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(ImageError::InvalidPythonVersion {
+            version: version.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iceoryx2_version_comes_from_the_workspace_file() {
+        assert!(!ICEORYX2_VERSION.is_empty());
+        assert!(!ICEORYX2_VERSION.contains(char::is_whitespace));
+        assert_eq!(ICEORYX2_VERSION.split('.').count(), 3);
+    }
+
+    #[test]
+    fn python_versions_are_checked() {
+        assert!(check_python_version("3.11").is_ok());
+        for bad in ["3", "3.11.2", "3.x", "", "3.", "py3.11"] {
+            assert!(check_python_version(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The manifest's types: exactly the fields users write, nothing more.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Python versions a container node may ask for.
+pub const SUPPORTED_PYTHON_VERSIONS: &[&str] = &["3.9", "3.10", "3.11"];
+
+/// A pipeline manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Format version; only `"v1"` exists.
+    pub version: String,
+    /// Name and description.
+    pub metadata: Metadata,
+    /// The nodes.
+    pub nodes: Vec<NodeSpec>,
+    /// Edges from a node or pipeline input to a node.
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+    /// The folder the manifest was read from (relative paths start there).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) base_dir: Option<PathBuf>,
+}
+
+/// Name and description of a pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The pipeline's name.
+    pub name: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Unique id, `[A-Za-z0-9_-]+`; part of channel names.
+    pub id: String,
+    /// A Python class name, or a registered native node type.
+    pub node_type: String,
+    /// Whether the node may yield several outputs per input.
+    #[serde(default)]
+    pub is_streaming: bool,
+    /// Free-form parameters passed to the node.
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Present: the node runs in a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerSpec>,
+    /// Without `docker`: `cpython` runs the node as a host subprocess.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_hint: Option<String>,
+}
+
+/// A container node's environment and container settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerSpec {
+    /// `"3.9"`, `"3.10"` or `"3.11"`.
+    #[serde(default = "default_python")]
+    pub python_version: String,
+    /// A custom image to start from instead of the standard one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<String>,
+    /// Debian packages to install.
+    #[serde(default)]
+    pub system_dependencies: Vec<String>,
+    /// pip requirements to install.
+    #[serde(default)]
+    pub python_packages: Vec<String>,
+    /// Hard limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_limits: Option<ResourceLimits>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Host folders to mount.
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
+}
+
+fn default_python() -> String {
+    "3.11".into()
+}
+
+/// Hard resource limits of a container.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceLimits {
+    /// Memory limit in MiB (no swap beyond it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// CPU limit in cores, e.g. 1.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_cores: Option<f64>,
+}
+
+/// A host folder mounted into a container.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSpec {
+    /// Host path; relative paths start at the manifest's folder.
+    pub host_path: String,
+    /// Absolute path inside the container.
+    pub container_path: String,
+    /// Mount read-only.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// An edge: `from` a node or a pipeline input name, `to` a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    /// A node id, or a pipeline input name.
+    pub from: String,
+    /// A node id.
+    pub to: String,
+}
+
+/// How a node runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Executor {
+    /// In a container (`docker` block present).
+    Docker,
+    /// As a host subprocess (`runtime_hint` present).
+    Process,
+    /// As a native Rust node in the host.
+    Native,
+}
+
+/// `runtime_hint` values that mean a host Python subprocess.
+pub(crate) const PYTHON_RUNTIME_HINTS: &[&str] = &["cpython", "python"];
+
+impl NodeSpec {
+    /// How this node runs.
+    pub fn executor(&self) -> Executor {
+        match (&self.docker, &self.runtime_hint) {
+            (Some(_), _) => Executor::Docker,
+            (None, Some(_)) => Executor::Process,
+            (None, None) => Executor::Native,
+        }
+    }
+}
+
+impl Manifest {
+    /// The folder the manifest was read from, if it was read from a file.
+    pub fn base_dir(&self) -> Option<&Path> {
+        self.base_dir.as_deref()
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+}

@@ -1,0 +1,185 @@
+//! Launching the Python runner: its spec, its command line, and (for host processes) its
+//! sources, which this crate embeds and writes to a cache folder once per version.
+
+use std::path::{Path, PathBuf};
+
+use berth_backend::{LABEL_ENV_HASH, LaunchSpec, Limits, Mount};
+use berth_manifest::Executor;
+use berth_transport::{SessionId, TransportConfig};
+use sha2::{Digest, Sha256};
+
+use crate::SessionError;
+use crate::plan::PlannedNode;
+
+include!(concat!(env!("OUT_DIR"), "/runner_files.rs"));
+
+/// Where node code is mounted in a container, by convention.
+pub(crate) const CONTAINER_NODE_DIR: &str = "/app/nodes";
+
+/// The runner spec of `docs/PROTOCOL.md` for one node.
+pub(crate) fn runner_spec(
+    node: &PlannedNode,
+    session: &SessionId,
+    runner_env: &[(String, String)],
+    node_dirs: &[PathBuf],
+    config: &TransportConfig,
+) -> serde_json::Value {
+    let env = |key: &str| {
+        runner_env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    serde_json::json!({
+        "session_id": session.as_str(),
+        "node_id": node.spec.id,
+        "node_type": node.spec.node_type,
+        "params": node.spec.params,
+        "inputs": node.reads.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "output": node.output.as_str(),
+        "control": node.control.as_str(),
+        "iceoryx2_prefix": env("BERTH_IOX2_PREFIX"),
+        "iceoryx2_root": env("BERTH_IOX2_ROOT"),
+        "node_dirs": node_dirs,
+        "spin_us": config.spin.as_micros() as u64,
+        "max_frame_bytes": config.max_frame_bytes,
+    })
+}
+
+/// The launch spec of a Python node for its executor's backend.
+pub(crate) fn launch_spec(
+    node: &PlannedNode,
+    session: &SessionId,
+    runner_env: &[(String, String)],
+    base_dir: &Path,
+    python: &str,
+    image: Option<String>,
+    config: &TransportConfig,
+) -> Result<LaunchSpec, SessionError> {
+    let mut spec = LaunchSpec {
+        session_id: session.to_string(),
+        node_id: node.spec.id.clone(),
+        ..LaunchSpec::default()
+    };
+    spec.env.extend(runner_env.iter().cloned());
+    spec.env.insert("PYTHONUNBUFFERED".into(), "1".into());
+    match (&node.executor, &node.spec.docker) {
+        (Executor::Docker, Some(docker)) => {
+            let mut node_dirs = vec![PathBuf::from(CONTAINER_NODE_DIR)];
+            for volume in &docker.volumes {
+                let host = base_dir.join(&volume.host_path);
+                let host = host.canonicalize().map_err(|e| {
+                    SessionError::Setup(format!(
+                        "node `{}`: volume host_path `{}` ({}): {e}; fix: create it or correct the path (relative paths start at the manifest's folder)",
+                        node.spec.id,
+                        volume.host_path,
+                        host.display()
+                    ))
+                })?;
+                let container_path = PathBuf::from(&volume.container_path);
+                if !node_dirs.contains(&container_path) && container_path.starts_with("/app") {
+                    node_dirs.push(container_path.clone());
+                }
+                spec.mounts.push(Mount {
+                    host_path: host,
+                    container_path,
+                    read_only: volume.read_only,
+                });
+            }
+            spec.env
+                .extend(docker.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let limits = docker.resource_limits.as_ref();
+            spec.limits = Limits {
+                memory_bytes: limits.and_then(|l| l.memory_mb).map(|mb| mb << 20),
+                cpu_cores: limits.and_then(|l| l.cpu_cores),
+            };
+            spec.image = image;
+            spec.labels
+                .insert(LABEL_ENV_HASH.into(), docker.environment_hash());
+            spec.env.insert("HOME".into(), "/tmp".into());
+            let runner = runner_spec(node, session, runner_env, &node_dirs, config);
+            spec.command = vec![
+                "python3".into(),
+                "-m".into(),
+                "berth.runner".into(),
+                "--spec".into(),
+                runner.to_string(),
+            ];
+        }
+        _ => {
+            let node_dirs = vec![base_dir.join("nodes")];
+            let runner = runner_spec(node, session, runner_env, &node_dirs, config);
+            let runner_dir = materialize_runner()?;
+            let python_path = match std::env::var("PYTHONPATH") {
+                Ok(existing) if !existing.is_empty() => {
+                    format!("{}:{existing}", runner_dir.display())
+                }
+                _ => runner_dir.display().to_string(),
+            };
+            spec.env.insert("PYTHONPATH".into(), python_path);
+            spec.working_dir = Some(base_dir.to_path_buf());
+            spec.command = vec![
+                python.to_owned(),
+                "-m".into(),
+                "berth.runner".into(),
+                "--spec".into(),
+                runner.to_string(),
+            ];
+        }
+    }
+    Ok(spec)
+}
+
+/// Writes the embedded runner to `<temp>/berth-runner-<hash>/berth/` once, and returns the
+/// folder to put on `PYTHONPATH`.
+pub(crate) fn materialize_runner() -> Result<PathBuf, SessionError> {
+    let mut hasher = Sha256::new();
+    for (path, text) in RUNNER_FILES {
+        hasher.update(path.as_bytes());
+        hasher.update(text.as_bytes());
+    }
+    let hash = hasher.finalize();
+    let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let root = std::env::temp_dir().join(format!("berth-runner-{hex}"));
+    if root.join("berth").join("__init__.py").exists() {
+        return Ok(root);
+    }
+    let staging = std::env::temp_dir().join(format!("berth-runner-{hex}.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        for (path, text) in RUNNER_FILES {
+            let file = staging.join("berth").join(path);
+            std::fs::create_dir_all(file.parent().expect("files live in a folder"))?;
+            std::fs::write(file, text)?;
+        }
+        match std::fs::rename(&staging, &root) {
+            // Another process won the race; its copy is identical.
+            Err(_) if root.exists() => std::fs::remove_dir_all(&staging),
+            other => other,
+        }
+    };
+    write().map_err(|e| {
+        SessionError::Setup(format!(
+            "cannot write the Python runner to {}: {e}",
+            root.display()
+        ))
+    })?;
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runner_is_embedded_and_materialized() {
+        assert!(RUNNER_FILES.iter().any(|(p, _)| *p == "__init__.py"));
+        let dir = materialize_runner().unwrap();
+        assert!(dir.join("berth/__init__.py").is_file());
+        assert_eq!(
+            materialize_runner().unwrap(),
+            dir,
+            "written once, then reused"
+        );
+    }
+}

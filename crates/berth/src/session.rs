@@ -1,0 +1,672 @@
+//! A running pipeline: start every node, move frames, watch health, stop and clean up.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use berth_backend::{Backend, NodeProcess, backend_by_name};
+use berth_manifest::{Executor, Manifest};
+use berth_transport::{
+    FrameHeader, FrameKind, FrameReceiver, FrameSender, FrameSenderExt, SessionId,
+    SessionTransport, Transport, TransportConfig, audio_samples, monotonic_ns, transport_by_name,
+};
+use tracing::Instrument;
+
+use crate::control::ControlMessage;
+use crate::native::{create_native, native_node_types, spawn_native};
+use crate::plan::Plan;
+use crate::{SessionError, images::ImageProvider, python};
+
+/// How a session runs.
+#[derive(Clone)]
+pub struct SessionOptions {
+    /// The transport; `None` uses the registered `iceoryx2` transport.
+    pub transport: Option<Arc<dyn Transport>>,
+    /// Queue depth, frame size, send timeout and spin.
+    pub transport_config: TransportConfig,
+    /// How long every node together may take to say it is ready.
+    pub ready_timeout: Duration,
+    /// How long a node may take to stop on its own before it is killed.
+    pub stop_grace: Duration,
+    /// The Python interpreter for host-process nodes; `None` uses `$BERTH_PYTHON` or `python3`.
+    pub python: Option<String>,
+    /// Resolves the image of each container node; `None` uses [`ImageProvider::standard`].
+    pub images: Option<Arc<dyn ImageProvider>>,
+    /// Session id to use instead of a random one.
+    pub session_id: Option<SessionId>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            transport: None,
+            transport_config: TransportConfig::default(),
+            ready_timeout: Duration::from_secs(60),
+            stop_grace: Duration::from_secs(5),
+            python: None,
+            images: None,
+            session_id: None,
+        }
+    }
+}
+
+/// Counters of a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Frames sent into the pipeline.
+    pub sent: u64,
+    /// Frames received from the pipeline.
+    pub received: u64,
+    /// Frames known to be lost anywhere in the pipeline (always 0 unless something is wrong).
+    pub lost: u64,
+    /// Frames a node raised on.
+    pub node_errors: u64,
+}
+
+/// One output frame, read in place in shared memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Output<'a> {
+    /// The node that produced it.
+    pub node_id: &'a str,
+    /// Its header.
+    pub header: &'a FrameHeader,
+    /// Its payload.
+    pub payload: &'a [u8],
+}
+
+impl Output<'_> {
+    /// The samples of an audio frame.
+    pub fn audio(&self) -> Option<&[f32]> {
+        (self.header.frame_kind() == Some(FrameKind::Audio))
+            .then(|| audio_samples(self.payload))
+            .flatten()
+    }
+
+    /// The text of a text or JSON frame.
+    pub fn text(&self) -> Option<&str> {
+        matches!(
+            self.header.frame_kind(),
+            Some(FrameKind::Text | FrameKind::Json)
+        )
+        .then(|| std::str::from_utf8(self.payload).ok())
+        .flatten()
+    }
+
+    /// Nanoseconds since the originating input frame was sent.
+    pub fn latency_ns(&self) -> u64 {
+        monotonic_ns().saturating_sub(self.header.timestamp_ns)
+    }
+}
+
+struct Control {
+    node_id: String,
+    receiver: Box<dyn FrameReceiver>,
+    ready: bool,
+    stopped: bool,
+}
+
+struct RunningNode {
+    process: Box<dyn NodeProcess>,
+    backend: Arc<dyn Backend>,
+    exit_reported: bool,
+}
+
+/// A running pipeline.
+pub struct Session {
+    id: SessionId,
+    plan: Plan,
+    options: SessionOptions,
+    transport: Arc<dyn Transport>,
+    channels: Option<Box<dyn SessionTransport>>,
+    inputs: BTreeMap<String, Vec<Box<dyn FrameSender>>>,
+    outputs: Vec<(String, Box<dyn FrameReceiver>, bool)>,
+    controls: Vec<Control>,
+    nodes: Vec<RunningNode>,
+    native: Vec<JoinHandle<()>>,
+    native_stop: Arc<AtomicBool>,
+    pending: VecDeque<SessionError>,
+    next_output: usize,
+    stats: SessionStats,
+    torn_down: bool,
+}
+
+impl Session {
+    /// Starts every node of `manifest` and returns once each one said it is ready.
+    pub async fn start(manifest: &Manifest, options: SessionOptions) -> Result<Self, SessionError> {
+        crate::link_default_plugins();
+        manifest.validate_native_types(&native_node_types())?;
+        let id = options.session_id.clone().unwrap_or_else(SessionId::random);
+        let span =
+            tracing::info_span!("session", session_id = %id, pipeline = %manifest.metadata.name);
+        let mut session = Self::open(manifest, id, options)?;
+        match session.launch(manifest).instrument(span).await {
+            Ok(()) => Ok(session),
+            Err(e) => {
+                session.teardown().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn open(
+        manifest: &Manifest,
+        id: SessionId,
+        options: SessionOptions,
+    ) -> Result<Self, SessionError> {
+        let transport = match &options.transport {
+            Some(t) => Arc::clone(t),
+            None => transport_by_name("iceoryx2")?,
+        };
+        let plan = Plan::new(manifest, id.clone())?;
+        let channels = transport.open_session(&id, &options.transport_config)?;
+        let mut session = Self {
+            id,
+            plan,
+            options,
+            transport,
+            channels: None,
+            inputs: BTreeMap::new(),
+            outputs: Vec::new(),
+            controls: Vec::new(),
+            nodes: Vec::new(),
+            native: Vec::new(),
+            native_stop: Arc::new(AtomicBool::new(false)),
+            pending: VecDeque::new(),
+            next_output: 0,
+            stats: SessionStats::default(),
+            torn_down: false,
+        };
+        for channel in session.plan.channels() {
+            channels.create_channel(channel)?;
+        }
+        // Readers first, so no frame is sent before someone listens.
+        for (node_id, channel) in &session.plan.outputs {
+            session
+                .outputs
+                .push((node_id.clone(), channels.receiver(channel)?, false));
+        }
+        for node in &session.plan.nodes {
+            session.controls.push(Control {
+                node_id: node.spec.id.clone(),
+                receiver: channels.receiver(&node.control)?,
+                ready: false,
+                stopped: false,
+            });
+        }
+        for (input, targets) in &session.plan.inputs {
+            let senders = targets
+                .iter()
+                .map(|c| channels.sender(c))
+                .collect::<Result<_, _>>()?;
+            session.inputs.insert(input.clone(), senders);
+        }
+        session.channels = Some(channels);
+        Ok(session)
+    }
+
+    async fn launch(&mut self, manifest: &Manifest) -> Result<(), SessionError> {
+        let channels = self.channels.as_ref().expect("open");
+        let runner_env = channels.runner_env();
+        let base_dir = manifest
+            .base_dir()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let python = self
+            .options
+            .python
+            .clone()
+            .or_else(|| std::env::var("BERTH_PYTHON").ok())
+            .unwrap_or_else(|| "python3".into());
+        let mut backends: HashMap<&'static str, Arc<dyn Backend>> = HashMap::new();
+        for node in &self.plan.nodes {
+            let node_id = node.spec.id.clone();
+            let backend_name = match node.executor {
+                Executor::Native => {
+                    let native = create_native(
+                        &node.spec.node_type,
+                        &serde_json::Value::Object(node.spec.params.clone()),
+                    )
+                    .map_err(|e| SessionError::Setup(format!("node `{node_id}`: {e}")))?;
+                    let readers = node
+                        .reads
+                        .iter()
+                        .map(|c| channels.receiver(c))
+                        .collect::<Result<_, _>>()?;
+                    let handle = spawn_native(
+                        node_id.clone(),
+                        native,
+                        readers,
+                        channels.sender(&node.output)?,
+                        channels.sender(&node.control)?,
+                        Arc::clone(&self.native_stop),
+                    )
+                    .map_err(|e| {
+                        SessionError::Setup(format!(
+                            "node `{node_id}`: cannot start its thread: {e}"
+                        ))
+                    })?;
+                    self.native.push(handle);
+                    continue;
+                }
+                Executor::Process => "process",
+                Executor::Docker => "docker",
+            };
+            if !self.transport.crosses_processes() {
+                return Err(SessionError::Setup(format!(
+                    "node `{node_id}` runs out of process, but the `{}` transport only works within one process; use the iceoryx2 transport",
+                    self.transport.name()
+                )));
+            }
+            let backend = match backends.get(backend_name) {
+                Some(b) => Arc::clone(b),
+                None => {
+                    let backend = backend_by_name(backend_name)?;
+                    backend.check().await?;
+                    backends.insert(backend_name, Arc::clone(&backend));
+                    backend
+                }
+            };
+            let image = match (&node.executor, &node.spec.docker) {
+                (Executor::Docker, Some(docker)) => {
+                    let provider = match &self.options.images {
+                        Some(p) => Arc::clone(p),
+                        None => crate::images::standard()?,
+                    };
+                    Some(provider.image_for(&node_id, docker).await?)
+                }
+                _ => None,
+            };
+            let spec = python::launch_spec(
+                node,
+                &self.id,
+                &runner_env,
+                &base_dir,
+                &python,
+                image,
+                &self.options.transport_config,
+            )?;
+            let process = backend.launch(&spec).await?;
+            self.nodes.push(RunningNode {
+                process,
+                backend,
+                exit_reported: false,
+            });
+        }
+        self.wait_until_ready().await
+    }
+
+    async fn wait_until_ready(&mut self) -> Result<(), SessionError> {
+        let deadline = Instant::now() + self.options.ready_timeout;
+        loop {
+            self.poll_controls();
+            if let Some(err) = self.pending.pop_front() {
+                return Err(err);
+            }
+            if self.controls.iter().all(|c| c.ready) {
+                tracing::info!(session_id = %self.id, nodes = self.controls.len(), "every node is ready");
+                return Ok(());
+            }
+            for node in &mut self.nodes {
+                let node_id = node.process.node_id().to_owned();
+                let ready = self
+                    .controls
+                    .iter()
+                    .any(|c| c.node_id == node_id && c.ready);
+                if let (false, Some(report)) = (ready, node.process.try_exit()) {
+                    node.exit_reported = true;
+                    // Give the log forwarder a moment to catch the last lines.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    return Err(SessionError::NodeExited {
+                        node_id,
+                        report,
+                        log_tail: node.process.logs().last_text(20),
+                    });
+                }
+            }
+            if Instant::now() >= deadline {
+                let waiting: Vec<_> = self
+                    .controls
+                    .iter()
+                    .filter(|c| !c.ready)
+                    .map(|c| c.node_id.clone())
+                    .collect();
+                let tails: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| waiting.iter().any(|w| w == n.process.node_id()))
+                    .flat_map(|n| n.process.logs().last_text(10))
+                    .collect();
+                return Err(SessionError::Setup(format!(
+                    "nodes {} were not ready within {:?}; fix: check their output below, or raise the ready timeout\n    {}",
+                    waiting.join(", "),
+                    self.options.ready_timeout,
+                    tails.join("\n    ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// The session id.
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    /// The channel plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Sends interleaved f32 audio into pipeline input `input`, written straight into shared
+    /// memory. Returns the frame's sequence number.
+    pub fn send_audio(
+        &mut self,
+        input: &str,
+        samples: &[f32],
+        sample_rate: u32,
+        channels: u32,
+    ) -> Result<u64, SessionError> {
+        let timestamp = monotonic_ns();
+        self.send_each(input, |sender| {
+            sender.send_audio(samples, sample_rate, channels, timestamp)
+        })
+    }
+
+    /// Sends a text, JSON or bytes frame into pipeline input `input`.
+    pub fn send_bytes(
+        &mut self,
+        input: &str,
+        kind: FrameKind,
+        bytes: &[u8],
+    ) -> Result<u64, SessionError> {
+        let timestamp = monotonic_ns();
+        self.send_each(input, |sender| sender.send_bytes(kind, bytes, timestamp))
+    }
+
+    fn send_each(
+        &mut self,
+        input: &str,
+        mut send: impl FnMut(&mut dyn FrameSender) -> Result<u64, berth_transport::TransportError>,
+    ) -> Result<u64, SessionError> {
+        let Some(senders) = self.inputs.get_mut(input) else {
+            return Err(SessionError::UnknownEndpoint {
+                what: "input",
+                name: input.to_owned(),
+                known: self
+                    .plan
+                    .inputs
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let mut sequence = 0;
+        for sender in senders.iter_mut() {
+            sequence = send(sender.as_mut())?;
+        }
+        self.stats.sent += 1;
+        Ok(sequence)
+    }
+
+    /// Waits up to `timeout` for the next output frame and lets `read` see it in place.
+    /// Returns `Ok(None)` on timeout, and the first node error or crash as `Err` (a node that
+    /// raised goes on; a crashed node does not).
+    pub fn recv_with<R>(
+        &mut self,
+        timeout: Duration,
+        mut read: impl FnMut(Output<'_>) -> R,
+    ) -> Result<Option<R>, SessionError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(err) = self.pending.pop_front() {
+                return Err(err);
+            }
+            let count = self.outputs.len();
+            let slice = if count == 1 {
+                Duration::from_millis(20)
+            } else {
+                Duration::ZERO
+            };
+            let slice = slice.min(deadline.saturating_duration_since(Instant::now()));
+            for i in 0..count {
+                let index = (self.next_output + i) % count;
+                let (node_id, receiver, ended) = &mut self.outputs[index];
+                if *ended {
+                    continue;
+                }
+                let mut result = None;
+                let mut end = false;
+                let delivery = receiver.receive_with(slice, &mut |header, payload| {
+                    if header.is_end_of_stream() {
+                        end = true;
+                    } else {
+                        result = Some(read(Output {
+                            node_id,
+                            header,
+                            payload,
+                        }));
+                    }
+                })?;
+                *ended |= end;
+                if let Some(delivery) = delivery {
+                    if delivery.lost_before > 0 {
+                        self.stats.lost += delivery.lost_before;
+                        tracing::warn!(node_id = %node_id, lost = delivery.lost_before, "output frames lost");
+                    }
+                }
+                if let Some(result) = result {
+                    self.next_output = (index + 1) % count;
+                    self.stats.received += 1;
+                    return Ok(Some(result));
+                }
+            }
+            self.poll_controls();
+            self.poll_exits();
+            if self.pending.is_empty() && Instant::now() >= deadline {
+                return Ok(None);
+            }
+            if count != 1 && self.pending.is_empty() {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+
+    /// Reads every pending control message; errors become pending session errors.
+    fn poll_controls(&mut self) {
+        for control in &mut self.controls {
+            loop {
+                let mut message = None;
+                let node_id = control.node_id.as_str();
+                match control
+                    .receiver
+                    .receive_with(Duration::ZERO, &mut |_, payload| {
+                        message = ControlMessage::parse(node_id, payload);
+                    }) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.pending.push_back(e.into());
+                        break;
+                    }
+                }
+                match message {
+                    Some(ControlMessage::Ready { .. }) => control.ready = true,
+                    Some(ControlMessage::Stopped { .. }) => control.stopped = true,
+                    Some(ControlMessage::Error {
+                        sequence,
+                        error,
+                        traceback,
+                    }) => {
+                        self.stats.node_errors += 1;
+                        self.pending.push_back(SessionError::NodeRaised {
+                            node_id: control.node_id.clone(),
+                            sequence,
+                            error,
+                            traceback,
+                        });
+                    }
+                    Some(ControlMessage::Fatal {
+                        stage,
+                        error,
+                        traceback,
+                    }) => {
+                        self.pending.push_back(SessionError::NodeFatal {
+                            node_id: control.node_id.clone(),
+                            stage,
+                            error,
+                            traceback,
+                        });
+                    }
+                    Some(ControlMessage::Lost {
+                        input,
+                        expected,
+                        got,
+                    }) => {
+                        self.stats.lost += got.saturating_sub(expected);
+                        tracing::warn!(node_id = %control.node_id, %input, expected, got, "node saw lost frames");
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Turns a node that ended while the session runs into a pending error (once per node).
+    fn poll_exits(&mut self) {
+        for node in &mut self.nodes {
+            if node.exit_reported {
+                continue;
+            }
+            if let Some(report) = node.process.try_exit() {
+                node.exit_reported = true;
+                let node_id = node.process.node_id().to_owned();
+                let stopped_cleanly = report.success()
+                    && self
+                        .controls
+                        .iter()
+                        .any(|c| c.node_id == node_id && c.stopped);
+                if !stopped_cleanly {
+                    tracing::error!(session_id = %self.id, node_id = %node_id, %report, "node stopped unexpectedly");
+                    self.pending.push_back(SessionError::NodeExited {
+                        node_id,
+                        report,
+                        log_tail: node.process.logs().last_text(20),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Ends the session: end-of-stream into every input, a grace period for nodes to drain and
+    /// exit, then kill what is left, remove every channel and check that nothing remains.
+    pub async fn stop(mut self) -> Result<SessionStats, SessionError> {
+        let span = tracing::info_span!("stop", session_id = %self.id);
+        async {
+            for senders in self.inputs.values_mut() {
+                for sender in senders.iter_mut() {
+                    if let Err(e) = sender.send_end_of_stream() {
+                        tracing::debug!(error = %e, "end of stream not delivered; the node will be stopped");
+                    }
+                }
+            }
+            let deadline = Instant::now() + self.options.stop_grace;
+            while Instant::now() < deadline && self.nodes.iter().any(|n| n.process.try_exit().is_none()) {
+                // Keep outputs flowing, so nodes blocked on a full queue can finish.
+                for (_, receiver, _) in &mut self.outputs {
+                    while let Ok(Some(_)) = receiver.receive_with(Duration::ZERO, &mut |_, _| {}) {}
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            self.poll_controls();
+        }
+        .instrument(span)
+        .await;
+        let stats = self.stats;
+        let leftovers = self.teardown().await;
+        if !leftovers.is_empty() {
+            return Err(SessionError::Setup(format!(
+                "session {} left resources behind: {}",
+                self.id,
+                leftovers.join(", ")
+            )));
+        }
+        Ok(stats)
+    }
+
+    /// Stops every node, removes every channel, sweeps; returns what could not be removed.
+    async fn teardown(&mut self) -> Vec<String> {
+        if self.torn_down {
+            return Vec::new();
+        }
+        self.torn_down = true;
+        let grace = Duration::from_millis(500);
+        let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+        for node in self.nodes.drain(..) {
+            if let Err(e) = node.process.stop(grace).await {
+                tracing::warn!(error = %e, "stopping a node failed");
+            }
+            if !backends.iter().any(|b| b.name() == node.backend.name()) {
+                backends.push(node.backend);
+            }
+        }
+        self.native_stop.store(true, Ordering::Relaxed);
+        for handle in self.native.drain(..) {
+            let _ = handle.join();
+        }
+        self.inputs.clear();
+        self.outputs.clear();
+        self.controls.clear();
+        self.channels = None;
+        let mut leftovers = Vec::new();
+        for backend in &backends {
+            if let Ok(found) = backend.session_resources(self.id.as_str()).await {
+                if !found.is_empty() {
+                    tracing::warn!(?found, "sweeping leftover nodes");
+                    let _ = backend.sweep_session(self.id.as_str()).await;
+                    leftovers.extend(
+                        backend
+                            .session_resources(self.id.as_str())
+                            .await
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+        }
+        if !self.transport.session_resources(&self.id).is_empty() {
+            let _ = self.transport.sweep_session(&self.id);
+            leftovers.extend(self.transport.session_resources(&self.id));
+        }
+        let seen: HashSet<_> = leftovers.drain(..).collect();
+        seen.into_iter().collect()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        // Dropped without `stop()`: kill everything now, then remove the channels.
+        for node in &self.nodes {
+            node.process.abort();
+        }
+        self.native_stop.store(true, Ordering::Relaxed);
+        for handle in self.native.drain(..) {
+            let _ = handle.join();
+        }
+        self.inputs.clear();
+        self.outputs.clear();
+        self.controls.clear();
+        self.channels = None;
+        let _ = self.transport.sweep_session(&self.id);
+    }
+}

@@ -1,0 +1,327 @@
+//! The settings a node's container is created with.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use berth_backend::{BackendError, LaunchSpec, Mount};
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig};
+
+use crate::error::{is_not_found, operation_error};
+
+/// The iceoryx2 root path, shared between the host and every container.
+pub const ICEORYX2_ROOT: &str = "/tmp/iceoryx2";
+/// POSIX shared memory, shared between the host and every container.
+pub const SHARED_MEMORY: &str = "/dev/shm";
+/// Environment variable naming the tool that started a runner.
+pub const ENV_MANAGED_BY: &str = "BERTH_MANAGED_BY";
+/// Environment variable naming the runner's session.
+pub const ENV_SESSION: &str = "BERTH_SESSION_ID";
+
+/// Backend-wide choices that are not part of a [`LaunchSpec`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    /// Give the container Docker's default network instead of none.
+    pub network: bool,
+    /// Run Docker's init as PID 1, so signals reach the runner.
+    pub init: bool,
+}
+
+/// `berth-{session}-{node}-{6 random hex digits}`, restricted to what Docker accepts.
+pub(crate) fn container_name(spec: &LaunchSpec) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    let suffix = hasher.finish() & 0xff_ffff;
+    format!(
+        "berth-{}-{}-{suffix:06x}",
+        name_part(&spec.session_id),
+        name_part(&spec.node_id)
+    )
+}
+
+fn name_part(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "x".into()
+    } else {
+        cleaned
+    }
+}
+
+/// The host process's `uid:gid`, so files the runner creates in shared memory are ours.
+pub(crate) fn host_user() -> String {
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    format!("{uid}:{gid}")
+}
+
+/// The bind mounts: the iceoryx2 root and shared memory, then the spec's own mounts.
+pub(crate) fn binds(spec: &LaunchSpec) -> Result<Vec<String>, BackendError> {
+    let mut binds = vec![
+        format!("{ICEORYX2_ROOT}:{ICEORYX2_ROOT}"),
+        format!("{SHARED_MEMORY}:{SHARED_MEMORY}"),
+    ];
+    for mount in &spec.mounts {
+        binds.push(bind_of(mount).map_err(|detail| BackendError::Launch {
+            node_id: spec.node_id.clone(),
+            detail,
+        })?);
+    }
+    Ok(binds)
+}
+
+fn bind_of(mount: &Mount) -> Result<String, String> {
+    let side = |path: &Path, which: &str| -> Result<String, String> {
+        let text = path
+            .to_str()
+            .ok_or_else(|| format!("mount {which} path {} is not valid UTF-8", path.display()))?;
+        if !path.is_absolute() {
+            return Err(format!("mount {which} path `{text}` must be absolute"));
+        }
+        if text.contains(':') || text.contains(',') {
+            return Err(format!(
+                "mount {which} path `{text}` contains `:` or `,`, which Docker binds cannot express; rename it"
+            ));
+        }
+        Ok(text.to_owned())
+    };
+    let host = side(&mount.host_path, "host")?;
+    let container = side(&mount.container_path, "container")?;
+    Ok(if mount.read_only {
+        format!("{host}:{container}:ro")
+    } else {
+        format!("{host}:{container}")
+    })
+}
+
+/// The whole create request for `spec`'s runner in `image`.
+pub(crate) fn create_body(
+    spec: &LaunchSpec,
+    image: &str,
+    settings: Settings,
+) -> Result<ContainerCreateBody, BackendError> {
+    let mut env: Vec<String> = spec
+        .env
+        .iter()
+        .filter(|(k, _)| k.as_str() != ENV_MANAGED_BY && k.as_str() != ENV_SESSION)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    env.push(format!("{ENV_MANAGED_BY}=berth"));
+    env.push(format!("{ENV_SESSION}={}", spec.session_id));
+    let labels: HashMap<String, String> = spec.all_labels().into_iter().collect();
+    let memory = spec
+        .limits
+        .memory_bytes
+        .map(|bytes| {
+            i64::try_from(bytes).map_err(|_| BackendError::Launch {
+                node_id: spec.node_id.clone(),
+                detail: format!("memory limit of {bytes} bytes is too large"),
+            })
+        })
+        .transpose()?;
+    let nano_cpus = match spec.limits.cpu_cores {
+        Some(cores) if !(cores.is_finite() && cores > 0.0) => {
+            return Err(BackendError::Launch {
+                node_id: spec.node_id.clone(),
+                detail: format!("CPU limit {cores} is not a positive number of cores"),
+            });
+        }
+        Some(cores) => Some((cores * 1e9).round() as i64),
+        None => None,
+    };
+    let working_dir = spec
+        .working_dir
+        .as_ref()
+        .map(|dir| dir.to_string_lossy().into_owned());
+    Ok(ContainerCreateBody {
+        image: Some(image.to_owned()),
+        cmd: Some(spec.command.clone()),
+        env: Some(env),
+        labels: Some(labels),
+        user: Some(host_user()),
+        working_dir,
+        attach_stdin: Some(false),
+        attach_stdout: Some(false),
+        attach_stderr: Some(false),
+        tty: Some(false),
+        open_stdin: Some(false),
+        host_config: Some(HostConfig {
+            binds: Some(binds(spec)?),
+            memory,
+            memory_swap: memory,
+            nano_cpus,
+            cpuset_cpus: spec.cpuset.clone(),
+            network_mode: (!settings.network).then(|| "none".to_owned()),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            auto_remove: Some(false),
+            init: settings.init.then_some(true),
+            ..HostConfig::default()
+        }),
+        ..ContainerCreateBody::default()
+    })
+}
+
+/// Creates the host's iceoryx2 root if missing, so Docker does not create it as root.
+pub(crate) fn ensure_iceoryx2_root(node_id: &str) -> Result<(), BackendError> {
+    std::fs::create_dir_all(ICEORYX2_ROOT).map_err(|e| BackendError::Launch {
+        node_id: node_id.to_owned(),
+        detail: format!(
+            "cannot create `{ICEORYX2_ROOT}` on the host to share it with the container: {e}"
+        ),
+    })
+}
+
+/// Checks that `image` exists locally: nothing can be pulled.
+pub(crate) async fn ensure_image(
+    docker: &Docker,
+    image: &str,
+    node_id: &str,
+) -> Result<(), BackendError> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Err(BackendError::Launch {
+            node_id: node_id.to_owned(),
+            detail: missing_image(image),
+        }),
+        Err(e) => Err(operation_error("inspect image", image, &e)),
+    }
+}
+
+/// The message for an image that is not there.
+pub(crate) fn missing_image(image: &str) -> String {
+    format!(
+        "image `{image}` not found locally and no registry is reachable; build it with \
+         `cargo xtask build-images`"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use berth_backend::Limits;
+
+    use super::*;
+
+    fn spec() -> LaunchSpec {
+        LaunchSpec {
+            session_id: "5f3a9c01".into(),
+            node_id: "gain".into(),
+            command: vec!["python3".into(), "-c".into(), "pass".into()],
+            limits: Limits {
+                memory_bytes: Some(128 << 20),
+                cpu_cores: Some(1.5),
+            },
+            mounts: vec![Mount {
+                host_path: "/srv/models".into(),
+                container_path: "/models".into(),
+                read_only: true,
+            }],
+            cpuset: Some("0".into()),
+            working_dir: Some(PathBuf::from("/work")),
+            ..LaunchSpec::default()
+        }
+    }
+
+    #[test]
+    fn the_create_request_carries_every_setting() {
+        let body = create_body(
+            &spec(),
+            "berth/python:3.11",
+            Settings {
+                network: false,
+                init: true,
+            },
+        )
+        .unwrap();
+        let host = body.host_config.unwrap();
+        assert_eq!(
+            host.binds.unwrap(),
+            vec![
+                "/tmp/iceoryx2:/tmp/iceoryx2",
+                "/dev/shm:/dev/shm",
+                "/srv/models:/models:ro"
+            ]
+        );
+        assert_eq!(host.memory, Some(128 << 20));
+        assert_eq!(host.memory_swap, Some(128 << 20));
+        assert_eq!(host.nano_cpus, Some(1_500_000_000));
+        assert_eq!(host.cpuset_cpus.as_deref(), Some("0"));
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(host.cap_drop.unwrap(), vec!["ALL"]);
+        assert_eq!(host.security_opt.unwrap(), vec!["no-new-privileges"]);
+        assert_eq!(host.init, Some(true));
+        assert_eq!(host.auto_remove, Some(false));
+        let env = body.env.unwrap();
+        assert!(env.contains(&"BERTH_MANAGED_BY=berth".to_owned()));
+        assert!(env.contains(&"BERTH_SESSION_ID=5f3a9c01".to_owned()));
+        let labels = body.labels.unwrap();
+        assert_eq!(labels["berth.session"], "5f3a9c01");
+        assert_eq!(labels["berth.node"], "gain");
+        assert_eq!(labels["berth.managed-by"], "berth");
+        assert_eq!(body.working_dir.as_deref(), Some("/work"));
+        assert_eq!(body.user, Some(host_user()));
+    }
+
+    #[test]
+    fn networking_is_opt_in() {
+        let body = create_body(
+            &spec(),
+            "x",
+            Settings {
+                network: true,
+                init: false,
+            },
+        )
+        .unwrap();
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode, None);
+        assert_eq!(host.init, None);
+    }
+
+    #[test]
+    fn unusable_mounts_and_limits_are_launch_errors() {
+        let mut bad = spec();
+        bad.mounts[0].host_path = "relative/dir".into();
+        assert!(binds(&bad).unwrap_err().to_string().contains("absolute"));
+        let mut bad = spec();
+        bad.mounts[0].host_path = "/a:b".into();
+        assert!(binds(&bad).unwrap_err().to_string().contains("`:`"));
+        let mut bad = spec();
+        bad.limits.cpu_cores = Some(0.0);
+        assert!(
+            create_body(
+                &bad,
+                "x",
+                Settings {
+                    network: false,
+                    init: true
+                }
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn names_are_unique_and_docker_safe() {
+        let mut spec = spec();
+        spec.node_id = "a b/c".into();
+        let first = container_name(&spec);
+        assert!(first.starts_with("berth-5f3a9c01-a-b-c-"), "{first}");
+        assert_ne!(first, container_name(&spec));
+    }
+}

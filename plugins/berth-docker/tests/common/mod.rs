@@ -1,0 +1,112 @@
+//! Shared by the Docker backend's tests: the daemon (or a loud skip), the test image, session ids.
+
+#![allow(dead_code)]
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use berth_backend::{Backend, LaunchSpec};
+use berth_docker::DockerBackend;
+
+/// Images tried in order when `BERTH_TEST_IMAGE` is not set; each must have `python3` on PATH.
+pub const CANDIDATE_IMAGES: &[&str] = &[
+    "berth/python:3.11",
+    "berth/rootfs:bookworm",
+    "berth-test/python:bookworm",
+];
+
+fn required() -> bool {
+    std::env::var("BERTH_REQUIRE_DOCKER").is_ok_and(|v| v == "1")
+}
+
+fn skip(why: &str) {
+    eprintln!("SKIPPED: {why} (set BERTH_REQUIRE_DOCKER=1 to make this a failure)");
+}
+
+/// The backend and the image to test with, or `None` (after a loud skip line) when the daemon
+/// is unreachable or has no usable image and `BERTH_REQUIRE_DOCKER` is not `1`.
+pub async fn backend_and_image() -> Option<(DockerBackend, String)> {
+    let backend = match DockerBackend::connect().await {
+        Ok(backend) => backend,
+        Err(e) if required() => panic!("BERTH_REQUIRE_DOCKER=1 but: {e}"),
+        Err(e) => {
+            skip(&format!("Docker daemon not reachable ({e})"));
+            return None;
+        }
+    };
+    match test_image(&backend).await {
+        Ok(image) => Some((backend, image)),
+        Err(e) if required() => panic!("BERTH_REQUIRE_DOCKER=1 but: {e}"),
+        Err(e) => {
+            skip(&e);
+            None
+        }
+    }
+}
+
+/// `BERTH_TEST_IMAGE`, else the first of [`CANDIDATE_IMAGES`] present on the daemon.
+pub async fn test_image(backend: &DockerBackend) -> Result<String, String> {
+    if let Ok(image) = std::env::var("BERTH_TEST_IMAGE") {
+        return Ok(image);
+    }
+    let docker = backend.client().await.map_err(|e| e.to_string())?;
+    for image in CANDIDATE_IMAGES {
+        if docker.inspect_image(image).await.is_ok() {
+            return Ok((*image).to_owned());
+        }
+    }
+    Err(format!(
+        "no test image: none of {CANDIDATE_IMAGES:?} exists locally; build one with \
+         `cargo xtask build-images`, or set BERTH_TEST_IMAGE to an image with python3"
+    ))
+}
+
+/// A session id no other test uses.
+pub fn session(tag: &str) -> String {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.write_u32(std::process::id());
+    format!("dk{tag}{:08x}", h.finish() as u32)
+}
+
+/// A spec running `script` with `python3 -u -c` in `image`.
+pub fn python_spec(session_id: &str, node_id: &str, image: &str, script: &str) -> LaunchSpec {
+    LaunchSpec {
+        session_id: session_id.to_owned(),
+        node_id: node_id.to_owned(),
+        command: vec![
+            "python3".into(),
+            "-u".into(),
+            "-c".into(),
+            script.to_owned(),
+        ],
+        image: Some(image.to_owned()),
+        ..LaunchSpec::default()
+    }
+}
+
+/// Waits (up to 10 s) until the session holds no container; panics naming what is left.
+pub async fn assert_session_empty(backend: &DockerBackend, session_id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = backend.session_resources(session_id).await.expect("list");
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("session {session_id} left containers behind: {left:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (up to 10 s) until a log line contains `needle`.
+pub async fn wait_for_line(logs: &berth_backend::LogTail, needle: &str) -> bool {
+    for _ in 0..1000 {
+        if logs.lines().iter().any(|l| l.text.contains(needle)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}

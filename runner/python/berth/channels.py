@@ -1,0 +1,222 @@
+"""iceoryx2 ports of one node runner.
+
+The host creates every service; the runner only opens them (docs/PROTOCOL.md): each channel is
+a pub-sub service (`[u8]` payload, `FrameHeader` user header, payload alignment 8, safe
+overflow off) plus an event service of the same name.
+
+The runner's publishers use `AllocationStrategy.Static` with a fixed maximum slice length
+(`max_frame_bytes` for the output). A reader maps a static data segment when it connects, so
+frames sent just before the runner exits (the last audio, END_OF_STREAM, `stopped`) stay
+readable after the runner's publisher is gone. With a growing strategy (`PowerOfTwo`) a reader
+maps segments only when it receives from them, and a frame still queued when the runner exits
+is lost ("Lost chunk" in the iceoryx2 log). The cost: a frame larger than `max_frame_bytes`
+cannot be sent (the runner reports it as an `error`).
+"""
+
+import ctypes
+from typing import Any, List, Optional
+
+import iceoryx2 as iox2
+import numpy as np
+
+from .frame import (
+    END_OF_STREAM,
+    KIND_AUDIO,
+    KIND_CONTROL,
+    FrameHeader,
+    monotonic_ns,
+)
+
+PAYLOAD_ALIGNMENT = 8
+CONTROL_SLICE_LEN = 64 * 1024
+"""Largest control message; longer tracebacks are shortened to fit."""
+
+_u8 = ctypes.c_uint8
+_f32 = np.dtype(np.float32)
+_header_at = FrameHeader.from_address
+_memmove = ctypes.memmove
+
+# The public `loan_slice_uninit()` / `assume_init()` of the iceoryx2 0.10 bindings are Python
+# wrappers that re-check the payload type with `typing.get_origin` on every call (about 8 us a
+# frame together). The type is fixed here (`Slice[c_uint8]`), so the native methods they wrap
+# are called directly when present.
+_assume_init: Any = getattr(iox2.SampleMutUninit, "__assume_init", None) or getattr(
+    iox2.SampleMutUninit, "assume_init"
+)
+
+
+def make_config(prefix: str, root_path: Optional[str]) -> Any:
+    """An iceoryx2 config with the session's prefix and root path."""
+    config = iox2.config.default()
+    global_cfg = config.global_cfg  # a live reference: setting its fields updates `config`
+    global_cfg.prefix = iox2.FileName.new(prefix)
+    if root_path:
+        global_cfg.root_path = iox2.Path.new(root_path)
+    return config
+
+
+class InputPort:
+    """A subscriber + listener on one input channel."""
+
+    __slots__ = ("name", "service", "event", "subscriber", "listener", "expected", "eos")
+
+    def __init__(self, name: str, service: Any, event: Any) -> None:
+        self.name = name
+        self.service = service
+        self.event = event
+        self.subscriber = service.subscriber_builder().create()
+        self.listener = event.listener_builder().create()
+        self.expected = 0  # next sequence number expected from the writer
+        self.eos = False
+
+    def close(self) -> None:
+        for port in (self.listener, self.subscriber):
+            if port is not None:
+                port.delete()
+        self.listener = self.subscriber = self.service = self.event = None
+
+
+class OutputPort:
+    """A publisher + notifier; numbers frames 0, 1, 2, ... and notifies after every send."""
+
+    __slots__ = (
+        "name", "service", "event", "publisher", "notifier", "sequence", "max_bytes", "_loan_raw"
+    )
+
+    def __init__(self, name: str, service: Any, event: Any, max_slice_len: int) -> None:
+        self.name = name
+        self.service = service
+        self.event = event
+        self.max_bytes = max_slice_len
+        self.publisher = (
+            service.publisher_builder()
+            .initial_max_slice_len(max_slice_len)
+            .allocation_strategy(iox2.AllocationStrategy.Static)
+            .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
+            .create()
+        )
+        self.notifier = event.notifier_builder().create()
+        self.sequence = 0
+        self._loan_raw = getattr(self.publisher, "__loan_slice_uninit", None) or getattr(
+            self.publisher, "loan_slice_uninit"
+        )
+
+    def _loan(self, nbytes: int, kind: int, flags: int, timestamp_ns: int) -> Any:
+        if nbytes > self.max_bytes:
+            raise ValueError(
+                f"frame of {nbytes} bytes exceeds the {self.max_bytes} byte maximum of {self.name}"
+            )
+        sample = self._loan_raw(nbytes)
+        header = _header_at(sample.user_header_ptr)
+        header.kind = kind
+        header.flags = flags
+        header.sequence = self.sequence
+        header.timestamp_ns = timestamp_ns
+        header.sample_rate = 0
+        header.channels = 0
+        header.payload_len = nbytes
+        return sample
+
+    def _send(self, sample: Any) -> None:
+        _assume_init(sample).send()
+        self.sequence += 1
+        self.notifier.notify()
+
+    def send_audio(
+        self, samples: np.ndarray, sample_rate: int, channels: int, timestamp_ns: int
+    ) -> None:
+        """Copy `samples` once, straight into a loaned shared-memory sample, and send it."""
+        nbytes = samples.size * 4
+        sample = self._loan(nbytes, KIND_AUDIO, 0, timestamp_ns)
+        header = _header_at(sample.user_header_ptr)
+        header.sample_rate = sample_rate
+        header.channels = channels
+        if nbytes:
+            target = (_u8 * nbytes).from_address(sample.payload_ptr)
+            if samples.dtype == _f32 and samples.flags.c_contiguous:
+                memoryview(target).cast("B")[:] = samples.data.cast("B")
+            else:  # convert / gather in the same single pass
+                np.frombuffer(memoryview(target), _f32).reshape(samples.shape)[...] = samples
+        self._send(sample)
+
+    def send_bytes(self, kind: int, payload: bytes, timestamp_ns: int, flags: int = 0) -> None:
+        """Send an encoded text / json / bytes / control payload."""
+        nbytes = len(payload)
+        sample = self._loan(nbytes, kind, flags, timestamp_ns)
+        if nbytes:
+            _memmove(sample.payload_ptr, payload, nbytes)
+        self._send(sample)
+
+    def send_end_of_stream(self, timestamp_ns: Optional[int] = None) -> None:
+        """An empty control-kind frame flagged END_OF_STREAM."""
+        ts = monotonic_ns() if timestamp_ns is None else timestamp_ns
+        self.send_bytes(KIND_CONTROL, b"", ts, END_OF_STREAM)
+
+    def close(self) -> None:
+        for port in (self.notifier, self.publisher):
+            if port is not None:
+                port.delete()
+        self.notifier = self.publisher = self.service = self.event = self._loan_raw = None
+
+
+class Channels:
+    """The iceoryx2 node and every port a runner uses."""
+
+    def __init__(self, prefix: str, root_path: Optional[str], node_name: str) -> None:
+        self.config = make_config(prefix, root_path)
+        self.node: Any = (
+            iox2.NodeBuilder.new()
+            .name(iox2.NodeName.new(node_name))
+            .config(self.config)
+            .signal_handling_mode(iox2.SignalHandlingMode.Disabled)
+            .create(iox2.ServiceType.Ipc)
+        )
+        self.inputs: List[InputPort] = []
+        self.output: Optional[OutputPort] = None
+        self.control: Optional[OutputPort] = None
+
+    def _open(self, name: str) -> "tuple[Any, Any]":
+        service_name = iox2.ServiceName.new(name)
+        try:
+            service = (
+                self.node.service_builder(service_name)
+                .publish_subscribe(iox2.Slice[ctypes.c_uint8])
+                .user_header(FrameHeader)
+                .payload_alignment(iox2.Alignment.new(PAYLOAD_ALIGNMENT))
+                .enable_safe_overflow(False)
+                .open()
+            )
+        except Exception as exc:
+            raise RuntimeError(f"cannot open pub-sub service {name!r}: {exc!r}") from exc
+        try:
+            event = self.node.service_builder(service_name).event().open()
+        except Exception as exc:
+            raise RuntimeError(f"cannot open event service {name!r}: {exc!r}") from exc
+        return service, event
+
+    def open_input(self, name: str) -> InputPort:
+        service, event = self._open(name)
+        port = InputPort(name, service, event)
+        self.inputs.append(port)
+        return port
+
+    def open_output(self, name: str, max_frame_bytes: int) -> OutputPort:
+        service, event = self._open(name)
+        self.output = OutputPort(name, service, event, max_frame_bytes)
+        return self.output
+
+    def open_control(self, name: str) -> OutputPort:
+        service, event = self._open(name)
+        self.control = OutputPort(name, service, event, CONTROL_SLICE_LEN)
+        return self.control
+
+    def close(self) -> None:
+        """Delete every port, then the node (removes the runner's files and segments)."""
+        for port in self.inputs:
+            port.close()
+        self.inputs = []
+        for out in (self.output, self.control):
+            if out is not None:
+                out.close()
+        self.output = self.control = None
+        self.node = None

@@ -1,0 +1,44 @@
+"""The `Node` base class that pipeline nodes subclass."""
+
+from typing import Any, Dict, Mapping, Optional
+
+from .data import RuntimeData
+
+
+class Node:
+    """Base class for Berth nodes.
+
+    Subclasses override `process()` and optionally `initialize()` / `cleanup()`. The runner
+    finds the subclass by its class name (the spec's `node_type`) and constructs it as
+    `cls(params, node_id=...)`.
+
+    `process(data)` may be written in any of these forms:
+
+    - `async def process(self, data)` returning a `RuntimeData`, a list of them, or `None`
+      (nothing is sent for that input);
+    - an async generator (`async def` with `yield`) yielding any number of outputs;
+    - a plain `def` returning a value, or a generator yielding outputs.
+
+    Input audio is a read-only view on shared memory that is released when `process()`
+    returns (or the generator is exhausted): `.copy()` anything you keep.
+    """
+
+    def __init__(
+        self, params: Optional[Mapping[str, Any]] = None, node_id: str = "", **kw: Any
+    ) -> None:
+        self.params: Dict[str, Any] = dict(params or {})
+        self.node_id = node_id
+        self.options = kw
+
+    async def initialize(self) -> None:
+        """Called once before the first frame; load models etc. here."""
+
+    def process(self, data: RuntimeData) -> Any:
+        """Handle one input frame (see the class docs for the allowed forms)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement process()")
+
+    async def cleanup(self) -> None:
+        """Called once when the node stops (end of stream or SIGTERM/SIGINT)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(node_id={self.node_id!r})"

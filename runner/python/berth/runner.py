@@ -1,0 +1,520 @@
+"""`python -m berth.runner --spec '<json>'`: runs one node against the host (docs/PROTOCOL.md).
+
+The spec may also come from the `BERTH_NODE_SPEC` environment variable. Exit codes: 0 after a
+clean stop (END_OF_STREAM on every input, or SIGTERM/SIGINT), 1 after a fatal error.
+"""
+
+import argparse
+import asyncio
+import ctypes
+import json
+import os
+import platform
+import signal
+import sys
+import time
+import traceback
+from asyncio import events as _asyncio_events
+from time import perf_counter_ns
+from types import CoroutineType, FrameType, GeneratorType
+from typing import Any, Dict, Generator, Iterable, List, Optional
+
+import iceoryx2 as iox2
+import numpy as np
+
+from . import __version__
+from .channels import Channels, InputPort, OutputPort
+from .data import Audio, RuntimeData
+from .frame import (
+    END_OF_STREAM,
+    KIND_AUDIO,
+    KIND_BYTES,
+    KIND_CONTROL,
+    KIND_JSON,
+    KIND_TEXT,
+    FrameHeader,
+    monotonic_ns,
+)
+from .loader import find_node_class
+from .node import Node
+from .spec import NodeSpec, SpecError
+
+WAIT_TIMEOUT_MS = 100
+"""Longest blocking wait, so a stop request is seen promptly even without a wake-up."""
+
+_u8 = ctypes.c_uint8
+_f32 = np.dtype(np.float32)
+_header_at = FrameHeader.from_address
+_set_running_loop = _asyncio_events._set_running_loop
+_EMPTY_AUDIO = np.empty(0, dtype=np.float32)
+_EMPTY_AUDIO.flags.writeable = False
+
+
+def _iceoryx2_version() -> str:
+    try:
+        from importlib import metadata
+
+        return metadata.version("iceoryx2")
+    except Exception:
+        return "unknown"
+
+
+class StopFlag:
+    """Set from the SIGTERM/SIGINT handler; the receive loop checks it between frames."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signum: Optional[int] = None
+
+    def install(self) -> None:
+        def handler(signum: int, frame: Optional[FrameType]) -> None:
+            self.requested = True
+            self.signum = signum
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+class _Resume:
+    """Continues, inside the event loop, a coroutine that suspended on its first step."""
+
+    def __init__(self, step: Any, first: Any) -> None:
+        self._step = step
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        step, to_yield = self._step, self._first
+        while True:
+            try:
+                sent = yield to_yield
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:
+                try:
+                    to_yield = step.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    to_yield = step.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _finish(step: Any, first: Any) -> Any:
+    return await _Resume(step, first)
+
+
+async def _await_any(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class Runner:
+    """Opens the node's channels, runs the node, and speaks the control protocol."""
+
+    def __init__(self, spec: NodeSpec, stop: Optional[StopFlag] = None) -> None:
+        self.spec = spec
+        self.stop = stop or StopFlag()
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.inline = spec.coroutine_driver == "inline"
+        self.channels: Optional[Channels] = None
+        self.control: Optional[OutputPort] = None
+        self.output: Optional[OutputPort] = None
+        self.inputs: List[InputPort] = []
+        self.node: Optional[Node] = None
+        self.processed = 0
+        self.errors = 0
+        self._inputs_ended = 0
+
+    # -- logging and control messages -------------------------------------------------------
+
+    def log(self, message: str) -> None:
+        print(f"berth[{self.spec.node_id}] {message}", file=sys.stderr, flush=True)
+
+    def send_control(self, message: Dict[str, Any]) -> None:
+        if self.control is None:
+            return
+        try:
+            payload = _encode_control(message, self.control.max_bytes)
+            self.control.send_bytes(KIND_CONTROL, payload, monotonic_ns())
+        except Exception as exc:
+            self.log(f"could not send {message.get('type')} control message: {exc!r}")
+
+    def fatal(self, stage: str, exc: BaseException, tb: str) -> None:
+        self.log(f"fatal error during {stage}:\n{tb}")
+        self.send_control(
+            {"type": "fatal", "stage": stage, "error": _describe(exc), "traceback": tb}
+        )
+
+    # -- running coroutines -------------------------------------------------------------------
+
+    def await_(self, awaitable: Any) -> Any:
+        """Result of `awaitable`; a coroutine that finishes without suspending runs inline."""
+        if not self.inline:
+            return self.loop.run_until_complete(_await_any(awaitable))
+        step = awaitable if hasattr(awaitable, "send") else awaitable.__await__()
+        _set_running_loop(self.loop)
+        try:
+            first = step.send(None)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            _set_running_loop(None)
+        return self.loop.run_until_complete(_finish(step, first))
+
+    def call(self, result: Any) -> Any:
+        """Runs a lifecycle hook's result (a coroutine or a plain value) to completion."""
+        if result is not None and hasattr(result, "__await__"):
+            return self.loop.run_until_complete(_await_any(result))
+        return result
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        spec = self.spec
+        try:
+            self.channels = Channels(
+                spec.iceoryx2_prefix, spec.iceoryx2_root, f"berth-{spec.node_id}"
+            )
+            self.control = self.channels.open_control(spec.control)
+        except Exception:
+            self.log("cannot open the control channel:\n" + traceback.format_exc())
+            self.close()
+            return 1
+
+        stage = "load"
+        try:
+            node_class = find_node_class(spec.node_type, spec.node_dirs, spec.module)
+            self.log(f"loaded {node_class.__module__}.{node_class.__qualname__}")
+            self.node = node_class(spec.params, node_id=spec.node_id)
+            if not spec.inputs:
+                raise ValueError("the node spec lists no inputs")
+            self.inputs = [self.channels.open_input(name) for name in spec.inputs]
+            self.output = self.channels.open_output(spec.output, spec.max_frame_bytes)
+            stage = "initialize"
+            self.call(self.node.initialize())
+            stage = "run"
+            self.send_control(
+                {
+                    "type": "ready",
+                    "pid": os.getpid(),
+                    "python": platform.python_version(),
+                    "iceoryx2": _iceoryx2_version(),
+                    "berth": __version__,
+                }
+            )
+            self.log(
+                f"ready: inputs {spec.inputs} -> output {spec.output!r}, spin {spec.spin_us} us"
+            )
+            ended = self.receive_loop()
+        except Exception as exc:
+            self.fatal(stage, exc, traceback.format_exc())
+            if stage == "run":
+                self._cleanup_quietly()
+            else:  # the host may not have connected to the control channel yet
+                self.linger()
+            self.close()
+            return 1
+
+        code = self.finish(end_of_stream=ended)
+        self.close()
+        return code
+
+    def finish(self, end_of_stream: bool) -> int:
+        """Clean stop: cleanup(), END_OF_STREAM downstream (after EOS), `stopped`."""
+        assert self.node is not None
+        reason = "end_of_stream" if end_of_stream else "signal"
+        self.log(f"stopping ({reason}) after {self.processed} frames")
+        failure = None
+        try:
+            self.call(self.node.cleanup())
+        except Exception as exc:
+            failure = (exc, traceback.format_exc())
+        if end_of_stream and self.output is not None:
+            try:
+                self.output.send_end_of_stream()
+            except Exception as exc:
+                self.log(f"could not send END_OF_STREAM: {exc!r}")
+        if failure is not None:
+            self.fatal("cleanup", failure[0], failure[1])
+            return 1
+        self.send_control(
+            {"type": "stopped", "processed": self.processed, "reason": reason}
+        )
+        if end_of_stream and self.output is not None and self.output.sequence <= 1:
+            # END_OF_STREAM was the first frame on the output: a reader may not have
+            # connected yet, so give it a moment before the segment goes away.
+            self.linger()
+        return 0
+
+    def linger(self) -> None:
+        """Keeps the ports open for `exit_linger_ms` (or until a signal) so a reader that has
+        not connected yet can still take the last frames: a `fatal` before `ready`, or an
+        END_OF_STREAM that is the first frame on the output."""
+        deadline = monotonic_ns() + self.spec.exit_linger_ms * 1_000_000
+        while not self.stop.requested and monotonic_ns() < deadline:
+            time.sleep(0.01)
+
+    def _cleanup_quietly(self) -> None:
+        if self.node is None:
+            return
+        try:
+            self.call(self.node.cleanup())
+        except Exception:
+            self.log("cleanup() failed:\n" + traceback.format_exc())
+
+    def close(self) -> None:
+        if self.channels is not None:
+            self.channels.close()
+            self.channels = None
+        self.inputs, self.output, self.control = [], None, None
+        try:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def receive_loop(self) -> bool:
+        """Runs until END_OF_STREAM on every input (True) or a stop request (False)."""
+        if len(self.inputs) == 1:
+            return self._receive_single(self.inputs[0])
+        return self._receive_many(self.inputs)
+
+    def _receive_single(self, port: InputPort) -> bool:
+        receive = port.subscriber.receive
+        wait = port.listener.timed_wait
+        timeout = iox2.Duration.from_millis(WAIT_TIMEOUT_MS)
+        spin_ns = self.spec.spin_us * 1000
+        stop = self.stop
+        handle = self.handle
+        while not stop.requested:
+            sample = receive()
+            if sample is None:
+                if spin_ns:
+                    deadline = perf_counter_ns() + spin_ns
+                    while sample is None and perf_counter_ns() < deadline:
+                        sample = receive()
+                if sample is None:
+                    # Returns at once if a notification is pending (even one for a frame
+                    # already taken while spinning); that costs one extra pass, not latency.
+                    try:
+                        wait(timeout)
+                    except iox2.ListenerWaitError:
+                        _pause_after_wait_error(stop)
+                    continue
+            if handle(port, sample):
+                return True
+        return False
+
+    def _receive_many(self, ports: List[InputPort]) -> bool:
+        waitset = (
+            iox2.WaitSetBuilder.new()
+            .signal_handling_mode(iox2.SignalHandlingMode.Disabled)
+            .create(iox2.ServiceType.Ipc)
+        )
+        guards = [waitset.attach_notification(port.listener) for port in ports]
+        timeout = iox2.Duration.from_millis(WAIT_TIMEOUT_MS)
+        spin_ns = self.spec.spin_us * 1000
+        stop = self.stop
+        try:
+            while not stop.requested:
+                got = False
+                for port in ports:  # one frame per input per round
+                    sample = port.subscriber.receive()
+                    if sample is not None:
+                        got = True
+                        if self.handle(port, sample):
+                            return True
+                if got:
+                    continue
+                if spin_ns and self._spin_many(ports, spin_ns):
+                    continue
+                for port in ports:  # drain notifications, then look once more before blocking
+                    port.listener.try_wait()
+                if any(port.subscriber.has_samples() for port in ports):
+                    continue
+                try:
+                    waitset.wait_and_process_with_timeout(timeout)
+                except Exception:
+                    _pause_after_wait_error(stop)
+        finally:
+            for guard in guards:
+                guard.delete()
+            waitset.delete()
+        return False
+
+    def _spin_many(self, ports: List[InputPort], spin_ns: int) -> bool:
+        deadline = perf_counter_ns() + spin_ns
+        while perf_counter_ns() < deadline:
+            for port in ports:
+                if port.subscriber.has_samples():
+                    return True
+        return False
+
+    def handle(self, port: InputPort, sample: Any) -> bool:
+        """Processes one received sample; True once every input has ended."""
+        header = _header_at(sample.user_header_ptr)
+        sequence = header.sequence
+        if sequence != port.expected:
+            self._report_lost(port, sequence)
+        port.expected = sequence + 1
+        if header.flags & END_OF_STREAM:
+            sample.delete()
+            if not port.eos:
+                port.eos = True
+                self._inputs_ended += 1
+                self.log(f"END_OF_STREAM on {port.name}")
+            return self._inputs_ended >= len(self.inputs)
+        data: Optional[RuntimeData] = None
+        try:
+            data = self._decode(header, sample, port.name)
+            self.processed += 1
+            result = self.node.process(data)  # type: ignore[union-attr]
+            if type(result) is CoroutineType:
+                result = self.await_(result)
+            if result is not None:
+                self.emit(result, data)
+        except Exception as exc:
+            self._report_error(sequence, exc)
+        finally:
+            if data is not None:
+                data._release()
+            sample.delete()
+        return False
+
+    def _decode(self, header: FrameHeader, sample: Any, input_name: str) -> RuntimeData:
+        length = sample.header.number_of_elements  # the iceoryx2 slice length, in bytes
+        address = sample.payload_ptr
+        kind = header.kind
+        value: Any
+        if kind == KIND_AUDIO:
+            if length:
+                samples = np.frombuffer((_u8 * length).from_address(address), _f32)
+                samples.flags.writeable = False
+            else:
+                samples = _EMPTY_AUDIO
+            value = Audio(samples, header.sample_rate, header.channels or 1)
+        elif kind == KIND_TEXT:
+            value = str((_u8 * length).from_address(address), "utf-8")
+        elif kind == KIND_JSON:
+            value = json.loads(str((_u8 * length).from_address(address), "utf-8"))
+        elif kind == KIND_BYTES:
+            value = bytes((_u8 * length).from_address(address))
+        else:
+            raise ValueError(f"unexpected frame kind {kind} on input {input_name}")
+        return RuntimeData._received(
+            kind, value, header.timestamp_ns, header.sequence, input_name, address, length
+        )
+
+    def _report_lost(self, port: InputPort, got: int) -> None:
+        self.log(f"lost frames on {port.name}: expected {port.expected}, got {got}")
+        self.send_control(
+            {"type": "lost", "input": port.name, "expected": port.expected, "got": got}
+        )
+
+    def _report_error(self, sequence: int, exc: Exception) -> None:
+        self.errors += 1
+        tb = traceback.format_exc()
+        self.log(f"process() failed on frame {sequence}:\n{tb}")
+        self.send_control(
+            {"type": "error", "sequence": sequence, "error": _describe(exc), "traceback": tb}
+        )
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def emit(self, result: Any, source: RuntimeData) -> None:
+        """Publishes whatever `process()` produced, in order."""
+        if result is None:
+            return
+        if isinstance(result, RuntimeData):
+            self.publish(result, source)
+        elif isinstance(result, (list, tuple)):
+            for item in result:
+                self.emit(item, source)
+        elif hasattr(result, "__anext__"):
+            while True:
+                try:
+                    item = self.await_(result.__anext__())
+                except StopAsyncIteration:
+                    break
+                self.emit(item, source)
+        elif hasattr(result, "__await__"):
+            self.emit(self.await_(result), source)
+        elif isinstance(result, GeneratorType) or hasattr(result, "__next__"):
+            for item in result:
+                self.emit(item, source)
+        else:
+            raise TypeError(
+                f"process() produced {type(result).__name__}; expected RuntimeData, None, "
+                "a list of RuntimeData, or a (async) generator of RuntimeData"
+            )
+
+    def publish(self, data: RuntimeData, source: RuntimeData) -> None:
+        output = self.output
+        assert output is not None
+        timestamp = data.timestamp_ns
+        if timestamp is None:
+            timestamp = source.timestamp_ns or 0
+        if data._kind == KIND_AUDIO:
+            audio: Audio = data._value
+            samples = audio.samples
+            if not isinstance(samples, np.ndarray):
+                samples = np.asarray(samples, dtype=_f32)
+            output.send_audio(samples, audio.sample_rate, audio.channels, timestamp)
+        else:
+            output.send_bytes(data._kind, data.encode(), timestamp)
+
+
+def _pause_after_wait_error(stop: StopFlag) -> None:
+    """A wait fails with `InterruptSignal` when a signal arrives; the loop then checks the stop
+    flag. The short pause keeps any other, lasting wait error from becoming a busy loop."""
+    if not stop.requested:
+        time.sleep(0.001)
+
+
+def _encode_control(message: Dict[str, Any], limit: int) -> bytes:
+    """UTF-8 JSON of `message`, shortening its traceback (keeping the end) to fit `limit`."""
+    if len(message.get("error", "")) > 4096:
+        message = dict(message, error=message["error"][:4096] + "...")
+    payload = json.dumps(message).encode("utf-8")
+    if len(payload) > limit and "traceback" in message:
+        tb = message["traceback"]
+        keep = max(0, len(tb) - (len(payload) - limit) - 64)
+        message = dict(message, traceback="...(shortened)\n" + tb[len(tb) - keep :])
+        payload = json.dumps(message).encode("utf-8")
+    return payload
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def main(argv: Optional[Iterable[str]] = None) -> int:
+    stop = StopFlag()
+    stop.install()
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)  # node prints reach the host's log promptly
+    parser = argparse.ArgumentParser(
+        prog="python -m berth.runner", description="Run one Berth node (see docs/PROTOCOL.md)."
+    )
+    parser.add_argument("--spec", help="node spec JSON (default: $BERTH_NODE_SPEC)")
+    args = parser.parse_args(None if argv is None else list(argv))
+    text = args.spec or os.environ.get("BERTH_NODE_SPEC")
+    if not text:
+        print("berth: no node spec (pass --spec or set BERTH_NODE_SPEC)", file=sys.stderr)
+        return 1
+    try:
+        spec = NodeSpec.parse(text)
+    except SpecError as exc:
+        print(f"berth: invalid node spec: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return Runner(spec, stop).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

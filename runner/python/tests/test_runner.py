@@ -1,0 +1,378 @@
+"""End-to-end tests: a real runner process, real iceoryx2 shared memory, the test as host."""
+
+import os
+import signal
+import textwrap
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+import pytest
+
+from berth.frame import END_OF_STREAM, KIND_AUDIO, KIND_BYTES, KIND_CONTROL, KIND_JSON, KIND_TEXT
+from hostsim import Host
+
+FRAME = 960  # 20 ms at 48 kHz
+
+
+def write_nodes(folder: Any, name: str, source: str) -> str:
+    """Writes a node module into `folder` and returns the folder (for `node_dirs`)."""
+    path = os.path.join(str(folder), f"{name}.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(textwrap.dedent(source))
+    return str(folder)
+
+
+def stop_with_eos(host: Host) -> Dict[str, Any]:
+    host.send_eos()
+    eos = host.receive()
+    assert eos.eos and eos.kind == KIND_CONTROL and eos.payload_len == 0
+    stopped = host.wait_control("stopped")
+    assert host.wait_exit() == 0, host.logs()
+    return stopped
+
+
+def control_types(host: Host) -> List[str]:
+    return [m["type"] for m in host.drain_control()]
+
+
+@pytest.mark.parametrize(
+    "spin_us,driver", [(50, "inline"), (0, "inline"), (50, "loop")], ids=["spin50", "spin0", "loop"]
+)
+def test_identity_round_trip_is_bit_exact(host: Host, spin_us: int, driver: str) -> None:
+    host.start("Identity", spin_us=spin_us, coroutine_driver=driver)
+    ready = host.wait_ready()
+    assert ready["iceoryx2"] == "0.10.0" and ready["pid"] == host.proc.pid  # type: ignore[union-attr]
+    rng = np.random.default_rng(1)
+    for i in range(50):
+        x = rng.standard_normal(FRAME).astype(np.float32)
+        x[:4] = [np.nan, np.inf, -0.0, 1e-45]  # odd values must survive bit for bit
+        host.send_audio(x, timestamp_ns=1000 + i)
+        out = host.receive()
+        assert (out.kind, out.flags, out.sequence) == (KIND_AUDIO, 0, i)
+        assert (out.sample_rate, out.channels, out.payload_len) == (48000, 1, FRAME * 4)
+        assert out.timestamp_ns == 1000 + i
+        assert out.payload == x.tobytes()
+    assert stop_with_eos(host)["processed"] == 50
+
+
+def test_gain_is_bit_exact_float32(host: Host) -> None:
+    gain = 0.37
+    host.start("Gain", params={"gain": gain})
+    host.wait_ready()
+    rng = np.random.default_rng(2)
+    for i in range(20):
+        x = rng.uniform(-1, 1, FRAME).astype(np.float32)
+        host.send_audio(x)
+        out = host.receive()
+        assert out.sequence == i
+        assert out.payload == (x * np.float32(gain)).tobytes()
+    stereo = rng.uniform(-1, 1, (FRAME, 2)).astype(np.float32)
+    host.send_audio(stereo, sample_rate=44100, channels=2)
+    out = host.receive()
+    assert (out.sample_rate, out.channels) == (44100, 2)
+    assert out.payload == (stereo * np.float32(gain)).tobytes()
+    stop_with_eos(host)
+
+
+ZERO_COPY_NODE = """
+    import ctypes
+    import numpy as np
+    from berth import Node, RuntimeData
+
+    def mapping_of(address):
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split()
+                low, high = (int(v, 16) for v in fields[0].split("-"))
+                if low <= address < high:
+                    return fields[5] if len(fields) > 5 else ""
+        return None
+
+    class ZeroCopyProbe(Node):
+        async def process(self, data):
+            samples = data.audio.samples
+            shm = np.frombuffer(
+                (ctypes.c_uint8 * data.shm_len).from_address(data.shm_address), dtype=np.uint8
+            )
+            try:
+                samples[0] = 0.0
+                write_blocked = False
+            except ValueError:
+                write_blocked = True
+            return RuntimeData.json({
+                "samples_address": samples.ctypes.data,
+                "samples_nbytes": samples.nbytes,
+                "shm_address": data.shm_address,
+                "shm_len": data.shm_len,
+                "owndata": bool(samples.flags.owndata),
+                "writeable": bool(samples.flags.writeable),
+                "write_blocked": write_blocked,
+                "shares_memory": bool(np.shares_memory(samples, shm)),
+                "mapping": mapping_of(samples.ctypes.data),
+                "head": samples[:4].tolist(),
+            })
+"""
+
+
+def test_input_audio_is_a_view_on_shared_memory(host: Host, tmp_path: Any) -> None:
+    nodes = write_nodes(tmp_path, "probe", ZERO_COPY_NODE)
+    host.start("ZeroCopyProbe", node_dirs=[nodes])
+    host.wait_ready()
+    for i in range(3):
+        x = np.arange(FRAME, dtype=np.float32) + i
+        host.send_audio(x)
+        report = host.receive().json()
+        start, length = report["shm_address"], report["shm_len"]
+        address, nbytes = report["samples_address"], report["samples_nbytes"]
+        assert length == nbytes == FRAME * 4
+        assert start <= address and address + nbytes <= start + length
+        assert report["shares_memory"] is True
+        assert report["owndata"] is False
+        assert report["writeable"] is False and report["write_blocked"] is True
+        # The memory the numpy array points into is the host publisher's iceoryx2 data
+        # segment in /dev/shm (this session's prefix), mapped into the runner.
+        assert report["mapping"].startswith(f"/dev/shm/{host.prefix}"), report["mapping"]
+        assert report["head"] == x[:4].tolist()
+    stop_with_eos(host)
+
+
+def test_ten_thousand_frames_all_accounted_for(host: Host) -> None:
+    host.start("Identity")
+    host.wait_ready()
+    total, burst = 10_000, 32  # never more in flight than the queue depth
+    base = np.arange(FRAME, dtype=np.float32)
+    sequences: List[int] = []
+    sent = 0
+    while sent < total:
+        n = min(burst, total - sent)
+        for i in range(n):
+            host.send_audio(base + np.float32(sent + i))
+        for i in range(n):
+            out = host.receive()
+            assert out.samples()[0] == sent + i
+            sequences.append(out.sequence)
+        sent += n
+    assert sequences == list(range(total))
+    assert stop_with_eos(host)["processed"] == total
+    assert "lost" not in control_types(host) and "error" not in control_types(host)
+
+
+FLAKY_NODE = """
+    from berth import Node
+
+    class Flaky(Node):
+        async def process(self, data):
+            if data.json.get("fail"):
+                raise ValueError(f"bad frame {data.json['n']}")
+            return data
+"""
+
+
+def test_process_exception_reports_error_and_continues(host: Host, tmp_path: Any) -> None:
+    host.start("Flaky", node_dirs=[write_nodes(tmp_path, "flaky", FLAKY_NODE)])
+    host.wait_ready()
+    host.send_json({"n": 0})
+    assert host.receive().json() == {"n": 0}
+    host.send_json({"n": 1, "fail": True})
+    error = host.wait_control("error")
+    assert error["sequence"] == 1
+    assert error["error"] == "ValueError: bad frame 1"
+    assert "Traceback" in error["traceback"] and "bad frame 1" in error["traceback"]
+    assert "flaky.py" in error["traceback"]
+    host.send_json({"n": 2})
+    out = host.receive()
+    assert out.json() == {"n": 2} and out.sequence == 1
+    assert stop_with_eos(host)["processed"] == 3
+    assert "bad frame 1" in host.logs()  # also printed to stderr
+
+
+def test_unknown_node_type_is_fatal(host: Host, tmp_path: Any) -> None:
+    nodes = write_nodes(
+        tmp_path, "other", "from berth import Node\n\nclass Other(Node):\n    pass\n"
+    )
+    host.start("DoesNotExist", node_dirs=[nodes])
+    fatal = host.wait_control("fatal")
+    assert host.wait_exit() == 1
+    assert fatal["stage"] == "load"
+    message = fatal["error"]
+    assert "DoesNotExist" in message
+    assert nodes in message  # the searched folder
+    assert "Other" in message and "Gain" in message  # classes that were found
+    assert "entry points" in message
+    assert "DoesNotExist" in host.logs()
+
+
+def test_initialize_failure_is_fatal(host: Host, tmp_path: Any) -> None:
+    source = """
+        from berth import Node
+
+        class Broken(Node):
+            async def initialize(self):
+                raise RuntimeError("model file missing")
+    """
+    host.start("Broken", node_dirs=[write_nodes(tmp_path, "broken", source)])
+    fatal = host.wait_control("fatal")
+    assert host.wait_exit() == 1
+    assert fatal["stage"] == "initialize"
+    assert fatal["error"] == "RuntimeError: model file missing"
+    assert "model file missing" in fatal["traceback"]
+
+
+MARKER_NODE = """
+    from berth import Node
+
+    class Marker(Node):
+        async def process(self, data):
+            return data
+
+        async def cleanup(self):
+            with open(self.params["marker"], "w") as f:
+                f.write("cleaned")
+"""
+
+
+def test_end_of_stream_stops_cleanly(host: Host, tmp_path: Any) -> None:
+    marker = tmp_path / "cleaned"
+    nodes = write_nodes(tmp_path, "marker", MARKER_NODE)
+    host.start("Marker", node_dirs=[nodes], params={"marker": str(marker)}, via_env=True)
+    host.wait_ready()
+    for _ in range(3):
+        host.send_text("x")
+        host.receive()
+    host.send_eos()
+    eos = host.receive()
+    assert eos.flags & END_OF_STREAM and eos.sequence == 3 and eos.payload == b""
+    stopped = host.wait_control("stopped")
+    assert stopped == {"type": "stopped", "processed": 3, "reason": "end_of_stream"}
+    assert host.wait_exit() == 0
+    assert marker.read_text() == "cleaned"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_cleanly(host: Host, tmp_path: Any, sig: int) -> None:
+    marker = tmp_path / "cleaned"
+    nodes = write_nodes(tmp_path, "marker", MARKER_NODE)
+    host.start("Marker", node_dirs=[nodes], params={"marker": str(marker)})
+    host.wait_ready()
+    host.send_text("x")
+    host.receive()
+    host.terminate(sig)
+    stopped = host.wait_control("stopped")
+    assert stopped["reason"] == "signal" and stopped["processed"] == 1
+    assert host.wait_exit() == 0
+    assert marker.read_text() == "cleaned"
+
+
+def test_text_json_bytes_round_trip(host: Host) -> None:
+    host.start("Identity")
+    host.wait_ready()
+    text = "héllo wörld ✓ 你好"
+    obj = {"a": [1, 2.5, None, True], "b": {"c": "ü"}, "n": -7}
+    blob = bytes(range(256)) * 4
+    host.send_text(text, timestamp_ns=11)
+    host.send_json(obj, timestamp_ns=12)
+    host.send_bytes(blob, timestamp_ns=13)
+    host.send_text("", timestamp_ns=14)
+    host.send_bytes(b"", timestamp_ns=15)
+    outs = [host.receive() for _ in range(5)]
+    assert [o.kind for o in outs] == [KIND_TEXT, KIND_JSON, KIND_BYTES, KIND_TEXT, KIND_BYTES]
+    assert [o.sequence for o in outs] == [0, 1, 2, 3, 4]
+    assert [o.timestamp_ns for o in outs] == [11, 12, 13, 14, 15]
+    assert outs[0].text() == text
+    assert outs[1].json() == obj
+    assert outs[2].payload == blob
+    assert outs[3].payload == b"" and outs[4].payload == b""
+    assert all(o.sample_rate == 0 and o.channels == 0 for o in outs)
+    stop_with_eos(host)
+
+
+GENERATOR_NODES = """
+    import asyncio
+    from berth import Node, RuntimeData
+
+    class Twice(Node):
+        async def process(self, data):
+            yield RuntimeData.json({"seq": data.sequence, "part": 0})
+            await asyncio.sleep(0.001)  # really suspends: runs in the event loop
+            yield RuntimeData.json({"seq": data.sequence, "part": 1})
+
+    class SyncList(Node):
+        def process(self, data):
+            return [data, RuntimeData.text(data.text.upper())]
+
+    class SyncGen(Node):
+        def process(self, data):
+            for ch in data.text:
+                yield RuntimeData.text(ch)
+
+    class Sleepy(Node):
+        async def process(self, data):
+            await asyncio.sleep(0.001)
+            return RuntimeData.text(data.text + "!")
+
+    class Dropper(Node):
+        async def process(self, data):
+            return None if data.text == "drop" else data
+"""
+
+
+def test_async_generator_yields_two_outputs_per_input(host: Host, tmp_path: Any) -> None:
+    host.start("Twice", node_dirs=[write_nodes(tmp_path, "gens", GENERATOR_NODES)])
+    host.wait_ready()
+    for i in range(5):
+        host.send_text("x", timestamp_ns=100 + i)
+    outs = [host.receive() for _ in range(10)]
+    assert [o.sequence for o in outs] == list(range(10))
+    assert [o.json() for o in outs] == [{"seq": i // 2, "part": i % 2} for i in range(10)]
+    assert [o.timestamp_ns for o in outs] == [100 + i // 2 for i in range(10)]
+    assert stop_with_eos(host)["processed"] == 5
+
+
+@pytest.mark.parametrize(
+    "node_type,inputs,expected",
+    [
+        ("SyncList", ["ab"], ["ab", "AB"]),
+        ("SyncGen", ["abc"], ["a", "b", "c"]),
+        ("Sleepy", ["a", "b"], ["a!", "b!"]),
+        ("Dropper", ["a", "drop", "b"], ["a", "b"]),
+        ("Dropper", ["drop", "drop"], []),  # END_OF_STREAM is the first output frame
+    ],
+)
+def test_process_forms(
+    host: Host, tmp_path: Any, node_type: str, inputs: List[str], expected: List[str]
+) -> None:
+    host.start(node_type, node_dirs=[write_nodes(tmp_path, "gens", GENERATOR_NODES)])
+    host.wait_ready()
+    for text in inputs:
+        host.send_text(text)
+    assert [host.receive().text() for _ in expected] == expected
+    assert stop_with_eos(host)["processed"] == len(inputs)
+
+
+def test_sequence_gap_reports_lost(host: Host) -> None:
+    host.start("Identity")
+    host.wait_ready()
+    host.send_text("a")
+    host.send_text("b", sequence=5)
+    lost = host.wait_control("lost")
+    assert lost == {"type": "lost", "input": host.input.name, "expected": 1, "got": 5}
+    assert [host.receive().text() for _ in range(2)] == ["a", "b"]
+    stop_with_eos(host)
+
+
+def test_two_inputs_stop_after_both_end(make_host: Callable[..., Host]) -> None:
+    host = make_host("mix", extra_inputs=["up"])
+    upstream = host.extra[0]
+    host.start("Identity")
+    host.wait_ready()
+    host.send_text("from input")
+    upstream.send(KIND_TEXT, b"from upstream")
+    got = sorted(host.receive().text() for _ in range(2))
+    assert got == ["from input", "from upstream"]
+    host.send_eos()  # one input ended: the node keeps running
+    upstream.send(KIND_TEXT, b"still here")
+    assert host.receive().text() == "still here"
+    host.send_eos(upstream)
+    assert host.receive().eos
+    assert host.wait_control("stopped")["processed"] == 3
+    assert host.wait_exit() == 0

@@ -1,0 +1,167 @@
+"""Tests of the pieces that need no shared memory: data, spec, loader, coroutine driving."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from typing import Any, AsyncIterator
+
+import numpy as np
+import pytest
+
+import berth
+from berth import Node, RuntimeData
+from berth.frame import FrameHeader
+from berth.loader import NodeNotFoundError, find_node_class
+from berth.nodes import Gain, Identity
+from berth.runner import Runner, _encode_control
+from berth.spec import NodeSpec, SpecError
+from hostsim import RUNNER_DIR
+
+SPEC = {
+    "session_id": "0badcafe",
+    "node_id": "n",
+    "node_type": "Identity",
+    "inputs": ["0badcafe_n_input"],
+    "output": "0badcafe_n_output",
+    "control": "0badcafe_n_control",
+    "iceoryx2_prefix": "berth_0badcafe_",
+}
+
+
+def test_frame_header_layout() -> None:
+    names = [field[0] for field in FrameHeader._fields_]
+    offsets = {name: getattr(FrameHeader, name).offset for name in names}
+    assert offsets == {
+        "kind": 0, "flags": 4, "sequence": 8, "timestamp_ns": 16,
+        "sample_rate": 24, "channels": 28, "payload_len": 32,
+    }
+    assert FrameHeader.type_name() == "BerthFrameHeader"
+
+
+def test_runtime_data_constructors_and_properties() -> None:
+    stereo = np.zeros((480, 2), dtype=np.float32)
+    audio = RuntimeData.audio(stereo, 48000, timestamp_ns=5)
+    assert audio.kind == "audio" and audio.timestamp_ns == 5
+    assert audio.audio.channels == 2 and audio.audio.num_frames == 480
+    assert audio.audio.samples is stereo  # no copy for float32 input
+    assert audio.audio.frames.shape == (480, 2)
+    mono = RuntimeData.audio(np.ones(960, dtype=np.float64), 16000)
+    assert mono.audio.samples.dtype == np.float32 and mono.audio.channels == 1
+    assert RuntimeData.text("hé").text == "hé"
+    assert RuntimeData.json({"a": [1]}).json == {"a": [1]}
+    assert RuntimeData.json({"a": [1]}).encode() == b'{"a":[1]}'
+    assert RuntimeData.bytes(bytearray(b"\x00\x01")).bytes == b"\x00\x01"
+    with pytest.raises(TypeError, match="holds text, not audio"):
+        RuntimeData.text("x").audio
+    with pytest.raises(ValueError):
+        RuntimeData.audio(np.zeros(5, dtype=np.float32), 48000, channels=2)
+    with pytest.raises(ValueError):
+        RuntimeData.audio(np.zeros((4, 2), dtype=np.float32), 48000, channels=3)
+    with pytest.raises(TypeError):
+        RuntimeData.text(b"bytes")  # type: ignore[arg-type]
+    assert RuntimeData.text("x").shm_address is None
+
+
+def test_spec_parsing() -> None:
+    spec = NodeSpec.parse(json.dumps(SPEC))
+    assert spec.spin_us == 50 and spec.max_frame_bytes == 1 << 20 and spec.params == {}
+    for missing in ("node_type", "inputs", "iceoryx2_prefix"):
+        broken = {k: v for k, v in SPEC.items() if k != missing}
+        with pytest.raises(SpecError, match=missing):
+            NodeSpec.parse(json.dumps(broken))
+    with pytest.raises(SpecError, match="spin_us"):
+        NodeSpec.parse(json.dumps(dict(SPEC, spin_us=-1)))
+    with pytest.raises(SpecError, match="JSON"):
+        NodeSpec.parse("{not json")
+
+
+def test_bad_spec_exits_1_with_message() -> None:
+    env = dict(os.environ, PYTHONPATH=RUNNER_DIR)
+    env.pop("BERTH_NODE_SPEC", None)
+    for args in (["--spec", "{}"], []):
+        proc = subprocess.run(
+            [sys.executable, "-m", "berth.runner", *args], env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 1
+        assert "spec" in proc.stderr
+
+
+def test_loader_finds_classes_in_node_dirs(tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the loader adds node folders to it
+    # A module named like a stdlib module, a package, and a module that fails to import.
+    (tmp_path / "json.py").write_text(
+        "from berth import Node\n\nclass ClashNode(Node):\n    pass\n"
+    )
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .impl import PkgNode\n")
+    (pkg / "impl.py").write_text("from berth import Node\n\nclass PkgNode(Node):\n    pass\n")
+    (tmp_path / "broken.py").write_text("import not_a_real_module_xyz\n")
+    assert find_node_class("ClashNode", [str(tmp_path)]).__name__ == "ClashNode"
+    assert find_node_class("PkgNode", [str(tmp_path)]).__name__ == "PkgNode"
+    assert find_node_class("Gain", [str(tmp_path)]) is Gain  # built-in fallback
+    assert find_node_class("Identity", [], module="berth.nodes") is Identity
+    with pytest.raises(NodeNotFoundError) as err:
+        find_node_class("Missing", [str(tmp_path), str(tmp_path / "nope")])
+    message = str(err.value)
+    assert str(tmp_path) in message and "(missing)" in message
+    assert "ClashNode" in message and "PkgNode" in message
+    assert "not_a_real_module_xyz" in message
+
+
+def test_control_messages_are_shortened_to_fit() -> None:
+    tb = "".join(f"  line {i}\n" for i in range(20000)) + "ValueError: the end"
+    payload = _encode_control({"type": "fatal", "error": "x" * 10000, "traceback": tb}, 65536)
+    assert len(payload) <= 65536
+    message = json.loads(payload)
+    assert message["traceback"].endswith("ValueError: the end")
+    assert message["traceback"].startswith("...(shortened)")
+
+
+class _Waits(Node):
+    async def process(self, data: RuntimeData) -> RuntimeData:
+        await asyncio.sleep(0.001)
+        future: "asyncio.Future[RuntimeData]" = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(future.set_result, data)
+        return await future
+
+
+class _Immediate(Node):
+    async def process(self, data: RuntimeData) -> RuntimeData:
+        return data
+
+
+class _AsyncGen(Node):
+    async def process(self, data: RuntimeData) -> AsyncIterator[RuntimeData]:
+        yield data
+        await asyncio.sleep(0)
+        yield data
+
+
+@pytest.mark.parametrize("driver", ["inline", "loop"])
+def test_coroutines_inline_and_through_the_loop(driver: str) -> None:
+    runner = Runner(NodeSpec.from_dict(dict(SPEC, coroutine_driver=driver)))
+    try:
+        data = RuntimeData.text("x")
+        assert runner.await_(_Immediate({}).process(data)) is data
+        assert runner.await_(_Waits({}).process(data)) is data  # suspends: falls back to loop
+        agen = _AsyncGen({}).process(data)
+        assert runner.await_(agen.__anext__()) is data
+        assert runner.await_(agen.__anext__()) is data
+        with pytest.raises(StopAsyncIteration):
+            runner.await_(agen.__anext__())
+        with pytest.raises(ZeroDivisionError):
+            runner.await_(_raises())
+    finally:
+        runner.loop.close()
+
+
+async def _raises() -> None:
+    await asyncio.sleep(0)
+    1 / 0
+
+
+def test_version_exported() -> None:
+    assert berth.__version__ == "0.1.0"

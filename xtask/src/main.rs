@@ -1,0 +1,35 @@
+//! `cargo xtask`: the chores a developer and CI run, in plain Rust.
+
+mod python_env;
+mod tasks;
+
+use clap::{Parser, Subcommand};
+
+/// Berth's build chores.
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Create the Python environment host-process nodes and runner tests use.
+    Setup,
+    /// Build the standard base images (and check custom ones).
+    BuildImages(tasks::BuildImagesArgs),
+    /// Run every test: formatting, lints, Rust tests (real Docker, real iceoryx2), runner tests.
+    Test,
+    /// Build what is missing and run the example pipeline through a real container.
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Setup => python_env::ensure().map(drop),
+        Task::BuildImages(args) => tasks::build_images(&args),
+        Task::Test => tasks::test(),
+        Task::Demo => tasks::demo(),
+    }
+}

@@ -1,0 +1,111 @@
+//! Repository rules, checked by `cargo test` rather than remembered.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn files(dir: &Path, ext: &[&str], out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if !matches!(
+                name.as_str(),
+                "target" | ".git" | "__pycache__" | ".pytest_cache" | ".mypy_cache"
+            ) {
+                files(&path, ext, out);
+            }
+        } else if path
+            .extension()
+            .is_some_and(|e| ext.contains(&e.to_str().unwrap()))
+        {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn iceoryx2_is_pinned_to_one_version_everywhere() {
+    let version = read("iceoryx2-version.txt").trim().to_owned();
+    assert!(
+        read("Cargo.toml").contains(&format!("iceoryx2 = \"={version}\"")),
+        "Cargo.toml pins iceoryx2 ={version}"
+    );
+    assert!(
+        read("runner/python/pyproject.toml").contains(&format!("iceoryx2=={version}")),
+        "runner/python/pyproject.toml pins iceoryx2=={version}"
+    );
+    assert!(
+        read("plugins/berth-iceoryx2/src/lib.rs")
+            .contains(&format!("ICEORYX2_VERSION: &str = \"{version}\"")),
+        "berth-iceoryx2 states {version}"
+    );
+}
+
+#[test]
+fn no_unfinished_markers_in_sources() {
+    let mut sources = Vec::new();
+    for dir in [
+        "crates",
+        "plugins",
+        "xtask/src",
+        "runner/python/berth",
+        "benches",
+        "tests",
+    ] {
+        let dir = root().join(dir);
+        if dir.exists() {
+            files(&dir, &["rs", "py"], &mut sources);
+        }
+    }
+    assert!(!sources.is_empty());
+    let markers = [
+        concat!("TO", "DO"),
+        concat!("FIX", "ME"),
+        concat!("XX", "X:"),
+        "todo!(",
+        "unimplemented!(",
+    ];
+    for file in sources {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for marker in markers {
+            assert!(
+                !text.contains(marker),
+                "{} contains `{marker}`",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_crate_says_what_it_owns() {
+    for dir in ["crates", "plugins"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap().flatten() {
+            let lib = entry.path().join("src/lib.rs");
+            let main = entry.path().join("src/main.rs");
+            let file = if lib.exists() { lib } else { main };
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(
+                text.starts_with("//!"),
+                "{} starts with a `//!` summary",
+                file.display()
+            );
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(
+                read("ARCHITECTURE.md").contains(&format!("`{name}`")),
+                "ARCHITECTURE.md describes `{name}`"
+            );
+        }
+    }
+}
