@@ -35,7 +35,9 @@ impl Default for ImageBuilderConfig {
         let runner_dir = std::env::var_os("BERTH_RUNNER_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
-                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../runner/python"))
+                let dir =
+                    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../runner/python"));
+                dir.canonicalize().unwrap_or(dir)
             });
         ImageBuilderConfig {
             namespace: "berth".to_string(),

@@ -50,9 +50,11 @@ fn skip(reason: &str) -> Option<ImageBuilder> {
     None
 }
 
-/// Prints progress lines with a prefix (visible with `--nocapture`).
+/// Prints progress lines with the seconds since the first line (visible with `--nocapture`).
 fn progress(line: &str) {
-    println!("  | {line}");
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let t = START.get_or_init(Instant::now).elapsed().as_secs_f64();
+    println!("  {t:7.1}s | {line}");
 }
 
 /// A random-enough 64-hex environment hash, unique per call.

@@ -1,0 +1,228 @@
+//! End to end through Python nodes running as host subprocesses, over real iceoryx2 shared
+//! memory: bit-exact audio, every frame accounted for, errors and crashes reported, nothing left.
+
+use std::time::{Duration, Instant};
+
+use berth::{Session, SessionError, SessionOptions};
+use berth_tests::{assert_nothing_left, pipeline, round_trips, runtime};
+
+const GAIN: &str = r#"
+version: "v1"
+metadata: { name: "gain" }
+nodes:
+  - id: gain
+    node_type: Scale
+    runtime_hint: cpython
+    params: { gain: 0.5 }
+connections:
+  - { from: mic, to: gain }
+"#;
+
+#[test]
+fn python_gain_is_bit_exact_and_leaves_nothing() {
+    let rt = runtime();
+    let p = pipeline(GAIN);
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    for (input, output) in round_trips(&mut session, "mic", 1000) {
+        assert_eq!(output.len(), input.len());
+        assert!(
+            input
+                .iter()
+                .zip(&output)
+                .all(|(i, o)| (i * 0.5f32).to_bits() == o.to_bits()),
+            "bit-exact"
+        );
+    }
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_eq!(
+        (stats.sent, stats.received, stats.lost, stats.node_errors),
+        (1000, 1000, 0, 0)
+    );
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn ten_thousand_frames_are_all_accounted_for() {
+    let rt = runtime();
+    let p = pipeline(&GAIN.replace("node_type: Scale", "node_type: Echo"));
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    let (total, burst) = (10_000u64, 16u64);
+    let mut next = 0u64;
+    let mut sent = 0u64;
+    while next < total {
+        for _ in 0..burst.min(total - sent) {
+            session
+                .send_audio("mic", &[sent as f32; 240], 16_000, 1)
+                .unwrap();
+            sent += 1;
+        }
+        while next < sent {
+            let value = session
+                .recv_with(Duration::from_secs(10), |out| out.audio().map(|s| s[0]))
+                .unwrap()
+                .expect("every frame comes back")
+                .unwrap();
+            assert_eq!(value, next as f32, "frames come back in order");
+            next += 1;
+        }
+    }
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_eq!((stats.sent, stats.received, stats.lost), (total, total, 0));
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn a_node_that_raises_is_reported_and_goes_on() {
+    let rt = runtime();
+    let p = pipeline(&GAIN.replace("node_type: Scale", "node_type: FailOnNegative"));
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    session.send_audio("mic", &[-1.0; 480], 48_000, 1).unwrap();
+    let err = session
+        .recv_with(Duration::from_secs(10), |_| ())
+        .unwrap_err();
+    match &err {
+        SessionError::NodeRaised {
+            node_id,
+            sequence,
+            error,
+            traceback,
+        } => {
+            assert_eq!(node_id, "gain");
+            assert_eq!(*sequence, Some(0));
+            assert!(error.contains("negative first sample"), "{err}");
+            assert!(
+                traceback.contains("test_nodes.py") && traceback.contains("ValueError"),
+                "{traceback}"
+            );
+        }
+        other => panic!("expected NodeRaised, got {other}"),
+    }
+    session.send_audio("mic", &[0.25; 480], 48_000, 1).unwrap();
+    let value = session
+        .recv_with(Duration::from_secs(10), |out| out.audio().map(|s| s[0]))
+        .unwrap();
+    assert_eq!(
+        value,
+        Some(Some(0.25)),
+        "the node went on with the next frame"
+    );
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_eq!(stats.node_errors, 1);
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn a_crashing_node_is_detected_fast() {
+    let rt = runtime();
+    let p = pipeline(
+        &GAIN
+            .replace("node_type: Scale", "node_type: CrashAfter")
+            .replace("gain: 0.5", "frames: 2"),
+    );
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    for _ in 0..2 {
+        session.send_audio("mic", &[0.1; 480], 48_000, 1).unwrap();
+        session
+            .recv_with(Duration::from_secs(10), |_| ())
+            .unwrap()
+            .expect("an output");
+    }
+    session.send_audio("mic", &[0.1; 480], 48_000, 1).unwrap();
+    let started = Instant::now();
+    let err = session
+        .recv_with(Duration::from_secs(10), |_| ())
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "detected in {:?}",
+        started.elapsed()
+    );
+    match &err {
+        SessionError::NodeExited {
+            node_id, report, ..
+        } => {
+            assert_eq!(node_id, "gain");
+            assert_eq!(report.code, Some(3), "{report}");
+        }
+        other => panic!("expected NodeExited, got {other}"),
+    }
+    let _ = rt.block_on(session.stop());
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn an_unknown_node_type_fails_the_start_with_what_was_searched() {
+    let rt = runtime();
+    let p = pipeline(&GAIN.replace("node_type: Scale", "node_type: NoSuchNode"));
+    let err = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .err()
+        .expect("start fails");
+    let text = err.to_string();
+    assert!(text.contains("NoSuchNode"), "{text}");
+    assert!(text.contains("nodes"), "names the folder searched: {text}");
+}
+
+#[test]
+fn python_and_native_nodes_chain_without_the_host() {
+    let rt = runtime();
+    let yaml = r#"
+version: "v1"
+metadata: { name: "chain" }
+nodes:
+  - id: py
+    node_type: Scale
+    runtime_hint: cpython
+    params: { gain: 0.5 }
+  - id: native
+    node_type: Gain
+    params: { gain: 4.0 }
+connections:
+  - { from: mic, to: py }
+  - { from: py, to: native }
+"#;
+    let p = pipeline(yaml);
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    assert_eq!(session.plan().outputs.len(), 1);
+    for (input, output) in round_trips(&mut session, "mic", 200) {
+        assert!(
+            input
+                .iter()
+                .zip(&output)
+                .all(|(i, o)| (i * 0.5f32 * 4.0f32).to_bits() == o.to_bits())
+        );
+    }
+    rt.block_on(session.stop()).unwrap();
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn a_dropped_session_cleans_up_too() {
+    let rt = runtime();
+    let p = pipeline(GAIN);
+    let session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    drop(session);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !berth_tests::session_processes(id.as_str()).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_nothing_left(&id);
+}
