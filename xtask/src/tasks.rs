@@ -4,6 +4,8 @@ use std::process::Command;
 
 use anyhow::Context;
 
+use berth_images::{BaseMode, ImageBuilder, ImageBuilderConfig};
+
 use crate::python_env::{self, root, run};
 
 /// Arguments of `cargo xtask build-images`.
@@ -17,8 +19,58 @@ pub(crate) struct BuildImagesArgs {
     pub(crate) validate: Option<String>,
 }
 
-pub(crate) fn build_images(_args: &BuildImagesArgs) -> anyhow::Result<()> {
-    anyhow::bail!("image building is not wired in yet")
+/// Python versions of the standard base images.
+const STANDARD_PYTHONS: &[&str] = &["3.9", "3.10", "3.11"];
+
+pub(crate) fn build_images(args: &BuildImagesArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let builder = ImageBuilder::connect(ImageBuilderConfig::default()).await?;
+        let progress = |line: &str| println!("  {line}");
+        if let Some(image) = &args.validate {
+            let python = args.python.first().map(String::as_str).unwrap_or("3.11");
+            builder.validate_custom_base(image, python).await?;
+            println!(
+                "{image}: Python {python}, iceoryx2 {}, Berth runner: usable as a base_image",
+                berth_images::ICEORYX2_VERSION
+            );
+            return Ok(());
+        }
+        let explicit = !args.python.is_empty();
+        let versions: Vec<&str> = if explicit {
+            args.python.iter().map(String::as_str).collect()
+        } else {
+            STANDARD_PYTHONS.to_vec()
+        };
+        let mut built = 0;
+        for version in versions {
+            println!("berth/python:{version}");
+            let started = std::time::Instant::now();
+            match builder
+                .ensure_base_image(version, BaseMode::Auto, &progress)
+                .await
+            {
+                Ok(image) => {
+                    built += 1;
+                    let verb = if image.built { "built" } else { "up to date" };
+                    println!(
+                        "{} {verb} in {:.1} s ({})",
+                        image.tag,
+                        started.elapsed().as_secs_f64(),
+                        image.id
+                    );
+                }
+                Err(e) if !explicit => {
+                    println!("berth/python:{version} not built on this machine: {e}")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        anyhow::ensure!(built > 0, "no standard image could be built");
+        Ok(())
+    })
 }
 
 pub(crate) fn test() -> anyhow::Result<()> {

@@ -37,65 +37,55 @@ fn base_requirements() -> Vec<String> {
     vec![format!("iceoryx2=={ICEORYX2_VERSION}"), "numpy".to_string()]
 }
 
-/// Dockerfile of an offline base: venv from the imported root filesystem, wheels from the
-/// context.
-fn offline_dockerfile(rootfs_image: &str, python_version: &str) -> String {
-    let reqs = base_requirements().join(" ");
-    format!(
-        r#"FROM {rootfs_image}
-ENV DEBIAN_FRONTEND=noninteractive
-RUN python3 -m venv /opt/berth/venv
-COPY wheels/ /wheels/
-RUN /opt/berth/venv/bin/pip install --no-index --no-cache-dir --disable-pip-version-check \
-        --find-links /wheels {reqs} berth-runner \
- && /opt/berth/venv/bin/python -c "import iceoryx2, numpy, berth.runner" \
- && rm -rf /wheels \
- && chmod -R a+rX /opt/berth \
- && mkdir -p /app && chmod 1777 /app
-{tail}"#,
-        tail = common_tail(python_version),
-    )
+/// Dockerfile of an offline base, without its final `LABEL` (see [`with_labels`]): venv from
+/// the imported root filesystem, wheels from the context. Few instructions on purpose: the
+/// classic builder commits a layer per instruction, which is slow on some storage drivers.
+fn offline_dockerfile(rootfs_image: &str) -> String {
+    install_dockerfile(&format!("FROM {rootfs_image}"), "--no-index")
 }
 
-/// Dockerfile of a registry base: `python:<v>-slim`, packages from PyPI, runner from context.
+/// Dockerfile of a registry base, without its final `LABEL`: `python:<v>-slim`, packages from
+/// PyPI, the runner wheel from the context.
 fn registry_dockerfile(python_version: &str) -> String {
+    install_dockerfile(&format!("FROM python:{python_version}-slim"), "")
+}
+
+/// The shared body of both base Dockerfiles.
+fn install_dockerfile(from: &str, index_flag: &str) -> String {
     let reqs = base_requirements().join(" ");
+    let index_flag = if index_flag.is_empty() {
+        String::new()
+    } else {
+        format!("{index_flag} ")
+    };
     format!(
-        r#"FROM python:{python_version}-slim
-RUN python3 -m venv /opt/berth/venv
+        r#"{from}
 COPY wheels/ /wheels/
-RUN /opt/berth/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+RUN python3 -m venv /opt/berth/venv \
+ && /opt/berth/venv/bin/pip install {index_flag}--no-cache-dir --disable-pip-version-check \
         --find-links /wheels {reqs} berth-runner \
  && /opt/berth/venv/bin/python -c "import iceoryx2, numpy, berth.runner" \
  && rm -rf /wheels \
  && chmod -R a+rX /opt/berth \
  && mkdir -p /app && chmod 1777 /app
-{tail}"#,
-        tail = common_tail(python_version),
-    )
-}
-
-/// Environment, work directory and labels shared by both base Dockerfiles.
-fn common_tail(python_version: &str) -> String {
-    format!(
-        r#"ENV VIRTUAL_ENV=/opt/berth/venv \
+ENV VIRTUAL_ENV=/opt/berth/venv \
     PATH=/opt/berth/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/tmp \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /app
-LABEL {managed}={managed_value} \
-      {kind}={kind_value} \
-      {python}={python_version} \
-      {iceoryx2}={ICEORYX2_VERSION}
-"#,
-        managed = labels::MANAGED_BY,
-        managed_value = labels::MANAGED_BY_VALUE,
-        kind = labels::KIND,
-        kind_value = Kind::Base.as_str(),
-        python = labels::PYTHON,
-        iceoryx2 = labels::ICEORYX2,
+"#
     )
+}
+
+/// Appends the base image's single `LABEL` instruction, which carries the definition hash of
+/// everything before it.
+fn with_labels(dockerfile: &str, python_version: &str, definition: &str) -> String {
+    let mut l = labels::standard(Kind::Base);
+    l.insert(labels::PYTHON.to_string(), python_version.to_string());
+    l.insert(labels::ICEORYX2.to_string(), ICEORYX2_VERSION.to_string());
+    l.insert(labels::DEFINITION_HASH.to_string(), definition.to_string());
+    format!("{dockerfile}{}", labels::dockerfile_instruction(&l))
 }
 
 impl ImageBuilder {
@@ -168,11 +158,16 @@ impl ImageBuilder {
         )
         .await?;
         let (rootfs, rootfs_definition) = self.ensure_rootfs_image(suite, progress).await?;
-        let dockerfile = offline_dockerfile(&rootfs.tag, python_version);
+        let dockerfile = offline_dockerfile(&rootfs.tag);
         let definition = sha256_parts(
-            [dockerfile.as_str(), &runner_hash, &rootfs_definition]
-                .into_iter()
-                .chain(wheels.iter().map(String::as_str)),
+            [
+                python_version,
+                dockerfile.as_str(),
+                &runner_hash,
+                &rootfs_definition,
+            ]
+            .into_iter()
+            .chain(wheels.iter().map(String::as_str)),
         );
         let existing = self.inspect(&tag).await?;
         if let Some(info) = &existing
@@ -193,10 +188,11 @@ impl ImageBuilder {
         )
         .await?;
         let mut ctx = BuildContext::new();
+        let dockerfile = with_labels(&dockerfile, python_version, &definition);
         ctx.add_bytes("Dockerfile", dockerfile.as_bytes())?;
         ctx.add_dir_files("wheels", &wheel_dir)?;
         add_runner_wheel(&mut ctx, &runner_wheel)?;
-        self.build_base(&tag, ctx, definition, existing.and_then(|i| i.id), progress)
+        self.build_base(&tag, ctx, existing.and_then(|i| i.id), progress)
             .await
     }
 
@@ -210,7 +206,7 @@ impl ImageBuilder {
         let cfg = &self.config;
         let runner_hash = runner_source_hash(&cfg.runner_dir)?;
         let dockerfile = registry_dockerfile(python_version);
-        let definition = sha256_parts([dockerfile.as_str(), &runner_hash]);
+        let definition = sha256_parts([python_version, dockerfile.as_str(), &runner_hash]);
         let existing = self.inspect(&tag).await?;
         if let Some(info) = &existing
             && label(info, labels::DEFINITION_HASH) == Some(definition.as_str())
@@ -232,27 +228,25 @@ impl ImageBuilder {
         )
         .await?;
         let mut ctx = BuildContext::new();
+        let dockerfile = with_labels(&dockerfile, python_version, &definition);
         ctx.add_bytes("Dockerfile", dockerfile.as_bytes())?;
         add_runner_wheel(&mut ctx, &runner_wheel)?;
-        self.build_base(&tag, ctx, definition, existing.and_then(|i| i.id), progress)
+        self.build_base(&tag, ctx, existing.and_then(|i| i.id), progress)
             .await
     }
 
-    /// Builds a base image from its context with the definition hash label.
-    #[tracing::instrument(skip(self, ctx, definition, old_id, progress))]
+    /// Builds a base image from its context.
+    #[tracing::instrument(skip(self, ctx, old_id, progress))]
     async fn build_base(
         &self,
         tag: &str,
         ctx: BuildContext,
-        definition: String,
         old_id: Option<String>,
         progress: &Progress<'_>,
     ) -> Result<ImageRef> {
         progress(&format!("building {tag}"));
-        let mut build_labels = labels::standard(Kind::Base);
-        build_labels.insert(labels::DEFINITION_HASH.to_string(), definition);
         let id = self
-            .build_from_context(tag, ctx.finish()?, build_labels, progress)
+            .build_from_context(tag, ctx.finish()?, progress)
             .await?;
         self.remove_replaced(old_id, &id).await;
         Ok(ImageRef {
@@ -304,11 +298,14 @@ mod tests {
 
     #[test]
     fn dockerfiles_pin_the_host_iceoryx2_version() {
-        let offline = offline_dockerfile("berth/rootfs:bookworm", "3.11");
+        let offline = offline_dockerfile("berth/rootfs:bookworm");
         assert!(offline.contains(&format!("iceoryx2=={ICEORYX2_VERSION}")));
         assert!(offline.contains("--no-index"));
-        assert!(offline.contains("berth.python=3.11"));
         assert!(offline.contains("HOME=/tmp"));
+        let labelled = with_labels(&offline, "3.11", "abc");
+        assert!(labelled.contains("berth.python=\"3.11\""));
+        assert!(labelled.contains("berth.definition-hash=\"abc\""));
+        assert_eq!(labelled.matches("LABEL").count(), 1);
         let registry = registry_dockerfile("3.10");
         assert!(registry.starts_with("FROM python:3.10-slim"));
         assert!(!registry.contains("--no-index"));

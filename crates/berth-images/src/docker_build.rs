@@ -1,6 +1,5 @@
 //! Streams `docker build` and `docker import` through the Engine API.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
@@ -17,12 +16,12 @@ const STEP_LOG_LINES: usize = 80;
 
 impl ImageBuilder {
     /// Builds `tag` from an in-memory tar context with the classic builder, forwarding every
-    /// output line to `progress`. Returns the new image ID.
+    /// output line to `progress`. Labels belong in the Dockerfile (one `LABEL` instruction):
+    /// build-option labels would cost one committed layer each. Returns the new image ID.
     pub(crate) async fn build_from_context(
         &self,
         tag: &str,
         context: Vec<u8>,
-        labels: HashMap<String, String>,
         progress: &Progress<'_>,
     ) -> Result<String> {
         let options = BuildImageOptionsBuilder::default()
@@ -30,7 +29,6 @@ impl ImageBuilder {
             .t(tag)
             .rm(true)
             .forcerm(true)
-            .labels(&labels)
             .build();
         let mut stream = self.docker.build_image(
             options,

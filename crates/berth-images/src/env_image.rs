@@ -132,8 +132,10 @@ impl ImageBuilder {
             .map_err(|e| {
                 ImageError::io("creating a temporary directory", std::env::temp_dir(), e)
             })?;
+        // Everything the build needs goes into one `COPY` and one `RUN`: the classic builder
+        // commits a layer per instruction.
         let mut ctx = BuildContext::new();
-        let mut dockerfile = format!("FROM {base_tag}\nUSER root\n");
+        let mut commands: Vec<String> = Vec::new();
 
         if !env.system_dependencies.is_empty() {
             let debs_dir = work.path().join("debs");
@@ -152,13 +154,13 @@ impl ImageBuilder {
                     env.system_dependencies.join(" ")
                 ));
             } else {
-                ctx.add_dir_files("debs", &debs_dir)?;
-                dockerfile.push_str(
-                    "COPY debs/ /tmp/berth-debs/\n\
-                     RUN DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-                     -o Debug::NoLocking=true /tmp/berth-debs/*.deb \\\n \
-                     && rm -rf /tmp/berth-debs /var/cache/apt/archives/*.deb\n",
+                ctx.add_dir_files("berth/debs", &debs_dir)?;
+                commands.push(
+                    "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+                     /tmp/berth/debs/*.deb"
+                        .to_string(),
                 );
+                commands.push("rm -rf /var/cache/apt/archives/*.deb".to_string());
             }
         }
 
@@ -181,36 +183,46 @@ impl ImageBuilder {
                 progress,
             )
             .await?;
-            ctx.add_dir_files("wheels", &wheels_dir)?;
-            ctx.add_bytes("constraints.txt", pin.as_bytes())?;
+            ctx.add_dir_files("berth/wheels", &wheels_dir)?;
+            ctx.add_bytes("berth/constraints.txt", pin.as_bytes())?;
             let reqs: Vec<String> = env.python_packages.iter().map(|r| sh_quote(r)).collect();
-            dockerfile.push_str(&format!(
-                "COPY wheels/ /tmp/berth-wheels/\n\
-                 COPY constraints.txt /tmp/berth-constraints.txt\n\
-                 RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-index --no-cache-dir \
-                 --disable-pip-version-check --find-links /tmp/berth-wheels \
-                 -c /tmp/berth-constraints.txt {} \\\n \
-                 && rm -rf /tmp/berth-wheels /tmp/berth-constraints.txt \\\n \
-                 && if [ -d /opt/berth/venv ]; then chmod -R a+rX /opt/berth/venv; fi\n",
+            commands.push(format!(
+                "PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-index --no-cache-dir \
+                 --disable-pip-version-check --find-links /tmp/berth/wheels \
+                 -c /tmp/berth/constraints.txt {}",
                 reqs.join(" ")
             ));
+            commands.push(
+                "if [ -d /opt/berth/venv ]; then chmod -R a+rX /opt/berth/venv; fi".to_string(),
+            );
         }
-        if let Some(user) = base_user {
+
+        let mut dockerfile = format!("FROM {base_tag}\n");
+        if !commands.is_empty() {
+            commands.push("rm -rf /tmp/berth".to_string());
+            if base_user.is_some() {
+                dockerfile.push_str("USER root\n");
+            }
+            dockerfile.push_str("COPY berth/ /tmp/berth/\n");
+            dockerfile.push_str(&format!("RUN {}\n", commands.join(" \\\n && ")));
+        }
+        let mut env_labels = labels::standard(Kind::Env);
+        env_labels.insert(labels::ENV_HASH.to_string(), hash.clone());
+        // Replaces the base's inherited definition hash, which describes the base.
+        env_labels.insert(labels::DEFINITION_HASH.to_string(), hash.clone());
+        env_labels.insert(labels::BASE_IMAGE.to_string(), base_tag.clone());
+        env_labels.insert(labels::BASE_ID.to_string(), base_id);
+        env_labels.insert(labels::PYTHON.to_string(), env.python_version.clone());
+        env_labels.insert(labels::ICEORYX2.to_string(), ICEORYX2_VERSION.to_string());
+        dockerfile.push_str(&labels::dockerfile_instruction(&env_labels));
+        if let Some(user) = base_user.filter(|_| !commands.is_empty()) {
             dockerfile.push_str(&format!("USER {user}\n"));
         }
         ctx.add_bytes("Dockerfile", dockerfile.as_bytes())?;
 
-        let mut build_labels = labels::standard(Kind::Env);
-        build_labels.insert(labels::ENV_HASH.to_string(), hash.clone());
-        // Replaces the base's inherited definition hash, which describes the base.
-        build_labels.insert(labels::DEFINITION_HASH.to_string(), hash.clone());
-        build_labels.insert(labels::BASE_IMAGE.to_string(), base_tag.clone());
-        build_labels.insert(labels::BASE_ID.to_string(), base_id);
-        build_labels.insert(labels::PYTHON.to_string(), env.python_version.clone());
-        build_labels.insert(labels::ICEORYX2.to_string(), ICEORYX2_VERSION.to_string());
         progress(&format!("building {tag} FROM {base_tag}"));
         let id = self
-            .build_from_context(&tag, ctx.finish()?, build_labels, progress)
+            .build_from_context(&tag, ctx.finish()?, progress)
             .await?;
         self.remove_replaced(existing.and_then(|i| i.id), &id).await;
         Ok(ImageRef {

@@ -46,10 +46,37 @@ impl Kind {
     }
 }
 
+/// One Dockerfile `LABEL` instruction carrying all `labels` (sorted, values quoted). A single
+/// instruction matters: the classic builder commits one layer per instruction.
+pub(crate) fn dockerfile_instruction(labels: &HashMap<String, String>) -> String {
+    let mut pairs: Vec<_> = labels.iter().collect();
+    pairs.sort();
+    let body: Vec<String> = pairs
+        .into_iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("LABEL {}\n", body.join(" \\\n      "))
+}
+
 /// The two labels every object carries.
 pub fn standard(kind: Kind) -> HashMap<String, String> {
     HashMap::from([
         (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
         (KIND.to_string(), kind.as_str().to_string()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_label_instruction() {
+        let mut l = standard(Kind::Env);
+        l.insert(PYTHON.to_string(), "3.11".to_string());
+        assert_eq!(
+            dockerfile_instruction(&l),
+            "LABEL berth.kind=\"env\" \\\n      berth.managed-by=\"berth\" \\\n      berth.python=\"3.11\"\n"
+        );
+    }
 }

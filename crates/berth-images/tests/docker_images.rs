@@ -5,6 +5,8 @@
 //! `BERTH_REQUIRE_DOCKER=1` is set, in which case they fail.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use berth_images::{
@@ -26,11 +28,62 @@ const NAMESPACE: &str = "berthtest-images";
 /// Serializes the tests: they share the base image and (on 2 cores) build faster one at a time.
 static DOCKER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A snapshot of the runner source taken once per test process, so that edits to
+/// `runner/python` while the tests run do not trigger base rebuilds half-way through. Keyed by
+/// content, so unchanged sources reuse the same directory (and image) across runs.
+fn runner_snapshot() -> PathBuf {
+    static SNAPSHOT: OnceLock<PathBuf> = OnceLock::new();
+    SNAPSHOT
+        .get_or_init(|| {
+            fn copy(from: &Path, to: &Path) {
+                std::fs::create_dir_all(to).unwrap();
+                for entry in std::fs::read_dir(from).unwrap() {
+                    let entry = entry.unwrap();
+                    let name = entry.file_name();
+                    let skip = [
+                        ".pytest_cache",
+                        ".mypy_cache",
+                        "__pycache__",
+                        "build",
+                        "dist",
+                    ];
+                    if skip.iter().any(|s| name == *s) {
+                        continue;
+                    }
+                    let kind = entry.file_type().unwrap();
+                    if kind.is_dir() {
+                        copy(&entry.path(), &to.join(&name));
+                    } else if kind.is_file() {
+                        std::fs::copy(entry.path(), to.join(&name)).unwrap();
+                    }
+                }
+            }
+            let source = ImageBuilderConfig::default().runner_dir;
+            let staging = std::env::temp_dir().join(format!(
+                "berthtest-images-runner-staging-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&staging);
+            copy(&source, &staging);
+            let hash = berth_images::runner_source_hash(&staging).unwrap();
+            let snapshot =
+                std::env::temp_dir().join(format!("berthtest-images-runner-{}", &hash[..16]));
+            if snapshot.exists() {
+                std::fs::remove_dir_all(&staging).unwrap();
+            } else {
+                std::fs::rename(&staging, &snapshot).unwrap();
+            }
+            snapshot
+        })
+        .clone()
+}
+
 /// A builder for the test namespace, or `None` (after a loud notice) without a daemon.
 async fn builder_or_skip() -> Option<ImageBuilder> {
     let config = ImageBuilderConfig {
         namespace: NAMESPACE.to_string(),
         base_mode: BaseMode::Offline,
+        runner_dir: runner_snapshot(),
         ..ImageBuilderConfig::default()
     };
     match ImageBuilder::connect(config).await {
@@ -52,7 +105,7 @@ fn skip(reason: &str) -> Option<ImageBuilder> {
 
 /// Prints progress lines with the seconds since the first line (visible with `--nocapture`).
 fn progress(line: &str) {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    static START: OnceLock<Instant> = OnceLock::new();
     let t = START.get_or_init(Instant::now).elapsed().as_secs_f64();
     println!("  {t:7.1}s | {line}");
 }
@@ -495,7 +548,10 @@ async fn prune_removes_env_images_not_kept() {
         .unwrap();
     assert_ne!(gone.tag, kept.tag);
 
-    let removed = builder.prune(&[kept_env.hash.clone()]).await.unwrap();
+    let removed = builder
+        .prune(std::slice::from_ref(&kept_env.hash))
+        .await
+        .unwrap();
     assert!(removed.contains(&gone.tag), "{removed:?}");
     assert!(!removed.contains(&kept.tag), "{removed:?}");
     assert!(builder.docker().inspect_image(&gone.tag).await.is_err());

@@ -1,9 +1,13 @@
-//! Which image a container node runs in.
+//! Which image a container node runs in, built when missing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use berth_images::{ImageBuilder, ImageBuilderConfig, NodeEnvironment};
 use berth_manifest::DockerSpec;
+use tokio::sync::Mutex;
+use tracing::Instrument;
 
 use crate::SessionError;
 
@@ -14,26 +18,104 @@ pub trait ImageProvider: Send + Sync {
     async fn image_for(&self, node_id: &str, docker: &DockerSpec) -> Result<String, SessionError>;
 }
 
-/// Uses the node's `base_image`, or the standard `berth/python:{python_version}` image; a node
-/// that asks for extra packages needs a provider that builds images.
-struct StandardImages;
+/// The standard provider: `berth/python:{version}` for nodes without extra packages (built if
+/// missing), a validated custom `base_image`, or a `berth/env:{hash}` image built once per
+/// environment definition and reused until the definition changes.
+pub struct BuiltImages {
+    builder: ImageBuilder,
+    resolved: Mutex<HashMap<String, String>>,
+}
 
-#[async_trait]
-impl ImageProvider for StandardImages {
-    async fn image_for(&self, node_id: &str, docker: &DockerSpec) -> Result<String, SessionError> {
-        if !docker.python_packages.is_empty() || !docker.system_dependencies.is_empty() {
-            return Err(SessionError::Setup(format!(
-                "node `{node_id}` needs packages installed into its image; use an image provider that builds images"
-            )));
-        }
-        Ok(docker
-            .base_image
-            .clone()
-            .unwrap_or_else(|| format!("berth/python:{}", docker.python_version)))
+impl BuiltImages {
+    /// Connects to the Docker daemon with the default image configuration.
+    pub async fn connect() -> Result<Self, SessionError> {
+        let builder = ImageBuilder::connect(ImageBuilderConfig::default())
+            .await
+            .map_err(image_error)?;
+        Ok(Self {
+            builder,
+            resolved: Mutex::new(HashMap::new()),
+        })
     }
 }
 
-/// The default image provider.
-pub(crate) fn standard() -> Result<Arc<dyn ImageProvider>, SessionError> {
-    Ok(Arc::new(StandardImages))
+#[async_trait]
+impl ImageProvider for BuiltImages {
+    async fn image_for(&self, node_id: &str, docker: &DockerSpec) -> Result<String, SessionError> {
+        let hash = docker.environment_hash();
+        let mut resolved = self.resolved.lock().await;
+        if let Some(image) = resolved.get(&hash) {
+            return Ok(image.clone());
+        }
+        let span = tracing::info_span!("image", node_id, env_hash = %&hash[..16]);
+        let image = self
+            .resolve(node_id, docker, &hash)
+            .instrument(span)
+            .await?;
+        resolved.insert(hash, image.clone());
+        Ok(image)
+    }
+}
+
+impl BuiltImages {
+    async fn resolve(
+        &self,
+        node_id: &str,
+        docker: &DockerSpec,
+        hash: &str,
+    ) -> Result<String, SessionError> {
+        let progress = |line: &str| tracing::info!(node_id, "{line}");
+        let extras = !docker.python_packages.is_empty() || !docker.system_dependencies.is_empty();
+        let image = match (&docker.base_image, extras) {
+            (None, false) => {
+                let base = self.builder.config().base_mode;
+                self.builder
+                    .ensure_base_image(&docker.python_version, base, &progress)
+                    .await
+                    .map_err(image_error)?
+                    .tag
+            }
+            (Some(custom), false) => {
+                self.builder
+                    .validate_custom_base(custom, &docker.python_version)
+                    .await
+                    .map_err(|e| {
+                        SessionError::Setup(format!(
+                            "node `{node_id}`: base_image `{custom}` cannot run Berth nodes: {e}"
+                        ))
+                    })?;
+                custom.clone()
+            }
+            (_, true) => {
+                let env = NodeEnvironment {
+                    python_version: docker.python_version.clone(),
+                    base_image: docker.base_image.clone(),
+                    system_dependencies: docker.system_dependencies.clone(),
+                    python_packages: docker.python_packages.clone(),
+                    hash: hash.to_owned(),
+                };
+                self.builder
+                    .ensure_node_image(&env, &progress)
+                    .await
+                    .map_err(|e| {
+                        SessionError::Setup(format!("node `{node_id}`: cannot make its image: {e}"))
+                    })?
+                    .tag
+            }
+        };
+        Ok(image)
+    }
+}
+
+fn image_error(e: berth_images::ImageError) -> SessionError {
+    SessionError::Setup(e.to_string())
+}
+
+/// The default image provider, shared by every session of the process.
+pub(crate) async fn standard() -> Result<Arc<dyn ImageProvider>, SessionError> {
+    static PROVIDER: tokio::sync::OnceCell<Arc<BuiltImages>> = tokio::sync::OnceCell::const_new();
+    let provider = PROVIDER
+        .get_or_try_init(|| async { BuiltImages::connect().await.map(Arc::new) })
+        .await?;
+    Ok(Arc::clone(provider) as Arc<dyn ImageProvider>)
 }

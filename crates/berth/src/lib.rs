@@ -30,9 +30,46 @@ pub use berth_transport::{FrameHeader, FrameKind, TransportConfig};
 pub use error::SessionError;
 pub use session::{Output, Session, SessionOptions, SessionStats};
 
+/// Pins the calling thread to the CPUs in `cpus` (e.g. `"0"` or `"0-1"`); with
+/// [`SessionOptions::cpuset`] on the same CPUs, a frame's wake-up stays on one core.
+pub fn pin_current_thread(cpus: &str) -> Result<(), SessionError> {
+    let mut set = unsafe { std::mem::zeroed::<libc::cpu_set_t>() };
+    for part in cpus.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || {
+            SessionError::Setup(format!(
+                "`{cpus}` is not a CPU list like `0`, `0,1` or `0-3`"
+            ))
+        };
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.parse::<usize>().map_err(|_| bad())?,
+                b.parse::<usize>().map_err(|_| bad())?,
+            ),
+            None => {
+                let cpu = part.parse::<usize>().map_err(|_| bad())?;
+                (cpu, cpu)
+            }
+        };
+        for cpu in first..=last {
+            // SAFETY: `set` is a valid cpu_set_t; CPU_SET bounds-checks against its size.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+    }
+    // SAFETY: plain syscall on the calling thread with a valid set.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        return Err(SessionError::Setup(format!(
+            "cannot pin to CPUs `{cpus}`: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
 /// Links the plugins this crate registers by default, so `inventory` sees them.
 #[doc(hidden)]
 pub fn link_default_plugins() {
     let _ = berth_iceoryx2::ICEORYX2_VERSION;
     let _ = berth_process::ENV_SESSION;
+    let _ = berth_docker::DEFAULT_HOST;
 }

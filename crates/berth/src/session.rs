@@ -37,6 +37,10 @@ pub struct SessionOptions {
     pub images: Option<Arc<dyn ImageProvider>>,
     /// Session id to use instead of a random one.
     pub session_id: Option<SessionId>,
+    /// Pin every out-of-process node to these CPUs (e.g. `"0"`); pair it with
+    /// [`pin_current_thread`](crate::pin_current_thread) on the thread that sends and receives,
+    /// so a wake-up does not cross CPUs.
+    pub cpuset: Option<String>,
 }
 
 impl Default for SessionOptions {
@@ -49,6 +53,7 @@ impl Default for SessionOptions {
             python: None,
             images: None,
             session_id: None,
+            cpuset: None,
         }
     }
 }
@@ -273,7 +278,7 @@ impl Session {
                 (Executor::Docker, Some(docker)) => {
                     let provider = match &self.options.images {
                         Some(p) => Arc::clone(p),
-                        None => crate::images::standard()?,
+                        None => crate::images::standard().await?,
                     };
                     Some(provider.image_for(&node_id, docker).await?)
                 }
@@ -288,6 +293,8 @@ impl Session {
                 image,
                 &self.options.transport_config,
             )?;
+            let mut spec = spec;
+            spec.cpuset = self.options.cpuset.clone();
             let process = backend.launch(&spec).await?;
             self.nodes.push(RunningNode {
                 process,

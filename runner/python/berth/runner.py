@@ -5,7 +5,6 @@ clean stop (END_OF_STREAM on every input, or SIGTERM/SIGINT), 1 after a fatal er
 """
 
 import argparse
-import asyncio
 import ctypes
 import json
 import os
@@ -14,15 +13,15 @@ import signal
 import sys
 import time
 import traceback
-from asyncio import events as _asyncio_events
 from time import perf_counter_ns
 from types import CoroutineType, FrameType, GeneratorType
-from typing import Any, Dict, Generator, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import iceoryx2 as iox2
 import numpy as np
 
 from . import __version__
+from .aio import CoroutineDriver
 from .channels import Channels, InputPort, OutputPort
 from .data import Audio, RuntimeData
 from .frame import (
@@ -45,7 +44,6 @@ WAIT_TIMEOUT_MS = 100
 _u8 = ctypes.c_uint8
 _f32 = np.dtype(np.float32)
 _header_at = FrameHeader.from_address
-_set_running_loop = _asyncio_events._set_running_loop
 _EMPTY_AUDIO = np.empty(0, dtype=np.float32)
 _EMPTY_AUDIO.flags.writeable = False
 
@@ -75,50 +73,13 @@ class StopFlag:
         signal.signal(signal.SIGINT, handler)
 
 
-class _Resume:
-    """Continues, inside the event loop, a coroutine that suspended on its first step."""
-
-    def __init__(self, step: Any, first: Any) -> None:
-        self._step = step
-        self._first = first
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        step, to_yield = self._step, self._first
-        while True:
-            try:
-                sent = yield to_yield
-            except GeneratorExit:
-                step.close()
-                raise
-            except BaseException as exc:
-                try:
-                    to_yield = step.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    to_yield = step.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _finish(step: Any, first: Any) -> Any:
-    return await _Resume(step, first)
-
-
-async def _await_any(awaitable: Any) -> Any:
-    return await awaitable
-
-
 class Runner:
     """Opens the node's channels, runs the node, and speaks the control protocol."""
 
     def __init__(self, spec: NodeSpec, stop: Optional[StopFlag] = None) -> None:
         self.spec = spec
         self.stop = stop or StopFlag()
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
-        self.inline = spec.coroutine_driver == "inline"
+        self.driver = CoroutineDriver(inline=spec.coroutine_driver == "inline")
         self.channels: Optional[Channels] = None
         self.control: Optional[OutputPort] = None
         self.output: Optional[OutputPort] = None
@@ -148,28 +109,6 @@ class Runner:
             {"type": "fatal", "stage": stage, "error": _describe(exc), "traceback": tb}
         )
 
-    # -- running coroutines -------------------------------------------------------------------
-
-    def await_(self, awaitable: Any) -> Any:
-        """Result of `awaitable`; a coroutine that finishes without suspending runs inline."""
-        if not self.inline:
-            return self.loop.run_until_complete(_await_any(awaitable))
-        step = awaitable if hasattr(awaitable, "send") else awaitable.__await__()
-        _set_running_loop(self.loop)
-        try:
-            first = step.send(None)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            _set_running_loop(None)
-        return self.loop.run_until_complete(_finish(step, first))
-
-    def call(self, result: Any) -> Any:
-        """Runs a lifecycle hook's result (a coroutine or a plain value) to completion."""
-        if result is not None and hasattr(result, "__await__"):
-            return self.loop.run_until_complete(_await_any(result))
-        return result
-
     # -- lifecycle ----------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -194,7 +133,7 @@ class Runner:
             self.inputs = [self.channels.open_input(name) for name in spec.inputs]
             self.output = self.channels.open_output(spec.output, spec.max_frame_bytes)
             stage = "initialize"
-            self.call(self.node.initialize())
+            self.driver.call(self.node.initialize())
             stage = "run"
             self.send_control(
                 {
@@ -229,7 +168,7 @@ class Runner:
         self.log(f"stopping ({reason}) after {self.processed} frames")
         failure = None
         try:
-            self.call(self.node.cleanup())
+            self.driver.call(self.node.cleanup())
         except Exception as exc:
             failure = (exc, traceback.format_exc())
         if end_of_stream and self.output is not None:
@@ -261,7 +200,7 @@ class Runner:
         if self.node is None:
             return
         try:
-            self.call(self.node.cleanup())
+            self.driver.call(self.node.cleanup())
         except Exception:
             self.log("cleanup() failed:\n" + traceback.format_exc())
 
@@ -270,10 +209,7 @@ class Runner:
             self.channels.close()
             self.channels = None
         self.inputs, self.output, self.control = [], None, None
-        try:
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        finally:
-            self.loop.close()
+        self.driver.close()
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -374,7 +310,7 @@ class Runner:
             self.processed += 1
             result = self.node.process(data)  # type: ignore[union-attr]
             if type(result) is CoroutineType:
-                result = self.await_(result)
+                result = self.driver.run(result)
             if result is not None:
                 self.emit(result, data)
         except Exception as exc:
@@ -437,12 +373,12 @@ class Runner:
         elif hasattr(result, "__anext__"):
             while True:
                 try:
-                    item = self.await_(result.__anext__())
+                    item = self.driver.run(result.__anext__())
                 except StopAsyncIteration:
                     break
                 self.emit(item, source)
         elif hasattr(result, "__await__"):
-            self.emit(self.await_(result), source)
+            self.emit(self.driver.run(result), source)
         elif isinstance(result, GeneratorType) or hasattr(result, "__next__"):
             for item in result:
                 self.emit(item, source)

@@ -110,6 +110,8 @@ ZERO_COPY_NODE = """
                 "shares_memory": bool(np.shares_memory(samples, shm)),
                 "mapping": mapping_of(samples.ctypes.data),
                 "head": samples[:4].tolist(),
+                "view_matches": bytes(data.view[:16]) == samples[:4].tobytes(),
+                "view_readonly": data.view.readonly,
             })
 """
 
@@ -133,6 +135,7 @@ def test_input_audio_is_a_view_on_shared_memory(host: Host, tmp_path: Any) -> No
         # segment in /dev/shm (this session's prefix), mapped into the runner.
         assert report["mapping"].startswith(f"/dev/shm/{host.prefix}"), report["mapping"]
         assert report["head"] == x[:4].tolist()
+        assert report["view_matches"] is True and report["view_readonly"] is True
     stop_with_eos(host)
 
 
@@ -376,3 +379,15 @@ def test_two_inputs_stop_after_both_end(make_host: Callable[..., Host]) -> None:
     assert host.receive().eos
     assert host.wait_control("stopped")["processed"] == 3
     assert host.wait_exit() == 0
+
+
+def test_output_larger_than_max_frame_bytes_is_an_error(host: Host) -> None:
+    host.start("Identity", max_frame_bytes=4096)
+    host.wait_ready()
+    host.send_bytes(b"x" * 5000)
+    error = host.wait_control("error")
+    assert error["sequence"] == 0 and "exceeds the 4096 byte maximum" in error["error"]
+    host.send_bytes(b"y" * 4096)
+    out = host.receive()
+    assert out.payload == b"y" * 4096 and out.sequence == 0
+    stop_with_eos(host)

@@ -15,7 +15,8 @@ from berth import Node, RuntimeData
 from berth.frame import FrameHeader
 from berth.loader import NodeNotFoundError, find_node_class
 from berth.nodes import Gain, Identity
-from berth.runner import Runner, _encode_control
+from berth.aio import CoroutineDriver
+from berth.runner import _encode_control
 from berth.spec import NodeSpec, SpecError
 from hostsim import RUNNER_DIR
 
@@ -142,20 +143,20 @@ class _AsyncGen(Node):
 
 @pytest.mark.parametrize("driver", ["inline", "loop"])
 def test_coroutines_inline_and_through_the_loop(driver: str) -> None:
-    runner = Runner(NodeSpec.from_dict(dict(SPEC, coroutine_driver=driver)))
+    coroutines = CoroutineDriver(inline=driver == "inline")
     try:
         data = RuntimeData.text("x")
-        assert runner.await_(_Immediate({}).process(data)) is data
-        assert runner.await_(_Waits({}).process(data)) is data  # suspends: falls back to loop
+        assert coroutines.run(_Immediate({}).process(data)) is data
+        assert coroutines.run(_Waits({}).process(data)) is data  # suspends: falls back to loop
         agen = _AsyncGen({}).process(data)
-        assert runner.await_(agen.__anext__()) is data
-        assert runner.await_(agen.__anext__()) is data
+        assert coroutines.run(agen.__anext__()) is data
+        assert coroutines.run(agen.__anext__()) is data
         with pytest.raises(StopAsyncIteration):
-            runner.await_(agen.__anext__())
+            coroutines.run(agen.__anext__())
         with pytest.raises(ZeroDivisionError):
-            runner.await_(_raises())
+            coroutines.run(_raises())
     finally:
-        runner.loop.close()
+        coroutines.close()
 
 
 async def _raises() -> None:

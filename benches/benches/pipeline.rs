@@ -1,0 +1,77 @@
+//! End-to-end latency of a 3-node pipeline of containers: `mic → echo1 → echo2 → echo3 → host`,
+//! three Python identity nodes, each in its own container (the same image, a different `env`
+//! per node), frames passing from container to container over iceoryx2 without touching the
+//! host. 960-sample frames (20 ms at 48 kHz), back to back and paced every 20 ms, the latter
+//! also with the bench thread and all three containers on CPU 0. One Criterion sample per
+//! frame, so the saved samples give the per-frame p99.
+
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use berth::SessionOptions;
+use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset};
+use berth_benches::timing::{BACK_TO_BACK_FRAMES, Pacing, one_frame_per_sample};
+use berth_benches::{docker, frame, leaks, pipelines, runtime};
+use criterion::{BenchmarkId, Criterion, criterion_group};
+
+/// Frames per paced case: 10 s of audio, enough for a p99 from the fifth-slowest frame.
+const PACED_FRAMES: usize = 500;
+const STAGES: usize = 3;
+
+fn pipeline(c: &mut Criterion) {
+    let rt = runtime();
+    let Some(image) = docker::container_image(&rt, "pipeline/containers_3/*") else {
+        return;
+    };
+    let pipeline = pipelines::pipeline(&pipelines::containers_yaml(STAGES)).expect("pipeline");
+    let frame = frame();
+    let options = || SessionOptions {
+        images: Some(docker::fixed_image(&image)),
+        ..SessionOptions::default()
+    };
+    let name = format!("containers_{STAGES}");
+    let mut group = c.benchmark_group("pipeline");
+
+    let mut session = pipelines::start(&rt, &pipeline, options()).expect("session");
+    for (pacing, label, frames) in [
+        (Pacing::BackToBack, "back_to_back", BACK_TO_BACK_FRAMES),
+        (Pacing::Paced, "paced", PACED_FRAMES),
+    ] {
+        one_frame_per_sample(&mut group, frames, Duration::from_millis(400));
+        group.bench_function(BenchmarkId::new(&name, label), |b| {
+            b.iter_custom(|iters| pacing.run(iters, || pipelines::round_trip(&mut session, &frame)))
+        });
+    }
+    pipelines::stop(&rt, session).expect("clean stop");
+
+    {
+        let _pin = pin_current_thread(PINNED_CPU).expect("pin the bench thread");
+        let pinned = SessionOptions {
+            cpuset: Some(pinned_cpuset()),
+            ..options()
+        };
+        let mut session = pipelines::start(&rt, &pipeline, pinned).expect("pinned session");
+        one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
+        group.bench_function(BenchmarkId::new(&name, "paced_pinned"), |b| {
+            b.iter_custom(|iters| {
+                Pacing::Paced.run(iters, || pipelines::round_trip(&mut session, &frame))
+            })
+        });
+        pipelines::stop(&rt, session).expect("clean stop");
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = pipeline
+}
+
+fn main() {
+    benches();
+    let clean = leaks::final_check();
+    Criterion::default().configure_from_args().final_summary();
+    assert!(clean, "the pipeline bench left resources behind");
+}

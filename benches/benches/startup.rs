@@ -1,0 +1,91 @@
+//! Time from `Session::start` until every node said it is ready: one container, three
+//! containers, and (for reference) one Python host subprocess. The image is already built (an
+//! image provider that names it directly, so no image check or build is timed). Each sample is
+//! one start; the session is stopped (not timed) before the next.
+
+#![allow(missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use berth::SessionOptions;
+use berth_benches::pipelines::{self, Pipeline};
+use berth_benches::{docker, leaks, runtime};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group};
+
+/// Starts per case (Criterion's minimum sample count).
+const STARTS: usize = 10;
+
+fn bench_start(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    id: BenchmarkId,
+    pipeline: &Pipeline,
+    image: Option<&str>,
+) {
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let options = SessionOptions {
+                    images: image.map(docker::fixed_image),
+                    ..SessionOptions::default()
+                };
+                let started = Instant::now();
+                let session = pipelines::start(rt, pipeline, options).expect("session starts");
+                total += started.elapsed();
+                pipelines::stop(rt, session).expect("clean stop");
+            }
+            total
+        })
+    });
+}
+
+fn startup(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("startup");
+    // One start per sample: flat sampling with a target time shorter than one start.
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(STARTS)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_millis(1))
+        .nresamples(20_000);
+
+    let process = pipelines::pipeline(&pipelines::process_yaml()).expect("process pipeline");
+    bench_start(
+        &mut group,
+        &rt,
+        BenchmarkId::new("host_process", 1),
+        &process,
+        None,
+    );
+
+    if let Some(image) = docker::container_image(&rt, "startup/container/*") {
+        for count in [1, 3] {
+            let pipeline =
+                pipelines::pipeline(&pipelines::containers_yaml(count)).expect("pipeline");
+            bench_start(
+                &mut group,
+                &rt,
+                BenchmarkId::new("container", count),
+                &pipeline,
+                Some(&image),
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = startup
+}
+
+fn main() {
+    benches();
+    let clean = leaks::final_check();
+    Criterion::default().configure_from_args().final_summary();
+    assert!(clean, "the startup bench left resources behind");
+}

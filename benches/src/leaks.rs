@@ -1,0 +1,80 @@
+//! Leak checks: every iceoryx2 prefix and session a bench used is remembered, and at the end
+//! nothing of them may remain (no `/dev/shm` segment, no iceoryx2 file, no process, no
+//! container). What remains is reported loudly and swept.
+
+use std::sync::Mutex;
+
+use berth_iceoryx2::Iceoryx2Transport;
+use berth_transport::{SessionId, Transport};
+
+static USED: Mutex<Vec<SessionId>> = Mutex::new(Vec::new());
+
+/// Remembers that `session` (a Berth session or a raw iceoryx2 prefix) was used.
+pub fn track(session: &SessionId) {
+    USED.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(session.clone());
+}
+
+/// A fresh session id for raw iceoryx2 services, remembered for the final check.
+pub fn raw_session() -> SessionId {
+    let id = SessionId::random();
+    track(&id);
+    id
+}
+
+/// Pids of live (non-zombie) processes labelled `BERTH_SESSION_ID={session}`.
+pub fn session_processes(session: &str) -> Vec<u32> {
+    let label = format!("BERTH_SESSION_ID={session}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true);
+            !zombie && environ.split(|b| *b == 0).any(|v| v == label.as_bytes())
+        })
+        .collect()
+}
+
+/// Checks one session now: iceoryx2 files and segments, processes. Sweeps what it finds and
+/// says so; returns what was found.
+pub fn check(session: &SessionId) -> Vec<String> {
+    let transport = Iceoryx2Transport::new();
+    let mut found = transport.session_resources(session);
+    if !found.is_empty() {
+        let _ = transport.sweep_session(session);
+    }
+    found.extend(
+        session_processes(session.as_str())
+            .into_iter()
+            .map(|pid| format!("process {pid}")),
+    );
+    found
+}
+
+/// Checks every remembered session; prints what was left (and swept) and returns whether
+/// everything was clean.
+pub fn final_check() -> bool {
+    let used = std::mem::take(&mut *USED.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut clean = true;
+    for session in &used {
+        let found = check(session);
+        if !found.is_empty() {
+            clean = false;
+            eprintln!("LEAK: session {session} left {found:?} (iceoryx2 resources swept)");
+        }
+    }
+    if clean {
+        eprintln!(
+            "leak check: {} sessions/prefixes used, nothing left behind",
+            used.len()
+        );
+    }
+    clean
+}

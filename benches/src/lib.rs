@@ -1,0 +1,53 @@
+//! Helpers of Berth's Criterion benchmarks (`benches/benches/*.rs`): raw iceoryx2 ports for the
+//! baselines, Python peer processes (socket, TCP and raw iceoryx2 echoes), pipeline manifests in
+//! temporary folders, CPU pinning, pacing, the Docker switch and the leak checks.
+//!
+//! Every bench cleans up after itself: sessions are stopped, peers are ended, and what a bench
+//! created under an iceoryx2 prefix is checked (and swept, loudly) before the bench exits.
+
+pub mod affinity;
+pub mod docker;
+pub mod leaks;
+pub mod peers;
+pub mod pipelines;
+pub mod raw;
+pub mod timing;
+
+/// The frame every node round trip sends: 20 ms of mono audio at 48 kHz.
+pub const FRAME_SAMPLES: usize = 960;
+/// Sample rate of [`FRAME_SAMPLES`].
+pub const SAMPLE_RATE: u32 = 48_000;
+
+/// A 960-sample test tone (a slow sine), the same for every case.
+pub fn frame() -> Vec<f32> {
+    (0..FRAME_SAMPLES)
+        .map(|i| (i as f32 * 0.01).sin() * 0.5)
+        .collect()
+}
+
+/// The bytes of [`frame`] (f32 little-endian), for the byte-stream baselines.
+pub fn frame_bytes() -> Vec<u8> {
+    frame().iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+/// The Python interpreter for peers and host-process nodes: `$BERTH_PYTHON`, else `python3`.
+pub fn python() -> String {
+    std::env::var("BERTH_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "python3".into())
+}
+
+/// A multi-threaded runtime for sessions (two workers, like the machine's two CPUs).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// The folder of this package (`benches/`), for its Python peers and nodes.
+pub fn package_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

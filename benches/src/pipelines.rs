@@ -1,0 +1,158 @@
+//! Bench pipelines: a manifest written into a temporary folder next to a copy of the bench
+//! nodes (`benches/nodes/*.py`, found by the runner in `nodes/`), and helpers to start, drive
+//! and stop sessions over them.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use berth::{Manifest, Session, SessionOptions};
+
+use crate::{SAMPLE_RATE, leaks};
+
+/// The Python node every Python case runs: returns its input unchanged.
+pub const PYTHON_NODE: &str = "BenchEcho";
+
+/// A manifest in a temporary folder (removed on drop) whose `nodes/` holds the bench nodes.
+pub struct Pipeline {
+    /// The folder.
+    pub dir: tempfile::TempDir,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+}
+
+/// Writes `yaml` as `pipeline.yaml` next to a copy of the bench nodes and loads it.
+pub fn pipeline(yaml: &str) -> anyhow::Result<Pipeline> {
+    let dir = tempfile::Builder::new().prefix("berth-bench-").tempdir()?;
+    let nodes = dir.path().join("nodes");
+    std::fs::create_dir(&nodes)?;
+    let source = crate::package_dir().join("nodes");
+    for entry in std::fs::read_dir(&source)
+        .with_context(|| format!("reading {}", source.display()))?
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|e| e == "py") {
+            std::fs::copy(entry.path(), nodes.join(entry.file_name()))?;
+        }
+    }
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(&file, yaml)?;
+    let manifest = Manifest::from_path(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Pipeline { dir, manifest })
+}
+
+/// One native Rust node in the host: the built-in `Gain` at 1.0 (an identity).
+pub fn native_yaml() -> String {
+    r#"version: "v1"
+metadata: { name: "bench-native" }
+nodes:
+  - id: echo
+    node_type: Gain
+    params: { gain: 1.0 }
+connections:
+  - { from: mic, to: echo }
+"#
+    .to_owned()
+}
+
+/// One Python node as a host subprocess.
+pub fn process_yaml() -> String {
+    format!(
+        r#"version: "v1"
+metadata: {{ name: "bench-process" }}
+nodes:
+  - id: echo
+    node_type: {PYTHON_NODE}
+    runtime_hint: cpython
+connections:
+  - {{ from: mic, to: echo }}
+"#
+    )
+}
+
+/// `count` Python nodes in containers, chained `mic → echo1 → … → echo{count}`. The same
+/// image for each; every node gets its own `env` (`BENCH_STAGE`), so each is its own
+/// container configuration.
+pub fn containers_yaml(count: usize) -> String {
+    let mut yaml =
+        format!("version: \"v1\"\nmetadata: {{ name: \"bench-containers-{count}\" }}\nnodes:\n");
+    for i in 1..=count {
+        yaml.push_str(&format!(
+            r#"  - id: echo{i}
+    node_type: {PYTHON_NODE}
+    docker:
+      python_version: "3.11"
+      env: {{ BENCH_STAGE: "{i}" }}
+      volumes:
+        - {{ host_path: "./nodes", container_path: "/app/nodes", read_only: true }}
+"#
+        ));
+    }
+    yaml.push_str("connections:\n  - { from: mic, to: echo1 }\n");
+    for i in 2..=count {
+        yaml.push_str(&format!("  - {{ from: echo{}, to: echo{i} }}\n", i - 1));
+    }
+    yaml
+}
+
+/// Starts a session on `pipeline` and remembers it for the final leak check.
+pub fn start(
+    rt: &tokio::runtime::Runtime,
+    pipeline: &Pipeline,
+    options: SessionOptions,
+) -> anyhow::Result<Session> {
+    let session = rt
+        .block_on(Session::start(&pipeline.manifest, options))
+        .map_err(|e| anyhow::anyhow!("starting `{}`: {e}", pipeline.manifest.metadata.name))?;
+    leaks::track(session.id());
+    Ok(session)
+}
+
+/// Stops `session` and checks every frame came back and nothing was lost.
+pub fn stop(rt: &tokio::runtime::Runtime, session: Session) -> anyhow::Result<()> {
+    let id = session.id().clone();
+    let stats = rt
+        .block_on(session.stop())
+        .map_err(|e| anyhow::anyhow!("stopping session {id}: {e}"))?;
+    if stats.sent != stats.received || stats.lost != 0 || stats.node_errors != 0 {
+        bail!(
+            "session {id}: sent {}, received {}, lost {}, node errors {}",
+            stats.sent,
+            stats.received,
+            stats.lost,
+            stats.node_errors
+        );
+    }
+    let left = leaks::check(&id);
+    if !left.is_empty() {
+        bail!("session {id} left {left:?}");
+    }
+    Ok(())
+}
+
+/// One frame into `mic` and back; panics if it does not come back intact within 5 s.
+pub fn round_trip(session: &mut Session, frame: &[f32]) {
+    session
+        .send_audio("mic", frame, SAMPLE_RATE, 1)
+        .expect("send a frame");
+    let len = session
+        .recv_with(Duration::from_secs(5), |out| out.payload.len())
+        .expect("no node error")
+        .expect("the frame back within 5 s");
+    assert_eq!(
+        len,
+        std::mem::size_of_val(frame),
+        "the whole frame came back"
+    );
+}
+
+/// The pid of the session's out-of-process node whose command line contains `berth.runner`
+/// (a host subprocess, or the runner inside a container as the host sees it).
+pub fn runner_pid(session: &Session) -> Option<u32> {
+    leaks::session_processes(session.id().as_str())
+        .into_iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("berth.runner"))
+                .unwrap_or(false)
+        })
+}

@@ -1,0 +1,92 @@
+//! How the round-trip benches time things: back to back (the next frame as soon as the last
+//! one returned) or paced (one frame every 20 ms, like an audio callback; only the round trip
+//! itself is timed), and the Criterion settings that keep one sample per frame, so a case's
+//! saved samples are per-frame latencies and their 99th percentile means something.
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, SamplingMode, measurement::WallTime};
+
+/// One frame every 20 ms (960 samples at 48 kHz).
+pub const PERIOD: Duration = Duration::from_millis(20);
+
+/// Frames per back-to-back case.
+pub const BACK_TO_BACK_FRAMES: usize = 1000;
+/// Frames per paced case (`× 20 ms` of wall time).
+pub const PACED_FRAMES: usize = 300;
+
+/// Runs `iters` round trips back to back; returns the total time.
+pub fn back_to_back(iters: u64, mut round_trip: impl FnMut()) -> Duration {
+    let started = Instant::now();
+    for _ in 0..iters {
+        round_trip();
+    }
+    started.elapsed()
+}
+
+/// Runs `iters` round trips, one every [`PERIOD`], sleeping in between; returns the sum of the
+/// round trips alone.
+pub fn paced(iters: u64, mut round_trip: impl FnMut()) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut next = Instant::now() + PERIOD;
+    for _ in 0..iters {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        let started = Instant::now();
+        round_trip();
+        total += started.elapsed();
+        next += PERIOD;
+        let now = Instant::now();
+        if next < now {
+            next = now + PERIOD;
+        }
+    }
+    total
+}
+
+/// Whether a case is paced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// Next frame as soon as the last returns.
+    BackToBack,
+    /// One frame every 20 ms.
+    Paced,
+}
+
+impl Pacing {
+    /// Times `iters` round trips this way.
+    pub fn run(self, iters: u64, round_trip: impl FnMut()) -> Duration {
+        match self {
+            Pacing::BackToBack => back_to_back(iters, round_trip),
+            Pacing::Paced => paced(iters, round_trip),
+        }
+    }
+}
+
+/// Sets `group` up so every Criterion sample is exactly one frame: flat sampling, `frames`
+/// samples, and a target time too short for two frames a sample. (Criterion then warns that
+/// it cannot finish in the target time; that is expected: the run takes `frames` frames.)
+pub fn one_frame_per_sample(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    frames: usize,
+    warm_up: Duration,
+) {
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(frames)
+        .warm_up_time(warm_up)
+        .measurement_time(Duration::from_nanos(frames as u64 * 500))
+        .nresamples(20_000);
+}
+
+/// [`one_frame_per_sample`] with the frame counts and warm-up of a pacing.
+pub fn per_frame(group: &mut BenchmarkGroup<'_, WallTime>, pacing: Pacing) {
+    match pacing {
+        Pacing::BackToBack => {
+            one_frame_per_sample(group, BACK_TO_BACK_FRAMES, Duration::from_millis(500))
+        }
+        Pacing::Paced => one_frame_per_sample(group, PACED_FRAMES, Duration::from_millis(400)),
+    }
+}
