@@ -128,7 +128,7 @@ impl ImageBuilder {
         let dir = tarball.parent().expect("tarball path has a parent");
         std::fs::create_dir_all(dir)
             .map_err(|e| ImageError::io("creating the root filesystem cache", dir, e))?;
-        let partial = dir.join(format!("partial-{}.tar", std::process::id()));
+        let partial = dir.join(format!("partial-{suite}-{}.tar", std::process::id()));
         progress(&format!(
             "making a Debian {suite} root filesystem with mmdebstrap (about 1-2 minutes)"
         ));
@@ -146,8 +146,37 @@ impl ImageBuilder {
             let _ = std::fs::remove_file(&partial);
             return Err(e);
         }
-        std::fs::rename(&partial, tarball)
-            .map_err(|e| ImageError::io("storing the root filesystem tarball", tarball, e))
+        match std::fs::rename(&partial, tarball) {
+            Ok(()) => Ok(()),
+            // Another process stored the same tarball first.
+            Err(_) if tarball.is_file() => {
+                let _ = std::fs::remove_file(&partial);
+                Ok(())
+            }
+            Err(e) => Err(ImageError::io(
+                "storing the root filesystem tarball",
+                tarball,
+                e,
+            )),
+        }?;
+        remove_outdated_tarballs(dir, suite, tarball);
+        Ok(())
+    }
+}
+
+/// Deletes cached tarballs of `suite` other than `current` (older definitions).
+fn remove_outdated_tarballs(dir: &std::path::Path, suite: &str, current: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{suite}-");
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path != current && name.starts_with(&prefix) && name.ends_with(".tar") {
+            tracing::debug!(path = %path.display(), "removing outdated root filesystem tarball");
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 

@@ -179,14 +179,35 @@ pub(crate) async fn ensure_base_wheelhouse(
     .await?;
     std::fs::write(tmp.path().join(STAMP), &stamp)
         .map_err(|e| ImageError::io("writing the wheelhouse stamp", tmp.path(), e))?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| ImageError::io("replacing the cached wheelhouse", &dir, e))?;
-    }
-    let tmp = tmp.keep();
-    std::fs::rename(&tmp, &dir).map_err(|e| ImageError::io("storing the wheelhouse", &dir, e))?;
+    publish_dir(tmp, &dir, |d| {
+        std::fs::read_to_string(d.join(STAMP)).ok().as_deref() == Some(stamp.as_str())
+    })?;
     let wheels = list_files(&dir, Some(".whl"))?;
     Ok((dir, wheels))
+}
+
+/// Moves a finished temporary directory to `dir`, replacing an outdated one. If another process
+/// published a valid `dir` first (`is_valid`), that one is kept and `tmp` is discarded.
+fn publish_dir(tmp: tempfile::TempDir, dir: &Path, is_valid: impl Fn(&Path) -> bool) -> Result<()> {
+    if dir.exists() {
+        if is_valid(dir) {
+            return Ok(());
+        }
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ImageError::io("replacing a cache directory", dir, e)),
+        }
+    }
+    match std::fs::rename(tmp.path(), dir) {
+        Ok(()) => {
+            // Already moved: nothing left for the guard to delete.
+            let _ = tmp.keep();
+            Ok(())
+        }
+        Err(_) if dir.exists() && is_valid(dir) => Ok(()),
+        Err(e) => Err(ImageError::io("storing a cache directory", dir, e)),
+    }
 }
 
 /// The runner wheel for a source hash: `<cache>/runner-wheels/<hash16>/berth_runner-*.whl`,
@@ -242,11 +263,9 @@ pub(crate) async fn ensure_runner_wheel(
     .arg("-w")
     .arg(out.path());
     process::run("building the berth-runner wheel", cmd, PIP_HINT, progress).await?;
-    let out = out.keep();
-    if dir.exists() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    std::fs::rename(&out, &dir).map_err(|e| ImageError::io("storing the runner wheel", &dir, e))?;
+    publish_dir(out, &dir, |d| {
+        list_files(d, Some(".whl")).is_ok_and(|w| !w.is_empty())
+    })?;
     let name = list_files(&dir, Some(".whl"))?
         .into_iter()
         .next()

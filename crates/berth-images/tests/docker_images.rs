@@ -568,3 +568,93 @@ async fn prune_removes_env_images_not_kept() {
     let removed = builder.prune(&[]).await.unwrap();
     assert!(removed.contains(&kept.tag), "{removed:?}");
 }
+
+/// Builds a small custom base from the test base: no `apt-get`, and a non-root default user.
+async fn build_custom_base(docker: &Docker, base: &str, tag: &str) {
+    let dockerfile = format!("FROM {base}\nRUN rm /usr/bin/apt-get\nUSER 1000:1000\n");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    let mut context = tar::Builder::new(Vec::new());
+    context
+        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .unwrap();
+    let context = context.into_inner().unwrap();
+    let options = bollard::query_parameters::BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let mut stream = docker.build_image(
+        options,
+        None,
+        Some(bollard::body_full(bytes::Bytes::from(context))),
+    );
+    while let Some(item) = stream.next().await {
+        item.expect("building the custom test base");
+    }
+}
+
+#[tokio::test]
+async fn custom_base_user_is_kept_and_failed_steps_are_reported() {
+    let Some(builder) = builder_or_skip().await else {
+        return;
+    };
+    let _lock = DOCKER_LOCK.lock().await;
+    let base = builder
+        .ensure_base_image("3.11", BaseMode::Offline, &progress)
+        .await
+        .unwrap();
+    let custom = format!("{NAMESPACE}/custom:{}", &unique_hash("custom")[..12]);
+    build_custom_base(builder.docker(), &base.tag, &custom).await;
+
+    // Packages install as root, and the base's user comes back afterwards.
+    let mut with_six = env(&unique_hash("custom-six"), &["six==1.16.0"], &[]);
+    with_six.base_image = Some(custom.clone());
+    let image = builder
+        .ensure_node_image(&with_six, &progress)
+        .await
+        .unwrap();
+    let info = builder.docker().inspect_image(&image.tag).await.unwrap();
+    assert_eq!(info.config.unwrap().user.as_deref(), Some("1000:1000"));
+    let (code, out) = run_in(
+        builder.docker(),
+        &image.tag,
+        "",
+        &[
+            "python",
+            "-c",
+            "import os, six; print(os.getuid(), six.__version__)",
+        ],
+    )
+    .await;
+    assert_eq!((code, out.trim()), (0, "1000 1.16.0"), "{out}");
+
+    // A failing RUN surfaces as BuildFailed with the step and its log.
+    let mut with_jq = env(&unique_hash("custom-jq"), &[], &["jq"]);
+    with_jq.base_image = Some(custom.clone());
+    let e = builder
+        .ensure_node_image(&with_jq, &progress)
+        .await
+        .unwrap_err();
+    let ImageError::BuildFailed {
+        image: failed,
+        step,
+        log,
+        ..
+    } = &e
+    else {
+        panic!("expected BuildFailed, got {e}");
+    };
+    assert_eq!(*failed, builder.env_image_tag(&with_jq.hash));
+    assert!(
+        step.contains("RUN") && step.contains("apt-get install"),
+        "{step}"
+    );
+    assert!(log.contains("apt-get"), "{log}");
+    assert!(e.to_string().contains("--- step log ---"), "{e}");
+
+    remove_image(builder.docker(), &image.tag).await;
+    remove_image(builder.docker(), &custom).await;
+}

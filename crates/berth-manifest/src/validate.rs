@@ -66,14 +66,14 @@ pub(crate) fn validate(
                 "name the node's class or native type".into(),
             );
         }
-        if let (None, Some(hint)) = (&node.docker, &node.runtime_hint) {
-            if !PYTHON_RUNTIME_HINTS.contains(&hint.as_str()) {
-                report(
-                    here("runtime_hint"),
-                    format!("unknown runtime_hint `{hint}`"),
-                    format!("use one of: {}", PYTHON_RUNTIME_HINTS.join(", ")),
-                );
-            }
+        if let (None, Some(hint)) = (&node.docker, &node.runtime_hint)
+            && !PYTHON_RUNTIME_HINTS.contains(&hint.as_str())
+        {
+            report(
+                here("runtime_hint"),
+                format!("unknown runtime_hint `{hint}`"),
+                format!("use one of: {}", PYTHON_RUNTIME_HINTS.join(", ")),
+            );
         }
         let Some(docker) = &node.docker else { continue };
         let docker_path = |rest: &[Step]| {

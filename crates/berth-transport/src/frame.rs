@@ -139,7 +139,10 @@ mod tests {
         let view = audio_samples(bytes).unwrap();
         assert_eq!(view, &samples);
         assert_eq!(view.as_ptr().cast::<u8>(), bytes.as_ptr());
-        assert!(audio_samples(&bytes[1..5]).is_none() || bytes[1..].as_ptr() as usize % 4 == 0);
+        assert!(
+            audio_samples(&bytes[1..5]).is_none()
+                || (bytes[1..].as_ptr() as usize).is_multiple_of(4)
+        );
     }
 
     #[test]

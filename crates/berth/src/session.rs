@@ -464,11 +464,11 @@ impl Session {
                     }
                 })?;
                 *ended |= end;
-                if let Some(delivery) = delivery {
-                    if delivery.lost_before > 0 {
-                        self.stats.lost += delivery.lost_before;
-                        tracing::warn!(node_id = %node_id, lost = delivery.lost_before, "output frames lost");
-                    }
+                if let Some(delivery) = delivery
+                    && delivery.lost_before > 0
+                {
+                    self.stats.lost += delivery.lost_before;
+                    tracing::warn!(node_id = %node_id, lost = delivery.lost_before, "output frames lost");
                 }
                 if let Some(result) = result {
                     self.next_output = (index + 1) % count;
@@ -635,17 +635,17 @@ impl Session {
         self.channels = None;
         let mut leftovers = Vec::new();
         for backend in &backends {
-            if let Ok(found) = backend.session_resources(self.id.as_str()).await {
-                if !found.is_empty() {
-                    tracing::warn!(?found, "sweeping leftover nodes");
-                    let _ = backend.sweep_session(self.id.as_str()).await;
-                    leftovers.extend(
-                        backend
-                            .session_resources(self.id.as_str())
-                            .await
-                            .unwrap_or_default(),
-                    );
-                }
+            if let Ok(found) = backend.session_resources(self.id.as_str()).await
+                && !found.is_empty()
+            {
+                tracing::warn!(?found, "sweeping leftover nodes");
+                let _ = backend.sweep_session(self.id.as_str()).await;
+                leftovers.extend(
+                    backend
+                        .session_resources(self.id.as_str())
+                        .await
+                        .unwrap_or_default(),
+                );
             }
         }
         if !self.transport.session_resources(&self.id).is_empty() {

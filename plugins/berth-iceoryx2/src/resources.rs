@@ -60,10 +60,10 @@ pub(crate) fn sweep(root: &Path, session: &SessionId) -> Result<usize, Transport
     }
     let config = session_config(root, session)?;
     let _ = Node::<ipc::Service>::list(&config, |state| {
-        if let NodeState::Dead(view) = state {
-            if let Err(e) = view.try_remove_stale_resources() {
-                tracing::debug!(%session, error = ?e, "iceoryx2 could not clean a dead node");
-            }
+        if let NodeState::Dead(view) = state
+            && let Err(e) = view.try_remove_stale_resources()
+        {
+            tracing::debug!(%session, error = ?e, "iceoryx2 could not clean a dead node");
         }
         CallbackProgression::Continue
     });

@@ -170,11 +170,10 @@ impl Drop for Iceoryx2Session {
         let last_holder = channels.iter().all(|c| Arc::strong_count(c) == 1);
         drop(channels);
         self.node.take();
-        if last_holder {
-            if let Err(e) = crate::resources::sweep(std::path::Path::new(&self.root), &self.session)
-            {
-                tracing::warn!(session = %self.session, error = %e, "leftover iceoryx2 resources");
-            }
+        if last_holder
+            && let Err(e) = crate::resources::sweep(std::path::Path::new(&self.root), &self.session)
+        {
+            tracing::warn!(session = %self.session, error = %e, "leftover iceoryx2 resources");
         }
     }
 }
