@@ -75,6 +75,7 @@ pub(crate) fn build_images(args: &BuildImagesArgs) -> anyhow::Result<()> {
 
 pub(crate) fn test() -> anyhow::Result<()> {
     let python = python_env::ensure()?;
+    let before = iceoryx2_files();
     let root = root();
     run(Command::new("cargo")
         .current_dir(&root)
@@ -97,6 +98,71 @@ pub(crate) fn test() -> anyhow::Result<()> {
         .args(["-m", "pytest", "-q"])
         .env("PYTHONPATH", root.join("runner/python")))
     .context("runner tests")?;
+    leak_check(&before)
+}
+
+/// Berth's iceoryx2 files and shared-memory segments (names with the `berth_` prefix).
+fn iceoryx2_files() -> Vec<String> {
+    let mut files = Vec::new();
+    for dir in [
+        "/dev/shm",
+        "/tmp/iceoryx2",
+        "/tmp/iceoryx2/services",
+        "/tmp/iceoryx2/nodes",
+    ] {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            files.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("berth_"))
+                    .map(|e| e.path().display().to_string()),
+            );
+        }
+    }
+    files
+}
+
+/// After the whole suite: no container of Berth remains, and no iceoryx2 file or shared-memory
+/// segment beyond those present before the suite (`before`).
+fn leak_check(before: &[String]) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let containers = runtime.block_on(async {
+        let docker = berth_docker::DockerBackend::new().client().await?;
+        let filters = std::collections::HashMap::from([(
+            "label".to_owned(),
+            vec!["berth.managed-by=berth".to_owned()],
+        )]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = docker.list_containers(Some(options)).await?;
+        anyhow::Ok(
+            list.into_iter()
+                .flat_map(|c| c.names.unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )
+    });
+    let containers = match containers {
+        Ok(found) => found,
+        Err(e) if std::env::var("BERTH_REQUIRE_DOCKER").as_deref() == Ok("1") => return Err(e),
+        Err(_) => Vec::new(),
+    };
+    let files: Vec<String> = iceoryx2_files()
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    anyhow::ensure!(
+        containers.is_empty(),
+        "containers left behind by the tests: {containers:?}"
+    );
+    anyhow::ensure!(
+        files.is_empty(),
+        "iceoryx2 resources left behind by the tests: {files:?}"
+    );
+    println!("leak check: no Berth container, iceoryx2 file or shared-memory segment remains");
     Ok(())
 }
 

@@ -45,6 +45,7 @@ impl ImageBuilder {
                         pending.push_str(&text);
                         while let Some(pos) = pending.find('\n') {
                             let line: String = pending.drain(..=pos).collect();
+                            let line = strip_ansi(&line);
                             let line = line.trim_end();
                             if line.starts_with("Step ") {
                                 step = line.to_string();
@@ -149,5 +150,41 @@ impl ImageBuilder {
                 message: "the import finished but the image does not exist".to_string(),
             })?;
         Ok(info.id.unwrap_or_default())
+    }
+}
+
+/// Removes ANSI escape sequences (the classic builder colours a step's stderr).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // Parameters and intermediates, then one final byte in '@'..='~'.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansi_colours_are_stripped() {
+        assert_eq!(
+            strip_ansi("\u{1b}[91m/bin/sh: 1: \u{1b}[0m\u{1b}[91mapt-get: not found\u{1b}[0m"),
+            "/bin/sh: 1: apt-get: not found"
+        );
+        assert_eq!(strip_ansi("plain"), "plain");
     }
 }

@@ -32,6 +32,18 @@
 //!      version and manylinux platforms into a per-environment wheelhouse, then
 //!      `pip install --no-index` in the build, constrained to the host's iceoryx2 version.
 //!
+//! Caches (under [`ImageBuilderConfig::cache_dir`], default `~/.cache/berth`):
+//! `rootfs/<suite>-<hash16>.tar` (≈ 220 MB, replaced when its definition changes; delete it to
+//! pick up newer Debian packages), `wheelhouse/py<version>/` (re-downloaded when the requirement
+//! list changes; delete it to pick up a newer numpy) and `runner-wheels/<source-hash16>/`.
+//! Cache directories are filled in a temporary directory and renamed into place, so concurrent
+//! builders do not see half-written caches; two processes building the same tag at the same
+//! time both build, and the last one's tag wins.
+//!
+//! Dockerfiles use as few instructions as possible and put all labels in one `LABEL`
+//! instruction: the classic builder commits a layer per instruction, which costs seconds per
+//! step on slow storage drivers (`fuse-overlayfs`).
+//!
 //! Host tools used as subprocesses: `mmdebstrap` (offline bases), `python3 -m pip`
 //! (wheelhouses), `apt-get` (system dependencies). Everything else goes through the Docker
 //! Engine API (bollard).

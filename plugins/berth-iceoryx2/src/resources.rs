@@ -86,6 +86,7 @@ pub(crate) fn sweep(root: &Path, session: &SessionId) -> Result<usize, Transport
             }
         }
     }
+    remove_empty_node_dirs(&root.join("nodes"), &leftovers);
     Ok(removed.max(leftovers.len() - list(root, session).len()))
 }
 

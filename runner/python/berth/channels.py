@@ -66,6 +66,9 @@ class InputPort:
         self.event = event
         self.subscriber = service.subscriber_builder().create()
         self.listener = event.listener_builder().create()
+        # Attach to the existing writers now (PROTOCOL.md): a reader connects on its first
+        # has_samples()/receive(), and until then a writer's backpressure cannot hold for it.
+        self.subscriber.has_samples()
         self.expected = 0  # next sequence number expected from the writer
         self.eos = False
 

@@ -95,6 +95,7 @@ class Channel:
     def reader(self) -> "Channel":
         self.subscriber = self.service.subscriber_builder().create()
         self.listener = self.event.listener_builder().create()
+        self.subscriber.has_samples()  # attach to existing writers (PROTOCOL.md)
         return self
 
     def send(

@@ -1,0 +1,620 @@
+//! `bench-report`: turns Criterion's saved results (`<target>/criterion/<group>/<case>/new/`)
+//! and the last `steady-memory` run into `BENCHMARKS.md` at the workspace root: the machine,
+//! the date, tables of medians (and per-frame p99 where every sample is one frame), the ratios
+//! the targets are stated in, every target with its measured value and whether it was met, and
+//! the commands that reproduce the page. Cases that were not run are listed as such.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+
+/// What one saved Criterion case says.
+#[derive(Debug, Clone)]
+struct Case {
+    /// Median point estimate, ns (of the per-sample means).
+    median: f64,
+    /// Per-frame times (ns), when every sample was a single iteration.
+    frames: Option<Vec<f64>>,
+}
+
+impl Case {
+    fn p(&self, q: f64) -> Option<f64> {
+        let frames = self.frames.as_ref()?;
+        let mut sorted = frames.clone();
+        sorted.sort_by(f64::total_cmp);
+        percentile(&sorted, q)
+    }
+
+    /// The p50 of the frames when known, else the median estimate.
+    fn p50(&self) -> f64 {
+        self.p(0.50).unwrap_or(self.median)
+    }
+}
+
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+struct Results {
+    dir: PathBuf,
+    newest: Option<SystemTime>,
+    found: usize,
+}
+
+impl Results {
+    fn case(&mut self, id: &str) -> Option<Case> {
+        let dir = self.dir.join(id).join("new");
+        let estimates: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("estimates.json")).ok()?)
+                .ok()?;
+        let median = estimates["median"]["point_estimate"].as_f64()?;
+        let written = std::fs::metadata(dir.join("estimates.json"))
+            .and_then(|m| m.modified())
+            .ok();
+        let frames = std::fs::read_to_string(dir.join("sample.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|sample| {
+                let iters = sample["iters"].as_array()?;
+                let times = sample["times"].as_array()?;
+                let single = iters.iter().all(|i| i.as_f64() == Some(1.0));
+                single.then(|| times.iter().filter_map(|t| t.as_f64()).collect())
+            });
+        self.found += 1;
+        if let Some(w) = written {
+            self.newest = Some(self.newest.map_or(w, |n| n.max(w)));
+        }
+        Some(Case { median, frames })
+    }
+}
+
+/// Where Criterion saved its results: `$CRITERION_HOME`, else `<target>/criterion`.
+fn criterion_dir() -> PathBuf {
+    match std::env::var_os("CRITERION_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => crate::steady_memory::target_dir().join("criterion"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// µs with a precision that suits the size.
+fn us(ns: f64) -> String {
+    let us = ns / 1000.0;
+    if us < 10.0 {
+        format!("{us:.2}")
+    } else if us < 1000.0 {
+        format!("{us:.1}")
+    } else {
+        format!("{us:.0}")
+    }
+}
+
+fn opt_us(ns: Option<f64>) -> String {
+    ns.map_or_else(|| "—".into(), us)
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn opt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "not measured",
+    }
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `YYYY-MM-DD HH:MM UTC` of a time.
+fn utc(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
+
+const SIZES: [&str; 5] = ["64B", "4KiB", "64KiB", "1MiB", "8MiB"];
+const NODE_CASES: [(&str, &str); 7] = [
+    ("native", "Native Rust node in the host (`Gain` 1.0)"),
+    ("process", "Python node, host subprocess (Berth runner)"),
+    ("container", "Python node, Docker container (Berth runner)"),
+    ("unix_socket", "Python echo over a Unix stream socket"),
+    ("tcp", "Python echo over TCP 127.0.0.1"),
+    ("iox2_spin", "Floor: raw iceoryx2 + minimal Python echo, polling"),
+    ("iox2_event", "Floor: raw iceoryx2 + minimal Python echo, event-woken"),
+];
+const MODES: [(&str, &str); 3] = [
+    ("back_to_back", "back to back"),
+    ("paced", "paced 20 ms"),
+    ("paced_pinned", "paced, pinned"),
+];
+
+/// Writes `BENCHMARKS.md` from the saved results.
+pub(crate) fn bench_report() -> anyhow::Result<()> {
+    let dir = criterion_dir();
+    anyhow::ensure!(
+        dir.is_dir(),
+        "no Criterion results in {}; run `cargo bench -p berth-benches` first (with the same CARGO_TARGET_DIR)",
+        dir.display()
+    );
+    let mut results = Results {
+        dir: dir.clone(),
+        newest: None,
+        found: 0,
+    };
+    let page = render(&mut results)?;
+    anyhow::ensure!(
+        results.found > 0,
+        "no Berth benchmark results in {}; run `cargo bench -p berth-benches` first",
+        dir.display()
+    );
+    let out = workspace_root().join("BENCHMARKS.md");
+    std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?;
+    println!("wrote {} from {} saved cases in {}", out.display(), results.found, dir.display());
+    Ok(())
+}
+
+struct Target {
+    what: String,
+    goal: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn render(results: &mut Results) -> anyhow::Result<String> {
+    // Transport.
+    let mut transport = std::collections::BTreeMap::new();
+    for kind in [
+        "berth_one_way",
+        "raw_one_way",
+        "berth_round_trip",
+        "raw_round_trip",
+        "berth_round_trip_woken",
+        "raw_round_trip_woken",
+    ] {
+        for size in SIZES {
+            if let Some(case) = results.case(&format!("transport/{kind}/{size}")) {
+                transport.insert((kind, size), case);
+            }
+        }
+    }
+    let t = |kind: &str, size: &str| transport.get(&(kind, size)).map(|c| c.median);
+
+    // Node round trips.
+    let mut nodes = std::collections::BTreeMap::new();
+    for (case, _) in NODE_CASES {
+        for (mode, _) in MODES {
+            if let Some(c) = results.case(&format!("node_roundtrip/{case}/{mode}")) {
+                nodes.insert((case, mode), c);
+            }
+        }
+    }
+    let n = |case: &str, mode: &str| nodes.get(&(case, mode));
+    let n50 = |case: &str, mode: &str| n(case, mode).map(Case::p50);
+
+    let mut pipeline = Vec::new();
+    for (mode, label) in MODES {
+        pipeline.push((label, results.case(&format!("pipeline/containers_3/{mode}"))));
+    }
+    let startup: Vec<(&str, Option<Case>)> = vec![
+        ("1 Python node, host subprocess", results.case("startup/host_process/1")),
+        ("1 Python node, container", results.case("startup/container/1")),
+        ("3 Python nodes, 3 containers", results.case("startup/container/3")),
+    ];
+    let memory: Option<serde_json::Value> =
+        std::fs::read_to_string(crate::steady_memory::target_dir().join("steady-memory.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+
+    // Targets.
+    let mut targets = Vec::new();
+    for (mode, label) in MODES {
+        let r = ratio(n50("container", mode), n50("process", mode));
+        targets.push(Target {
+            what: format!("Container / host-process round trip, p50 ({label})"),
+            goal: "≤ 1.05".into(),
+            measured: opt_ratio(r),
+            met: r.map(|r| r <= 1.05),
+        });
+    }
+    for case in ["process", "container"] {
+        let p50 = n50(case, "back_to_back");
+        targets.push(Target {
+            what: format!("Python node round trip, 960 samples, back to back, p50 ({case})"),
+            goal: "≤ 25 µs".into(),
+            measured: p50.map_or_else(|| "—".into(), |v| format!("{} µs", us(v))),
+            met: p50.map(|v| v <= 25_000.0),
+        });
+    }
+    for case in ["process", "container"] {
+        for mode in ["paced", "paced_pinned"] {
+            let (ours, socket) = (n50(case, mode), n50("unix_socket", mode));
+            targets.push(Target {
+                what: format!(
+                    "Python node round trip {} vs Unix-socket baseline, p50 ({case})",
+                    if mode == "paced" { "paced" } else { "paced, pinned" }
+                ),
+                goal: "no worse than the socket".into(),
+                measured: match (ours, socket) {
+                    (Some(o), Some(s)) => format!("{} µs vs {} µs", us(o), us(s)),
+                    _ => "—".into(),
+                },
+                met: ours.zip(socket).map(|(o, s)| o <= s),
+            });
+        }
+    }
+    for kind in ["berth_one_way", "berth_round_trip"] {
+        let r = ratio(t(kind, "8MiB"), t(kind, "64B"));
+        targets.push(Target {
+            what: format!(
+                "Transport 8 MiB / 64 B latency, {} (median)",
+                kind.trim_start_matches("berth_").replace('_', "-")
+            ),
+            goal: "≤ 1.5".into(),
+            measured: opt_ratio(r),
+            met: r.map(|r| r <= 1.5),
+        });
+    }
+    for (label, case) in &pipeline {
+        let p99 = case.as_ref().and_then(|c| c.p(0.99));
+        targets.push(Target {
+            what: format!("3-container pipeline p99 ({label})"),
+            goal: "≤ 1 ms".into(),
+            measured: p99.map_or_else(|| "—".into(), |v| format!("{} µs", us(v))),
+            met: p99.map(|v| v <= 1_000_000.0),
+        });
+    }
+    for (label, case) in startup.iter().skip(1) {
+        let median = case.as_ref().map(|c| c.median);
+        targets.push(Target {
+            what: format!("Ready from a built image, median ({label})"),
+            goal: "≤ 1 s".into(),
+            measured: median.map_or_else(|| "—".into(), |v| format!("{:.0} ms", v / 1e6)),
+            met: median.map(|v| v <= 1e9),
+        });
+    }
+    for (key, label) in [
+        ("container_memory_growth_bytes", "container memory"),
+        ("host_rss_growth_bytes", "host RSS"),
+    ] {
+        let growth = memory.as_ref().and_then(|m| m[key].as_i64());
+        let span = memory
+            .as_ref()
+            .and_then(|m| m["span_seconds"].as_u64())
+            .unwrap_or(0);
+        targets.push(Target {
+            what: format!("Memory growth while streaming, {label}"),
+            goal: "≤ 1 MiB over 60 s".into(),
+            measured: growth.map_or_else(
+                || "—".into(),
+                |g| format!("{:+.3} MiB over {span} s", g as f64 / (1 << 20) as f64),
+            ),
+            met: growth.map(|g| g <= 1 << 20 && span >= 50),
+        });
+    }
+
+    let mut page = String::new();
+    let when = results
+        .newest
+        .map_or_else(|| "unknown".into(), utc);
+    writeln!(page, "# Benchmarks\n")?;
+    writeln!(
+        page,
+        "Latency of Berth's IPC next to the alternatives, measured with Criterion on the machine \
+         below on {when} (the newest saved result). This page is generated by \
+         `cargo xtask bench-report` from Criterion's saved estimates; rerun the commands at the \
+         end to get your machine's numbers. All times are µs unless marked.\n"
+    )?;
+
+    writeln!(page, "## Machine\n")?;
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let docker = command_output("docker", &["version", "--format", "{{.Server.Version}}"])
+        .unwrap_or_else(|| "not reachable".into());
+    let python = std::env::var("BERTH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python_version =
+        command_output(&python, &["--version"]).unwrap_or_else(|| "unknown".into());
+    let iceoryx2 = std::fs::read_to_string(workspace_root().join("iceoryx2-version.txt"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    writeln!(page, "| | |\n|---|---|")?;
+    writeln!(page, "| CPUs (`nproc`) | {cpus} |")?;
+    writeln!(page, "| CPU model | {} |", cpu_model())?;
+    writeln!(page, "| Kernel | {kernel} |")?;
+    writeln!(page, "| Docker server | {docker} |")?;
+    writeln!(page, "| Python (host) | {python_version} |")?;
+    writeln!(page, "| iceoryx2 | {iceoryx2} |")?;
+    writeln!(page, "| Report written | {} |\n", utc(SystemTime::now()))?;
+
+    writeln!(page, "## Targets\n")?;
+    writeln!(page, "| Target | Goal | Measured | Result |\n|---|---|---|---|")?;
+    for t in &targets {
+        writeln!(page, "| {} | {} | {} | {} |", t.what, t.goal, t.measured, verdict(t.met))?;
+    }
+    let missed = targets.iter().filter(|t| t.met == Some(false)).count();
+    let unmeasured = targets.iter().filter(|t| t.met.is_none()).count();
+    writeln!(
+        page,
+        "\n{} of {} targets met, {missed} missed, {unmeasured} not measured.\n",
+        targets.iter().filter(|t| t.met == Some(true)).count(),
+        targets.len()
+    )?;
+
+    writeln!(page, "## Transport: Berth over iceoryx2 vs raw iceoryx2\n")?;
+    writeln!(
+        page,
+        "`cargo bench -p berth-benches --bench transport`. Berth's transport through its traits \
+         (`Iceoryx2Transport` → `FrameSender::send_with` / `FrameReceiver::receive_with`) \
+         against the plain iceoryx2 API with the same service settings (thread-safe IPC \
+         service, `[u8]` payload + 40-byte header, queue depth 32, power-of-two allocation, \
+         notify after every send). Frames are written in place (the writer touches the first \
+         and last byte, nothing is copied). One-way: a second thread sends, the bench thread \
+         receives; latency = receipt − send timestamp. Round trip: an echo thread sends every \
+         frame back. Both ends poll (spin) in the data-path cases; the `woken` cases sleep on \
+         the event service instead. Medians of Criterion's samples (each the mean of many \
+         frames).\n"
+    )?;
+    writeln!(
+        page,
+        "| Payload | Berth one-way | raw one-way | Berth / raw | Berth round trip | raw round trip | Berth / raw |\n|---|---|---|---|---|---|---|"
+    )?;
+    for size in SIZES {
+        writeln!(
+            page,
+            "| {size} | {} | {} | {} | {} | {} | {} |",
+            opt_us(t("berth_one_way", size)),
+            opt_us(t("raw_one_way", size)),
+            opt_ratio(ratio(t("berth_one_way", size), t("raw_one_way", size))),
+            opt_us(t("berth_round_trip", size)),
+            opt_us(t("raw_round_trip", size)),
+            opt_ratio(ratio(t("berth_round_trip", size), t("raw_round_trip", size))),
+        )?;
+    }
+    writeln!(
+        page,
+        "| **8 MiB / 64 B** | {} | {} | | {} | {} | |\n",
+        opt_ratio(ratio(t("berth_one_way", "8MiB"), t("berth_one_way", "64B"))),
+        opt_ratio(ratio(t("raw_one_way", "8MiB"), t("raw_one_way", "64B"))),
+        opt_ratio(ratio(t("berth_round_trip", "8MiB"), t("berth_round_trip", "64B"))),
+        opt_ratio(ratio(t("raw_round_trip", "8MiB"), t("raw_round_trip", "64B"))),
+    )?;
+    writeln!(
+        page,
+        "Event-woken round trips (no spinning; the cost of two wake-ups):\n\n| Payload | Berth | raw | Berth / raw |\n|---|---|---|---|"
+    )?;
+    for size in SIZES {
+        let (b, r) = (t("berth_round_trip_woken", size), t("raw_round_trip_woken", size));
+        if b.is_some() || r.is_some() {
+            writeln!(page, "| {size} | {} | {} | {} |", opt_us(b), opt_us(r), opt_ratio(ratio(b, r)))?;
+        }
+    }
+    writeln!(page)?;
+
+    writeln!(page, "## Node round trip: host → node → host\n")?;
+    writeln!(
+        page,
+        "`cargo bench -p berth-benches --bench node_roundtrip`. One 960-sample f32 frame (20 ms \
+         of 48 kHz mono, 3840 B) through an identity node and back, all cases in one Criterion \
+         group and run. *Back to back*: the next frame as soon as the last returned. *Paced*: \
+         one frame every 20 ms (the bench thread sleeps in between, like an audio callback; \
+         only the round trip is timed). *Pinned*: the bench thread and the node (its process, \
+         container or thread) on CPU 0; otherwise the OS places them. Every Criterion sample is \
+         one frame, so p50 and p99 are per-frame percentiles. Berth sessions use the default \
+         transport settings: a reader polls for 50 µs, then sleeps on the event.\n"
+    )?;
+    let mut header = String::from("| Case |");
+    let mut rule = String::from("|---|");
+    for (_, label) in MODES {
+        write!(header, " {label} p50 | {label} p99 |")?;
+        rule.push_str("---|---|");
+    }
+    writeln!(page, "{header}\n{rule}")?;
+    for (case, label) in NODE_CASES {
+        let mut row = format!("| {label} |");
+        for (mode, _) in MODES {
+            let c = n(case, mode);
+            write!(
+                row,
+                " {} | {} |",
+                opt_us(c.map(Case::p50)),
+                opt_us(c.and_then(|c| c.p(0.99)))
+            )?;
+        }
+        writeln!(page, "{row}")?;
+    }
+    writeln!(page, "\nRatios of p50s:\n\n| Ratio |{}\n|---|---|---|---|", MODES.iter().map(|(_, l)| format!(" {l} |")).collect::<String>())?;
+    for (label, a, b) in [
+        ("Container / host process", "container", "process"),
+        ("Host process / native", "process", "native"),
+        ("Unix socket / Berth host process", "unix_socket", "process"),
+        ("Unix socket / Berth container", "unix_socket", "container"),
+        ("TCP / Berth host process", "tcp", "process"),
+        ("Berth host process / floor (event-woken)", "process", "iox2_event"),
+        ("Berth host process / floor (polling)", "process", "iox2_spin"),
+    ] {
+        let cells: String = MODES
+            .iter()
+            .map(|(mode, _)| format!(" {} |", opt_ratio(ratio(n50(a, mode), n50(b, mode)))))
+            .collect();
+        writeln!(page, "| {label} |{cells}")?;
+    }
+    writeln!(page)?;
+
+    writeln!(page, "## Pipeline: three containers in a chain\n")?;
+    writeln!(
+        page,
+        "`cargo bench -p berth-benches --bench pipeline`. `mic → echo1 → echo2 → echo3 → host`, \
+         three Python identity nodes, each in its own container: the same image \
+         (`berth/python:3.11`), a different `env` per node (building three different images \
+         was left out to keep the run short). Frames go from container to container over \
+         iceoryx2 without passing through the host. 960-sample frames; one sample per frame.\n"
+    )?;
+    writeln!(page, "| Mode | frames | p50 | p99 | max |\n|---|---|---|---|---|")?;
+    for (label, case) in &pipeline {
+        let frames = case.as_ref().and_then(|c| c.frames.as_ref().map(Vec::len));
+        writeln!(
+            page,
+            "| {label} | {} | {} | {} | {} |",
+            frames.map_or_else(|| "—".into(), |f| f.to_string()),
+            opt_us(case.as_ref().map(Case::p50)),
+            opt_us(case.as_ref().and_then(|c| c.p(0.99))),
+            opt_us(case.as_ref().and_then(|c| c.p(1.0))),
+        )?;
+    }
+    writeln!(page)?;
+
+    writeln!(page, "## Startup: `Session::start` until every node is ready\n")?;
+    writeln!(
+        page,
+        "`cargo bench -p berth-benches --bench startup`. From the call to the return of \
+         `Session::start`, which returns once every node reported `ready` over its control \
+         channel (runner started, node loaded and initialized, channels open). The image is \
+         already built; the bench names it directly, so no image check or build is timed. \
+         Ten starts per case; each session is stopped (not timed) before the next.\n"
+    )?;
+    writeln!(page, "| Pipeline | median | min | max |\n|---|---|---|---|")?;
+    for (label, case) in &startup {
+        let ms = |v: Option<f64>| v.map_or_else(|| "—".into(), |v| format!("{:.0} ms", v / 1e6));
+        writeln!(
+            page,
+            "| {label} | {} | {} | {} |",
+            ms(case.as_ref().map(|c| c.median)),
+            ms(case.as_ref().and_then(|c| c.p(0.0))),
+            ms(case.as_ref().and_then(|c| c.p(1.0))),
+        )?;
+    }
+    writeln!(page)?;
+
+    writeln!(page, "## Memory while streaming\n")?;
+    match &memory {
+        Some(m) => {
+            let mib = |key: &str| {
+                m[key].as_i64().map_or_else(
+                    || "not measured".into(),
+                    |b| format!("{:+.3} MiB", b as f64 / (1 << 20) as f64),
+                )
+            };
+            writeln!(
+                page,
+                "`cargo xtask steady-memory`: paced 20 ms frames through one container node for \
+                 {} s ({} frames, {} lost); memory sampled every second; growth = last sample − \
+                 first sample after {} s of warm-up (over {} s).\n",
+                m["seconds"],
+                m["frames"],
+                m["lost"],
+                m["warm_up_seconds"],
+                m["span_seconds"]
+            )?;
+            writeln!(page, "| Memory | growth |\n|---|---|")?;
+            writeln!(page, "| Host process RSS | {} |", mib("host_rss_growth_bytes"))?;
+            writeln!(page, "| Runner process RSS (in the container) | {} |", mib("runner_rss_growth_bytes"))?;
+            writeln!(
+                page,
+                "| Container (cgroup usage − inactive file, as `docker stats`) | {} |\n",
+                mib("container_memory_growth_bytes")
+            )?;
+        }
+        None => writeln!(page, "Not measured: run `cargo xtask steady-memory`.\n")?,
+    }
+
+    writeln!(page, "## Reading these numbers\n")?;
+    writeln!(
+        page,
+        "- The machine has few CPUs: whether two threads that hand a frame to each other run \
+           on one CPU or two decides much of a small frame's latency (a cross-CPU wake-up goes \
+           through an inter-processor interrupt, slow under a hypervisor). Compare the paced \
+           and pinned columns before drawing conclusions.\n\
+         - Paced cases are the realistic ones for audio: between frames every reader has \
+           stopped polling and sleeps, so each frame pays the wake-ups. Back-to-back cases show \
+           the data path with readers still polling.\n\
+         - p99 comes from {} frames per paced node case and 500 per paced pipeline case; it \
+           moves with whatever else the machine does. Medians are stable to a few percent \
+           between runs; p99s are not.\n\
+         - Criterion warns that it \"cannot complete N samples\" in the round-trip benches: \
+           the target time is set short on purpose so each sample is one frame.\n",
+        300
+    )?;
+
+    writeln!(page, "## Reproduce\n")?;
+    writeln!(
+        page,
+        "```sh\n\
+         # once: the container image the container cases run (they are skipped, loudly, without it)\n\
+         cargo xtask build-images --python 3.11\n\
+         \n\
+         # every bench (about 10 minutes on 2 CPUs); BERTH_REQUIRE_DOCKER=1 turns a skip into a failure\n\
+         BERTH_REQUIRE_DOCKER=1 cargo bench -p berth-benches\n\
+         \n\
+         # or one at a time\n\
+         cargo bench -p berth-benches --bench transport\n\
+         cargo bench -p berth-benches --bench node_roundtrip\n\
+         cargo bench -p berth-benches --bench pipeline\n\
+         cargo bench -p berth-benches --bench startup\n\
+         \n\
+         # memory over 60 s of streaming through a container node\n\
+         cargo xtask steady-memory\n\
+         \n\
+         # this page (reads target/criterion and target/steady-memory.json)\n\
+         cargo xtask bench-report\n\
+         ```\n\n\
+         Use the same `CARGO_TARGET_DIR` for the benches and the report. `BERTH_PYTHON` picks \
+         the host Python (default `python3`, which needs `iceoryx2==0.10.0`); \
+         `BERTH_BENCH_IMAGE` names another already built node image."
+    )?;
+    Ok(page)
+}
