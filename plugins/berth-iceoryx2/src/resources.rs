@@ -90,6 +90,19 @@ pub(crate) fn sweep(root: &Path, session: &SessionId) -> Result<usize, Transport
     Ok(removed.max(leftovers.len() - list(root, session).len()))
 }
 
+/// Removes the per-node folders that held only the session's files.
+fn remove_empty_node_dirs(nodes: &Path, removed: &[String]) {
+    let parents: std::collections::BTreeSet<&Path> = removed
+        .iter()
+        .filter_map(|f| Path::new(f).parent())
+        .filter(|p| p.parent() == Some(nodes))
+        .collect();
+    for dir in parents {
+        // Fails (and is left alone) when the folder is not empty.
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 fn backend(
     operation: &'static str,
     session: &SessionId,
