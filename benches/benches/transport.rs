@@ -8,7 +8,8 @@
 //!   service until notified (what a wake-up costs).
 //!
 //! The data-path cases spin on receive, so what is measured is the transport's per-frame and
-//! per-byte cost, not a wake-up. Frames are written in place: the writer fills the header and
+//! per-byte cost, not a wake-up. Every Criterion sample is one frame, so the saved samples are
+//! per-frame latencies (p50, p99). Frames are written in place: the writer fills the header and
 //! touches the first and last payload byte, the reader reads them; no payload is copied,
 //! because a zero-copy transport leaves that to the application (a producer writes its data
 //! straight into the loaned sample either way).
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use berth_benches::leaks;
 use berth_benches::raw::{RawReceiver, RawSender, RawSession};
+use berth_benches::timing::one_frame_per_sample;
 use berth_iceoryx2::Iceoryx2Transport;
 use berth_transport::{
     ChannelName, ChannelRole, FrameKind, FrameReceiver, FrameSender, SessionTransport, Transport,
@@ -42,6 +44,8 @@ const MAX_FRAME: usize = 8 << 20;
 /// Long enough that a spinning receive never falls back to waiting during a case.
 const SPIN: Duration = Duration::from_secs(10);
 const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+/// Frames (Criterion samples) per case.
+const FRAMES: usize = 2000;
 /// How long a helper's receive runs before it looks at its control flags again.
 const HELPER_SLICE: Duration = Duration::from_millis(1);
 
@@ -190,17 +194,14 @@ impl Pair {
         drop(self.main_tx);
         drop(self.main_rx);
         self.owner = None;
-        let left = leaks::check(&session);
+        let left = leaks::release_raw(&session);
         assert!(left.is_empty(), "transport bench left {left:?}");
     }
 }
 
-/// Flags between the bench thread and a helper thread. The helper works only while `active`,
-/// so it does not spin while Criterion analyses between cases.
+/// Flags between the bench thread and a helper thread.
 #[derive(Default)]
 struct Control {
-    active: AtomicBool,
-    awake: AtomicBool,
     stop: AtomicBool,
     /// One-way helper: bumped by the bench thread for every frame it wants.
     go: AtomicU64,
@@ -208,40 +209,23 @@ struct Control {
     len: AtomicUsize,
 }
 
-impl Control {
-    /// Wakes the helper and waits until it is running.
-    fn activate(&self) {
-        self.active.store(true, Ordering::SeqCst);
-        while !self.awake.load(Ordering::SeqCst) {
-            std::hint::spin_loop();
-        }
-    }
-
-    fn deactivate(&self) {
-        self.active.store(false, Ordering::SeqCst);
-    }
-
-    /// Helper side: false once stopped; sleeps while inactive.
-    fn wait_active(&self) -> bool {
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return false;
-            }
-            if self.active.load(Ordering::SeqCst) {
-                self.awake.store(true, Ordering::SeqCst);
-                return true;
-            }
-            self.awake.store(false, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_micros(500));
-        }
-    }
-}
+/// A helper that saw no frame for this long naps between polls (1 ms at a time), so it does
+/// not spin while Criterion analyses between cases. Within a case frames follow each other
+/// closely and it stays hot; only a case's first warm-up frame can meet a napping helper.
+const IDLE: Duration = Duration::from_millis(50);
+const NAP: Duration = Duration::from_millis(1);
 
 fn echo_thread(control: Arc<Control>, mut rx: Box<dyn Rx>, mut tx: Box<dyn Tx>) -> JoinHandle<()> {
     std::thread::spawn(move || {
-        while control.wait_active() {
-            if let Some((timestamp, len)) = rx.recv(HELPER_SLICE) {
-                tx.send(len, Some(timestamp));
+        let mut last = Instant::now();
+        while !control.stop.load(Ordering::Relaxed) {
+            match rx.recv(HELPER_SLICE) {
+                Some((timestamp, len)) => {
+                    tx.send(len, Some(timestamp));
+                    last = Instant::now();
+                }
+                None if last.elapsed() > IDLE => std::thread::sleep(NAP),
+                None => {}
             }
         }
     })
@@ -250,15 +234,16 @@ fn echo_thread(control: Arc<Control>, mut rx: Box<dyn Rx>, mut tx: Box<dyn Tx>) 
 fn one_way_sender(control: Arc<Control>, mut tx: Box<dyn Tx>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut served = control.go.load(Ordering::SeqCst);
-        while control.wait_active() {
-            let deadline = Instant::now() + HELPER_SLICE;
-            while Instant::now() < deadline {
-                let wanted = control.go.load(Ordering::SeqCst);
-                if wanted != served {
-                    served = wanted;
-                    tx.send(control.len.load(Ordering::SeqCst), None);
-                    break;
-                }
+        let mut last = Instant::now();
+        while !control.stop.load(Ordering::Relaxed) {
+            let wanted = control.go.load(Ordering::SeqCst);
+            if wanted != served {
+                served = wanted;
+                tx.send(control.len.load(Ordering::SeqCst), None);
+                last = Instant::now();
+            } else if last.elapsed() > IDLE {
+                std::thread::sleep(NAP);
+            } else {
                 std::hint::spin_loop();
             }
         }
@@ -282,16 +267,13 @@ fn round_trips(c: &mut Criterion, name: &str, mut pair: Pair, sizes: &[(usize, &
     for &(len, label) in sizes {
         group.bench_function(BenchmarkId::new(name, label), |b| {
             b.iter_custom(|iters| {
-                control.activate();
                 let started = Instant::now();
                 for _ in 0..iters {
                     pair.main_tx.send(len, Some(0));
                     let (_, got) = pair.main_rx.recv(RECV_TIMEOUT).expect("the echo");
                     debug_assert_eq!(got, len);
                 }
-                let elapsed = started.elapsed();
-                control.deactivate();
-                elapsed
+                started.elapsed()
             })
         });
     }
@@ -309,7 +291,6 @@ fn one_way(c: &mut Criterion, name: &str, mut pair: Pair) {
         control.len.store(len, Ordering::SeqCst);
         group.bench_function(BenchmarkId::new(name, label), |b| {
             b.iter_custom(|iters| {
-                control.activate();
                 let mut total = 0u64;
                 for _ in 0..iters {
                     control.go.fetch_add(1, Ordering::SeqCst);
@@ -317,7 +298,6 @@ fn one_way(c: &mut Criterion, name: &str, mut pair: Pair) {
                     total += monotonic_ns().saturating_sub(sent_at);
                     debug_assert_eq!(got, len);
                 }
-                control.deactivate();
                 Duration::from_nanos(total)
             })
         });
@@ -327,12 +307,11 @@ fn one_way(c: &mut Criterion, name: &str, mut pair: Pair) {
     pair.close();
 }
 
+/// One frame per Criterion sample (see `berth_benches::timing`), so the saved samples are
+/// per-frame latencies: the median is the typical frame even when the shared machine
+/// preempts a spinning thread now and then, and the p99 shows how often that happens.
 fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    group
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .nresamples(20_000);
+    one_frame_per_sample(group, FRAMES, Duration::from_millis(300));
 }
 
 fn transport(c: &mut Criterion) {

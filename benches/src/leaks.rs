@@ -58,6 +58,23 @@ pub fn check(session: &SessionId) -> Vec<String> {
     found
 }
 
+/// Releases the prefix of a raw iceoryx2 session after its node and ports are gone: plain
+/// iceoryx2 keeps one registry segment per prefix (`…_node….global_mgmt`) by design, which is
+/// removed here (Berth's transport removes its own the same way). Returns anything else that
+/// was still there (also swept): a real leak.
+pub fn release_raw(session: &SessionId) -> Vec<String> {
+    let transport = Iceoryx2Transport::new();
+    let found = transport.session_resources(session);
+    if found.is_empty() {
+        return found;
+    }
+    let _ = transport.sweep_session(session);
+    found
+        .into_iter()
+        .filter(|path| !path.ends_with(".global_mgmt"))
+        .collect()
+}
+
 /// Checks every remembered session; prints what was left (and swept) and returns whether
 /// everything was clean.
 pub fn final_check() -> bool {

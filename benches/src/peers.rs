@@ -287,7 +287,8 @@ impl Iox2Echo {
         let session = self.raw.as_ref().map(|r| r.session().clone());
         self.raw = None;
         if let Some(session) = session {
-            let left = leaks::check(&session);
+            let mut left = leaks::release_raw(&session);
+            left.extend(leaks::check(&session));
             if !left.is_empty() {
                 bail!("raw iceoryx2 echo left {left:?}");
             }

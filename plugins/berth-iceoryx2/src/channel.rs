@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use berth_transport::{
     ChannelName, Delivery, FrameHeader, FrameReceiver, FrameSender, TransportConfig, TransportError,
 };
-use iceoryx2::port::listener::Listener;
+use iceoryx2::port::listener::{Listener, ListenerWaitError};
 use iceoryx2::port::notifier::Notifier;
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
@@ -200,9 +200,12 @@ impl FrameReceiver for Iceoryx2Receiver {
             }
             // Writers notify after every send; a notification that came before we started
             // waiting is still pending, so nothing is missed between receive() and the wait.
-            self.listener
-                .timed_wait(|_| {}, deadline - now)
-                .map_err(|e| error("wait for an event", self.name.as_str(), e))?;
+            match self.listener.timed_wait(|_| {}, deadline - now) {
+                Ok(_) => {}
+                // A signal (e.g. SIGCHLD when a runner exits) interrupted the wait: look again.
+                Err(ListenerWaitError::InterruptSignal) => {}
+                Err(e) => return Err(error("wait for an event", self.name.as_str(), e)),
+            }
         }
     }
 
