@@ -233,7 +233,7 @@ fn echo_thread(control: Arc<Control>, mut rx: Box<dyn Rx>, mut tx: Box<dyn Tx>) 
 
 fn one_way_sender(control: Arc<Control>, mut tx: Box<dyn Tx>) -> JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut served = control.go.load(Ordering::SeqCst);
+        let mut served = 0;
         let mut last = Instant::now();
         while !control.stop.load(Ordering::Relaxed) {
             let wanted = control.go.load(Ordering::SeqCst);

@@ -77,7 +77,7 @@ pub fn one_frame_per_sample(
         .sampling_mode(SamplingMode::Flat)
         .sample_size(frames)
         .warm_up_time(warm_up)
-        .measurement_time(Duration::from_nanos(frames as u64 * 500))
+        .measurement_time(Duration::from_nanos(frames as u64 * 100))
         .nresamples(20_000);
 }
 

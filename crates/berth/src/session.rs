@@ -625,14 +625,7 @@ impl Session {
                 backends.push(node.backend);
             }
         }
-        self.native_stop.store(true, Ordering::Relaxed);
-        for handle in self.native.drain(..) {
-            let _ = handle.join();
-        }
-        self.inputs.clear();
-        self.outputs.clear();
-        self.controls.clear();
-        self.channels = None;
+        self.release_channels();
         let mut leftovers = Vec::new();
         for backend in &backends {
             if let Ok(found) = backend.session_resources(self.id.as_str()).await
@@ -657,6 +650,20 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Ends the native node threads and drops every port and channel of the session.
+    fn release_channels(&mut self) {
+        self.native_stop.store(true, Ordering::Relaxed);
+        for handle in self.native.drain(..) {
+            let _ = handle.join();
+        }
+        self.inputs.clear();
+        self.outputs.clear();
+        self.controls.clear();
+        self.channels = None;
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         if self.torn_down {
@@ -666,14 +673,7 @@ impl Drop for Session {
         for node in &self.nodes {
             node.process.abort();
         }
-        self.native_stop.store(true, Ordering::Relaxed);
-        for handle in self.native.drain(..) {
-            let _ = handle.join();
-        }
-        self.inputs.clear();
-        self.outputs.clear();
-        self.controls.clear();
-        self.channels = None;
+        self.release_channels();
         let _ = self.transport.sweep_session(&self.id);
     }
 }
