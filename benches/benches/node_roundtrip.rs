@@ -18,7 +18,7 @@
 #![allow(missing_docs)]
 
 use berth::SessionOptions;
-use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset, place_process};
+use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset, place_all_threads};
 use berth_benches::peers::{Iox2Echo, SocketEcho, Stream};
 use berth_benches::pipelines::{self, Pipeline};
 use berth_benches::timing::{Pacing, per_frame};
@@ -76,6 +76,9 @@ fn session_cases(
         ..options()
     };
     let mut session = pipelines::start(rt, pipeline, pinned).expect("pinned session");
+    for (pid, cpus) in pipelines::node_cpus(&session) {
+        assert_eq!(cpus, pinned_cpuset(), "node process {pid} is not pinned");
+    }
     bench_case(group, name, Pacing::Paced, "paced_pinned", || {
         pipelines::round_trip(&mut session, &frame)
     });
@@ -91,7 +94,7 @@ fn socket_cases(group: &mut Group<'_>, name: &str, stream: Stream) {
     }
     {
         let _pin = pin_current_thread(PINNED_CPU).expect("pin the bench thread");
-        place_process(echo.pid(), Some(PINNED_CPU)).expect("pin the peer");
+        place_all_threads(echo.pid(), Some(PINNED_CPU)).expect("pin the peer");
         bench_case(group, name, Pacing::Paced, "paced_pinned", || {
             echo.round_trip().expect("socket round trip")
         });
@@ -114,7 +117,7 @@ fn iox2_cases(group: &mut Group<'_>, name: &str, spin: bool) {
         );
     } else {
         let _pin = pin_current_thread(PINNED_CPU).expect("pin the bench thread");
-        place_process(echo.pid(), Some(PINNED_CPU)).expect("pin the peer");
+        place_all_threads(echo.pid(), Some(PINNED_CPU)).expect("pin the peer");
         bench_case(group, name, Pacing::Paced, "paced_pinned", || {
             echo.round_trip(&bytes).expect("iceoryx2 round trip")
         });

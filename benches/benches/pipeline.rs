@@ -52,6 +52,9 @@ fn pipeline(c: &mut Criterion) {
             ..options()
         };
         let mut session = pipelines::start(&rt, &pipeline, pinned).expect("pinned session");
+        for (pid, cpus) in pipelines::node_cpus(&session) {
+            assert_eq!(cpus, pinned_cpuset(), "node process {pid} is not pinned");
+        }
         one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
         group.bench_function(BenchmarkId::new(&name, "paced_pinned"), |b| {
             b.iter_custom(|iters| {

@@ -50,7 +50,7 @@ fn startup(c: &mut Criterion) {
         .sample_size(STARTS)
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_millis(1))
-        .nresamples(20_000);
+        .nresamples(10_000);
 
     let process = pipelines::pipeline(&pipelines::process_yaml()).expect("process pipeline");
     bench_start(

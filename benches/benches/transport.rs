@@ -45,7 +45,7 @@ const MAX_FRAME: usize = 8 << 20;
 const SPIN: Duration = Duration::from_secs(10);
 const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 /// Frames (Criterion samples) per case.
-const FRAMES: usize = 2000;
+const FRAMES: usize = 1000;
 /// How long a helper's receive runs before it looks at its control flags again.
 const HELPER_SLICE: Duration = Duration::from_millis(1);
 

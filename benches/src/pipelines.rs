@@ -145,14 +145,19 @@ pub fn round_trip(session: &mut Session, frame: &[f32]) {
     );
 }
 
-/// The pid of the session's out-of-process node whose command line contains `berth.runner`
-/// (a host subprocess, or the runner inside a container as the host sees it).
-pub fn runner_pid(session: &Session) -> Option<u32> {
+/// The CPUs each out-of-process node of `session` may run on (`Cpus_allowed_list` of every
+/// process labelled with the session: a subprocess, or a container's init and runner).
+pub fn node_cpus(session: &Session) -> Vec<(u32, String)> {
     leaks::session_processes(session.id().as_str())
         .into_iter()
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains("berth.runner"))
-                .unwrap_or(false)
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let cpus = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+                .trim()
+                .to_owned();
+            Some((pid, cpus))
         })
+        .collect()
 }

@@ -78,7 +78,7 @@ pub fn one_frame_per_sample(
         .sample_size(frames)
         .warm_up_time(warm_up)
         .measurement_time(Duration::from_nanos(frames as u64 * 100))
-        .nresamples(20_000);
+        .nresamples(10_000);
 }
 
 /// [`one_frame_per_sample`] with the frame counts and warm-up of a pacing.

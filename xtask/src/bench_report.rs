@@ -173,8 +173,14 @@ const NODE_CASES: [(&str, &str); 7] = [
     ("container", "Python node, Docker container (Berth runner)"),
     ("unix_socket", "Python echo over a Unix stream socket"),
     ("tcp", "Python echo over TCP 127.0.0.1"),
-    ("iox2_spin", "Floor: raw iceoryx2 + minimal Python echo, polling"),
-    ("iox2_event", "Floor: raw iceoryx2 + minimal Python echo, event-woken"),
+    (
+        "iox2_spin",
+        "Floor: raw iceoryx2 + minimal Python echo, polling",
+    ),
+    (
+        "iox2_event",
+        "Floor: raw iceoryx2 + minimal Python echo, event-woken",
+    ),
 ];
 const MODES: [(&str, &str); 3] = [
     ("back_to_back", "back to back"),
@@ -203,7 +209,12 @@ pub(crate) fn bench_report() -> anyhow::Result<()> {
     );
     let out = workspace_root().join("BENCHMARKS.md");
     std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?;
-    println!("wrote {} from {} saved cases in {}", out.display(), results.found, dir.display());
+    println!(
+        "wrote {} from {} saved cases in {}",
+        out.display(),
+        results.found,
+        dir.display()
+    );
     Ok(())
 }
 
@@ -231,28 +242,44 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             }
         }
     }
-    let t = |kind: &str, size: &str| transport.get(&(kind, size)).map(|c| c.median);
+    let t = |kind: &str, size: &str| transport.get(&(kind, size)).map(Case::p50);
+    let t99 = |kind: &str, size: &str| transport.get(&(kind, size)).and_then(|c| c.p(0.99));
 
     // Node round trips.
     let mut nodes = std::collections::BTreeMap::new();
     for (case, _) in NODE_CASES {
         for (mode, _) in MODES {
             if let Some(c) = results.case(&format!("node_roundtrip/{case}/{mode}")) {
-                nodes.insert((case, mode), c);
+                nodes.insert(format!("{case}/{mode}"), c);
             }
         }
     }
-    let n = |case: &str, mode: &str| nodes.get(&(case, mode));
+    let n = |case: &str, mode: &str| nodes.get(&format!("{case}/{mode}"));
     let n50 = |case: &str, mode: &str| n(case, mode).map(Case::p50);
 
+    let paced_frames = n("process", "paced")
+        .and_then(|c| c.frames.as_ref().map(Vec::len))
+        .map_or_else(|| "the".to_owned(), |f| f.to_string());
     let mut pipeline = Vec::new();
     for (mode, label) in MODES {
-        pipeline.push((label, results.case(&format!("pipeline/containers_3/{mode}"))));
+        pipeline.push((
+            label,
+            results.case(&format!("pipeline/containers_3/{mode}")),
+        ));
     }
     let startup: Vec<(&str, Option<Case>)> = vec![
-        ("1 Python node, host subprocess", results.case("startup/host_process/1")),
-        ("1 Python node, container", results.case("startup/container/1")),
-        ("3 Python nodes, 3 containers", results.case("startup/container/3")),
+        (
+            "1 Python node, host subprocess",
+            results.case("startup/host_process/1"),
+        ),
+        (
+            "1 Python node, container",
+            results.case("startup/container/1"),
+        ),
+        (
+            "3 Python nodes, 3 containers",
+            results.case("startup/container/3"),
+        ),
     ];
     let memory: Option<serde_json::Value> =
         std::fs::read_to_string(crate::steady_memory::target_dir().join("steady-memory.json"))
@@ -285,7 +312,11 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             targets.push(Target {
                 what: format!(
                     "Python node round trip {} vs Unix-socket baseline, p50 ({case})",
-                    if mode == "paced" { "paced" } else { "paced, pinned" }
+                    if mode == "paced" {
+                        "paced"
+                    } else {
+                        "paced, pinned"
+                    }
                 ),
                 goal: "no worse than the socket".into(),
                 measured: match (ours, socket) {
@@ -347,9 +378,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
     }
 
     let mut page = String::new();
-    let when = results
-        .newest
-        .map_or_else(|| "unknown".into(), utc);
+    let when = results.newest.map_or_else(|| "unknown".into(), utc);
     writeln!(page, "# Benchmarks\n")?;
     writeln!(
         page,
@@ -377,14 +406,27 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
     writeln!(page, "| CPU model | {} |", cpu_model())?;
     writeln!(page, "| Kernel | {kernel} |")?;
     writeln!(page, "| Docker server | {docker} |")?;
-    writeln!(page, "| Python (host) | {python_version} |")?;
+    writeln!(
+        page,
+        "| Python (host nodes, peers) | {python_version} (`{python}`) |"
+    )?;
     writeln!(page, "| iceoryx2 | {iceoryx2} |")?;
     writeln!(page, "| Report written | {} |\n", utc(SystemTime::now()))?;
 
     writeln!(page, "## Targets\n")?;
-    writeln!(page, "| Target | Goal | Measured | Result |\n|---|---|---|---|")?;
+    writeln!(
+        page,
+        "| Target | Goal | Measured | Result |\n|---|---|---|---|"
+    )?;
     for t in &targets {
-        writeln!(page, "| {} | {} | {} | {} |", t.what, t.goal, t.measured, verdict(t.met))?;
+        writeln!(
+            page,
+            "| {} | {} | {} | {} |",
+            t.what,
+            t.goal,
+            t.measured,
+            verdict(t.met)
+        )?;
     }
     let missed = targets.iter().filter(|t| t.met == Some(false)).count();
     let unmeasured = targets.iter().filter(|t| t.met.is_none()).count();
@@ -406,23 +448,29 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          and last byte, nothing is copied). One-way: a second thread sends, the bench thread \
          receives; latency = receipt − send timestamp. Round trip: an echo thread sends every \
          frame back. Both ends poll (spin) in the data-path cases; the `woken` cases sleep on \
-         the event service instead. Medians of Criterion's samples (each the mean of many \
-         frames).\n"
+         the event service instead. Every Criterion sample is one frame: p50 and p99 are \
+         per-frame percentiles (1000 frames a case). A polling thread that the shared machine \
+         preempts now and then shows in the p99, not in the p50.\n"
     )?;
     writeln!(
         page,
-        "| Payload | Berth one-way | raw one-way | Berth / raw | Berth round trip | raw round trip | Berth / raw |\n|---|---|---|---|---|---|---|"
+        "| Payload | Berth one-way p50 | raw one-way p50 | Berth / raw | Berth round trip p50 (p99) | raw round trip p50 (p99) | Berth / raw |\n|---|---|---|---|---|---|---|"
     )?;
     for size in SIZES {
         writeln!(
             page,
-            "| {size} | {} | {} | {} | {} | {} | {} |",
+            "| {size} | {} | {} | {} | {} ({}) | {} ({}) | {} |",
             opt_us(t("berth_one_way", size)),
             opt_us(t("raw_one_way", size)),
             opt_ratio(ratio(t("berth_one_way", size), t("raw_one_way", size))),
             opt_us(t("berth_round_trip", size)),
+            opt_us(t99("berth_round_trip", size)),
             opt_us(t("raw_round_trip", size)),
-            opt_ratio(ratio(t("berth_round_trip", size), t("raw_round_trip", size))),
+            opt_us(t99("raw_round_trip", size)),
+            opt_ratio(ratio(
+                t("berth_round_trip", size),
+                t("raw_round_trip", size)
+            )),
         )?;
     }
     writeln!(
@@ -430,17 +478,32 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         "| **8 MiB / 64 B** | {} | {} | | {} | {} | |\n",
         opt_ratio(ratio(t("berth_one_way", "8MiB"), t("berth_one_way", "64B"))),
         opt_ratio(ratio(t("raw_one_way", "8MiB"), t("raw_one_way", "64B"))),
-        opt_ratio(ratio(t("berth_round_trip", "8MiB"), t("berth_round_trip", "64B"))),
-        opt_ratio(ratio(t("raw_round_trip", "8MiB"), t("raw_round_trip", "64B"))),
+        opt_ratio(ratio(
+            t("berth_round_trip", "8MiB"),
+            t("berth_round_trip", "64B")
+        )),
+        opt_ratio(ratio(
+            t("raw_round_trip", "8MiB"),
+            t("raw_round_trip", "64B")
+        )),
     )?;
     writeln!(
         page,
-        "Event-woken round trips (no spinning; the cost of two wake-ups):\n\n| Payload | Berth | raw | Berth / raw |\n|---|---|---|---|"
+        "Event-woken round trips (no spinning; the cost of two wake-ups), p50:\n\n| Payload | Berth | raw | Berth / raw |\n|---|---|---|---|"
     )?;
     for size in SIZES {
-        let (b, r) = (t("berth_round_trip_woken", size), t("raw_round_trip_woken", size));
+        let (b, r) = (
+            t("berth_round_trip_woken", size),
+            t("raw_round_trip_woken", size),
+        );
         if b.is_some() || r.is_some() {
-            writeln!(page, "| {size} | {} | {} | {} |", opt_us(b), opt_us(r), opt_ratio(ratio(b, r)))?;
+            writeln!(
+                page,
+                "| {size} | {} | {} | {} |",
+                opt_us(b),
+                opt_us(r),
+                opt_ratio(ratio(b, r))
+            )?;
         }
     }
     writeln!(page)?;
@@ -477,21 +540,51 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         }
         writeln!(page, "{row}")?;
     }
-    writeln!(page, "\nRatios of p50s:\n\n| Ratio |{}\n|---|---|---|---|", MODES.iter().map(|(_, l)| format!(" {l} |")).collect::<String>())?;
+    writeln!(
+        page,
+        "\nRatios of p50s:\n\n| Ratio |{}\n|---|---|---|---|",
+        MODES
+            .iter()
+            .map(|(_, l)| format!(" {l} |"))
+            .collect::<String>()
+    )?;
     for (label, a, b) in [
         ("Container / host process", "container", "process"),
         ("Host process / native", "process", "native"),
         ("Unix socket / Berth host process", "unix_socket", "process"),
         ("Unix socket / Berth container", "unix_socket", "container"),
         ("TCP / Berth host process", "tcp", "process"),
-        ("Berth host process / floor (event-woken)", "process", "iox2_event"),
-        ("Berth host process / floor (polling)", "process", "iox2_spin"),
+        (
+            "Berth host process / floor (event-woken)",
+            "process",
+            "iox2_event",
+        ),
+        (
+            "Berth host process / floor (polling)",
+            "process",
+            "iox2_spin",
+        ),
     ] {
         let cells: String = MODES
             .iter()
             .map(|(mode, _)| format!(" {} |", opt_ratio(ratio(n50(a, mode), n50(b, mode)))))
             .collect();
         writeln!(page, "| {label} |{cells}")?;
+    }
+    writeln!(
+        page,
+        "\nWhat pacing costs each case (p50 paced ÷ p50 back to back): between frames every \
+         reader sleeps, so each frame pays its wake-ups, and the CPUs may have gone idle.\n\n\
+         | Case | paced / back to back | paced, pinned / back to back |\n|---|---|---|"
+    )?;
+    for (case, label) in NODE_CASES {
+        let b2b = n50(case, "back_to_back");
+        writeln!(
+            page,
+            "| {label} | {} | {} |",
+            opt_ratio(ratio(n50(case, "paced"), b2b)),
+            opt_ratio(ratio(n50(case, "paced_pinned"), b2b))
+        )?;
     }
     writeln!(page)?;
 
@@ -500,11 +593,15 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         page,
         "`cargo bench -p berth-benches --bench pipeline`. `mic → echo1 → echo2 → echo3 → host`, \
          three Python identity nodes, each in its own container: the same image \
-         (`berth/python:3.11`), a different `env` per node (building three different images \
-         was left out to keep the run short). Frames go from container to container over \
+         (`berth/python:3.11` unless `BERTH_BENCH_IMAGE` names another), a different `env` \
+         per node (three different images would need three image builds before the run; the \
+         image does not change the frame path). Frames go from container to container over \
          iceoryx2 without passing through the host. 960-sample frames; one sample per frame.\n"
     )?;
-    writeln!(page, "| Mode | frames | p50 | p99 | max |\n|---|---|---|---|---|")?;
+    writeln!(
+        page,
+        "| Mode | frames | p50 | p99 | max |\n|---|---|---|---|---|"
+    )?;
     for (label, case) in &pipeline {
         let frames = case.as_ref().and_then(|c| c.frames.as_ref().map(Vec::len));
         writeln!(
@@ -518,7 +615,10 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
     }
     writeln!(page)?;
 
-    writeln!(page, "## Startup: `Session::start` until every node is ready\n")?;
+    writeln!(
+        page,
+        "## Startup: `Session::start` until every node is ready\n"
+    )?;
     writeln!(
         page,
         "`cargo bench -p berth-benches --bench startup`. From the call to the return of \
@@ -554,15 +654,19 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
                 "`cargo xtask steady-memory`: paced 20 ms frames through one container node for \
                  {} s ({} frames, {} lost); memory sampled every second; growth = last sample − \
                  first sample after {} s of warm-up (over {} s).\n",
-                m["seconds"],
-                m["frames"],
-                m["lost"],
-                m["warm_up_seconds"],
-                m["span_seconds"]
+                m["seconds"], m["frames"], m["lost"], m["warm_up_seconds"], m["span_seconds"]
             )?;
             writeln!(page, "| Memory | growth |\n|---|---|")?;
-            writeln!(page, "| Host process RSS | {} |", mib("host_rss_growth_bytes"))?;
-            writeln!(page, "| Runner process RSS (in the container) | {} |", mib("runner_rss_growth_bytes"))?;
+            writeln!(
+                page,
+                "| Host process RSS | {} |",
+                mib("host_rss_growth_bytes")
+            )?;
+            writeln!(
+                page,
+                "| Runner process RSS (in the container) | {} |",
+                mib("runner_rss_growth_bytes")
+            )?;
             writeln!(
                 page,
                 "| Container (cgroup usage − inactive file, as `docker stats`) | {} |\n",
@@ -582,12 +686,16 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          - Paced cases are the realistic ones for audio: between frames every reader has \
            stopped polling and sleeps, so each frame pays the wake-ups. Back-to-back cases show \
            the data path with readers still polling.\n\
-         - p99 comes from {} frames per paced node case and 500 per paced pipeline case; it \
-           moves with whatever else the machine does. Medians are stable to a few percent \
-           between runs; p99s are not.\n\
-         - Criterion warns that it \"cannot complete N samples\" in the round-trip benches: \
-           the target time is set short on purpose so each sample is one frame.\n",
-        300
+         - Polling only pays while every poller has a CPU of its own. With as many busy threads \
+           as CPUs (a polling peer, the bench thread, anything else the machine runs) a poller \
+           and the thread it waits for can land on one CPU and take turns at the scheduler's \
+           pace: milliseconds (see the polling floor's paced case).\n\
+         - p99 comes from {paced_frames} frames per paced node case and 500 per paced pipeline \
+           case; it moves with whatever else the machine does. On a shared machine even a \
+           median can move between runs when another process takes a CPU a polling hand-off \
+           needed; rerun before trusting one number.\n\
+         - Criterion warns that it \"cannot complete N samples\" in the per-frame benches: \
+           the target time is set short on purpose so each sample is one frame.\n"
     )?;
 
     writeln!(page, "## Reproduce\n")?;

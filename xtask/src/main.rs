@@ -1,6 +1,8 @@
 //! `cargo xtask`: the chores a developer and CI run, in plain Rust.
 
+mod bench_report;
 mod python_env;
+mod steady_memory;
 mod tasks;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +25,14 @@ enum Task {
     Test,
     /// Build what is missing and run the example pipeline through a real container.
     Demo,
+    /// Turn criterion's saved estimates into BENCHMARKS.md.
+    BenchReport,
+    /// Stream 20 ms frames through a container node and report host and container memory.
+    SteadyMemory {
+        /// How long to stream, in seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,5 +41,7 @@ fn main() -> anyhow::Result<()> {
         Task::BuildImages(args) => tasks::build_images(&args),
         Task::Test => tasks::test(),
         Task::Demo => tasks::demo(),
+        Task::BenchReport => bench_report::bench_report(),
+        Task::SteadyMemory { seconds } => steady_memory::steady_memory(seconds),
     }
 }

@@ -33,7 +33,9 @@ struct Row {
 pub(crate) fn steady_memory(seconds: u64) -> anyhow::Result<()> {
     let seconds = seconds.max(2);
     let warm_up = (seconds / 6).clamp(1, 10);
-    let image = std::env::var("BERTH_BENCH_IMAGE").ok().filter(|i| !i.is_empty());
+    let image = std::env::var("BERTH_BENCH_IMAGE")
+        .ok()
+        .filter(|i| !i.is_empty());
     let dir = tempfile::Builder::new().prefix("berth-steady-").tempdir()?;
     std::fs::create_dir(dir.path().join("nodes"))?;
     std::fs::write(dir.path().join("nodes/bench_nodes.py"), NODE_SOURCE)?;
@@ -67,9 +69,15 @@ connections:
     let _ = berth_docker::DEFAULT_HOST;
     rt.block_on(berth_docker::DockerBackend::connect())
         .context("the Docker daemon is needed for steady-memory")?;
-    println!("starting one container node ({})", image.as_deref().unwrap_or("berth/python:3.11"));
+    println!(
+        "starting one container node ({})",
+        image.as_deref().unwrap_or("berth/python:3.11")
+    );
     let mut session = rt
-        .block_on(berth::Session::start(&manifest, berth::SessionOptions::default()))
+        .block_on(berth::Session::start(
+            &manifest,
+            berth::SessionOptions::default(),
+        ))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let runner = runner_pid(session.id().as_str());
     if runner.is_none() {
@@ -80,10 +88,18 @@ connections:
     );
     println!(
         "{:>5} {:>7} {:>14} {:>16} {:>19} {:>12} {:>12}",
-        "t (s)", "frames", "host RSS KiB", "runner RSS KiB", "container mem KiB", "rt p50 µs", "rt max µs"
+        "t (s)",
+        "frames",
+        "host RSS KiB",
+        "runner RSS KiB",
+        "container mem KiB",
+        "rt p50 µs",
+        "rt max µs"
     );
 
-    let frame: Vec<f32> = (0..FRAME_SAMPLES).map(|i| (i as f32 * 0.01).sin() * 0.5).collect();
+    let frame: Vec<f32> = (0..FRAME_SAMPLES)
+        .map(|i| (i as f32 * 0.01).sin() * 0.5)
+        .collect();
     let mut rows = Vec::new();
     let result = (|| -> anyhow::Result<()> {
         let started = Instant::now();
@@ -117,7 +133,8 @@ connections:
                 second,
                 frames,
                 host_rss: vm_rss(Path::new("/proc/self/status")),
-                runner_rss: runner.and_then(|pid| vm_rss(&PathBuf::from(format!("/proc/{pid}/status")))),
+                runner_rss: runner
+                    .and_then(|pid| vm_rss(&PathBuf::from(format!("/proc/{pid}/status")))),
                 container: runner.and_then(container_memory),
                 p50_us: window.get(window.len() / 2).copied().unwrap_or(0.0),
                 max_us: window.last().copied().unwrap_or(0.0),
@@ -137,7 +154,9 @@ connections:
         }
         Ok(())
     })();
-    let stats = rt.block_on(session.stop()).map_err(|e| anyhow::anyhow!("{e}"));
+    let stats = rt
+        .block_on(session.stop())
+        .map_err(|e| anyhow::anyhow!("{e}"));
     result?;
     let stats = stats?;
     println!(
@@ -213,7 +232,13 @@ fn kib(bytes: Option<u64>) -> String {
 fn signed_kib(bytes: Option<i64>) -> String {
     bytes.map_or_else(
         || "not measured".into(),
-        |b| format!("{:+} KiB ({:+.3} MiB)", b / 1024, b as f64 / (1 << 20) as f64),
+        |b| {
+            format!(
+                "{:+} KiB ({:+.3} MiB)",
+                b / 1024,
+                b as f64 / (1 << 20) as f64
+            )
+        },
     )
 }
 
@@ -225,7 +250,9 @@ fn vm_rss(status: &Path) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// The runner of session `session` as the host sees it (labelled `BERTH_SESSION_ID`).
+/// The runner of session `session` as the host sees it: the Python process labelled
+/// `BERTH_SESSION_ID` running `berth.runner` (not the container's init, whose command line
+/// names the runner too).
 fn runner_pid(session: &str) -> Option<u32> {
     let label = format!("BERTH_SESSION_ID={session}");
     std::fs::read_dir("/proc")
@@ -235,8 +262,11 @@ fn runner_pid(session: &str) -> Option<u32> {
         .find(|pid| {
             let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let mut args = cmdline.split(|b| *b == 0).map(String::from_utf8_lossy);
+            let program = args.next().unwrap_or_default();
             environ.split(|b| *b == 0).any(|v| v == label.as_bytes())
-                && String::from_utf8_lossy(&cmdline).contains("berth.runner")
+                && program.contains("python")
+                && args.any(|a| a == "berth.runner")
         })
 }
 
