@@ -56,3 +56,47 @@ class Hog(Node):
     async def process(self, data: RuntimeData) -> RuntimeData:
         self.kept.append(np.ones(int(self.params.get("mb", 64)) * (1 << 18), dtype=np.float32))
         return data
+
+
+def _require_numpy(major: int) -> None:
+    found = int(np.__version__.split(".")[0])
+    if found != major:
+        raise RuntimeError(f"this node needs numpy {major}.x, its image has numpy {np.__version__}")
+
+
+class ScaleNumpy1(Node):
+    """Scales audio using `np.float_`, which numpy 2 removed: runs only with numpy 1.x."""
+
+    async def initialize(self) -> None:
+        _require_numpy(1)
+        self.gain = np.float32(np.float_(self.params.get("gain", 1.0)))  # type: ignore[attr-defined]
+
+    async def process(self, data: RuntimeData) -> RuntimeData:
+        audio = data.audio
+        return RuntimeData.audio(audio.samples * self.gain, audio.sample_rate, audio.channels)
+
+
+class ScaleNumpy2(Node):
+    """Scales audio using `np.astype`, which numpy 2.1 added: runs only with numpy 2.x."""
+
+    async def initialize(self) -> None:
+        _require_numpy(2)
+        self.gain = np.float32(self.params.get("gain", 1.0))
+
+    async def process(self, data: RuntimeData) -> RuntimeData:
+        audio = data.audio
+        scaled = np.astype(audio.samples * self.gain, np.float32)  # type: ignore[attr-defined]
+        return RuntimeData.audio(scaled, audio.sample_rate, audio.channels)
+
+
+class OnnxInfo(Node):
+    """Answers every frame with the onnxruntime version and whether it can run on the CPU."""
+
+    async def initialize(self) -> None:
+        import onnxruntime  # type: ignore[import-not-found]
+
+        cpu = "CPUExecutionProvider" in onnxruntime.get_available_providers()
+        self.info = f"onnxruntime {onnxruntime.__version__} cpu={cpu}"
+
+    async def process(self, data: RuntimeData) -> RuntimeData:
+        return RuntimeData.text(self.info)

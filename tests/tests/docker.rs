@@ -23,6 +23,19 @@ connections:
   - { from: mic, to: gain }
 "#;
 
+/// Builds (or reuses) the standard image of a Python version, as a session would.
+async fn standard_image(python: &str) -> String {
+    let builder = berth_images::ImageBuilder::connect(berth_images::ImageBuilderConfig::default())
+        .await
+        .expect("Docker is reachable");
+    let progress = |line: &str| eprintln!("  image | {line}");
+    builder
+        .ensure_base_image(python, berth_images::BaseMode::Auto, &progress)
+        .await
+        .unwrap_or_else(|e| panic!("berth/python:{python} cannot be built: {e}"))
+        .tag
+}
+
 fn containers_of(rt: &tokio::runtime::Runtime, session: &str) -> Vec<String> {
     rt.block_on(berth_docker::DockerBackend::new().session_resources(session))
         .unwrap()
@@ -119,20 +132,9 @@ fn a_custom_base_without_iceoryx2_is_refused_with_the_fix() {
     if !docker_available(&rt) {
         return;
     }
+    // The root filesystem image under the standard base: Python, but no iceoryx2 or runner.
     let rootfs = "berth/rootfs:bookworm";
-    let exists = rt.block_on(async {
-        berth_docker::DockerBackend::new()
-            .client()
-            .await
-            .unwrap()
-            .inspect_image(rootfs)
-            .await
-            .is_ok()
-    });
-    assert!(
-        exists,
-        "{rootfs} is made when berth/python:3.11 is built (cargo xtask build-images)"
-    );
+    rt.block_on(standard_image("3.11"));
     let yaml = CONTAINER_GAIN.replace(
         "python_version: \"3.11\"",
         &format!("python_version: \"3.11\"\n      base_image: \"{rootfs}\""),
@@ -147,4 +149,193 @@ fn a_custom_base_without_iceoryx2_is_refused_with_the_fix() {
         text.contains(rootfs) && text.contains("iceoryx2==0.10.0"),
         "{text}"
     );
+}
+
+/// Sends `frames` frames through `session` and checks each output is `input * gain`, bit for bit,
+/// and that only `node` answers.
+fn assert_scaled(session: &mut Session, node: &str, frames: usize, gain: impl Fn(f32) -> f32) {
+    for i in 0..frames {
+        let input: Vec<f32> = (0..960)
+            .map(|j| ((i * 960 + j) as f32 * 0.001).sin() * 0.9)
+            .collect();
+        session.send_audio("mic", &input, 48_000, 1).expect("send");
+        let (from, output) = session
+            .recv_with(Duration::from_secs(20), |out| {
+                (out.node_id.to_owned(), out.audio().map(<[f32]>::to_vec))
+            })
+            .expect("no node error")
+            .expect("an output within 20 s");
+        assert_eq!(from, node, "only the last node's output reaches the host");
+        let output = output.expect("audio");
+        assert_eq!(output.len(), input.len());
+        assert!(
+            input
+                .iter()
+                .zip(&output)
+                .all(|(i, o)| gain(*i).to_bits() == o.to_bits()),
+            "frame {i} is not bit-exact"
+        );
+    }
+}
+
+#[test]
+fn every_python_version_built_offline_runs_a_node_bit_exactly() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    let versions: Vec<&str> = berth_manifest::python_versions()
+        .iter()
+        .filter(|v| v.offline())
+        .map(|v| v.version)
+        .collect();
+    assert!(versions.len() >= 3, "{versions:?}");
+    for python in versions {
+        let yaml = CONTAINER_GAIN.replace(
+            "python_version: \"3.11\"",
+            &format!("python_version: \"{python}\""),
+        );
+        let p = pipeline(&yaml);
+        let mut session = rt
+            .block_on(Session::start(&p.manifest, SessionOptions::default()))
+            .unwrap_or_else(|e| panic!("Python {python}: {e}"));
+        let id = session.id().clone();
+        let node = &session.nodes()[0];
+        assert_eq!(node.backend, "docker", "Python {python}");
+        let image = rt.block_on(async {
+            let docker = berth_docker::DockerBackend::new().client().await.unwrap();
+            let c = docker.inspect_container(&node.id, None).await.unwrap();
+            c.config.and_then(|c| c.image).unwrap_or_default()
+        });
+        assert_eq!(image, format!("berth/python:{python}"));
+        assert_scaled(&mut session, "gain", 200, |x| x * 0.5);
+        let stats = rt.block_on(session.stop()).unwrap();
+        assert_eq!((stats.sent, stats.received, stats.lost), (200, 200, 0));
+        assert_eq!(containers_of(&rt, id.as_str()), Vec::<String>::new());
+        assert_nothing_left(&id);
+    }
+}
+
+#[test]
+fn a_python_version_no_debian_suite_has_is_explained_without_a_registry() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    let builder = rt
+        .block_on(berth_images::ImageBuilder::connect(
+            berth_images::ImageBuilderConfig::default(),
+        ))
+        .unwrap();
+    if rt.block_on(builder.registry_reachable("python:3.10-slim")) {
+        eprintln!("a registry is reachable here: Python 3.10 builds FROM python:3.10-slim");
+        return;
+    }
+    let yaml = CONTAINER_GAIN.replace("python_version: \"3.11\"", "python_version: \"3.10\"");
+    let p = pipeline(&yaml);
+    let err = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .err()
+        .expect("3.10 cannot be built here")
+        .to_string();
+    assert!(
+        err.contains("3.10") && err.contains("no Debian suite") && err.contains("base_image"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_environment_with_manylinux_2_28_only_wheels_builds_and_runs() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    // onnxruntime ≥ 1.17 publishes Linux wheels tagged manylinux_2_27/2_28 only.
+    let yaml = CONTAINER_GAIN
+        .replace("node_type: Scale", "node_type: OnnxInfo")
+        .replace(
+            "resource_limits:",
+            "python_packages: [\"onnxruntime==1.20.1\"]\n      resource_limits:",
+        )
+        .replace("memory_mb: 256", "memory_mb: 1024");
+    let p = pipeline(&yaml);
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = session.id().clone();
+    session.send_audio("mic", &[0.0; 960], 48_000, 1).unwrap();
+    let text = session
+        .recv_with(Duration::from_secs(20), |out| out.text().map(str::to_owned))
+        .expect("no node error")
+        .expect("an answer")
+        .expect("text");
+    assert_eq!(text, "onnxruntime 1.20.1 cpu=True");
+    rt.block_on(session.stop()).unwrap();
+    assert_eq!(containers_of(&rt, id.as_str()), Vec::<String>::new());
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn two_conflicting_environments_run_in_one_pipeline_container_to_container() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    let p = pipeline(
+        r#"
+version: "v1"
+metadata: { name: "numpy-1-then-2" }
+nodes:
+  - id: old
+    node_type: ScaleNumpy1
+    params: { gain: 0.5 }
+    docker:
+      python_packages: ["numpy==1.26.4"]
+      volumes:
+        - { host_path: "./nodes", container_path: "/app/nodes", read_only: true }
+  - id: new
+    node_type: ScaleNumpy2
+    params: { gain: 0.25 }
+    docker:
+      python_packages: ["numpy==2.2.6"]
+      volumes:
+        - { host_path: "./nodes", container_path: "/app/nodes", read_only: true }
+connections:
+  - { from: mic, to: old }
+  - { from: old, to: new }
+"#,
+    );
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = session.id().clone();
+    // `old` feeds `new` directly: the host reads only `new`.
+    let outputs: Vec<&str> = session
+        .plan()
+        .outputs
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(outputs, ["new"]);
+    let nodes = session.nodes();
+    assert!(nodes.iter().all(|n| n.backend == "docker"), "{nodes:?}");
+    let images: Vec<String> = rt.block_on(async {
+        let docker = berth_docker::DockerBackend::new().client().await.unwrap();
+        let mut images = Vec::new();
+        for node in &nodes {
+            let c = docker.inspect_container(&node.id, None).await.unwrap();
+            images.push(c.config.and_then(|c| c.image).unwrap_or_default());
+        }
+        images
+    });
+    assert_ne!(images[0], images[1], "each environment has its own image");
+    assert_eq!(containers_of(&rt, id.as_str()).len(), 2);
+    assert_scaled(&mut session, "new", 100, |x| (x * 0.5) * 0.25);
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_eq!(
+        (stats.sent, stats.received, stats.lost, stats.node_errors),
+        (100, 100, 0, 0)
+    );
+    assert_eq!(containers_of(&rt, id.as_str()), Vec::<String>::new());
+    assert_nothing_left(&id);
 }

@@ -226,3 +226,65 @@ fn a_dropped_session_cleans_up_too() {
     }
     assert_nothing_left(&id);
 }
+
+#[test]
+fn host_nodes_get_a_berth_made_python_when_none_is_named() {
+    let rt = runtime();
+    let cache = tempfile::tempdir().unwrap();
+    let python = rt
+        .block_on(berth::host_python::managed(cache.path()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(python.starts_with(cache.path()), "{}", python.display());
+    // Made once: the second call finds it.
+    assert_eq!(
+        rt.block_on(berth::host_python::managed(cache.path()))
+            .unwrap(),
+        python
+    );
+    let p = pipeline(GAIN);
+    let options = SessionOptions {
+        python: Some(python.display().to_string()),
+        ..SessionOptions::default()
+    };
+    let mut session = rt.block_on(Session::start(&p.manifest, options)).unwrap();
+    let id = session.id().clone();
+    let pairs = round_trips(&mut session, "mic", 10);
+    assert!(pairs.iter().all(|(i, o)| {
+        i.iter()
+            .zip(o)
+            .all(|(i, o)| (i * 0.5f32).to_bits() == o.to_bits())
+    }));
+    rt.block_on(session.stop()).unwrap();
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn a_named_python_without_the_runner_dependencies_is_refused_with_the_fix() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("bare");
+    let status = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let python = venv.join("bin/python").display().to_string();
+    let p = pipeline(GAIN);
+    let options = SessionOptions {
+        python: Some(python.clone()),
+        ..SessionOptions::default()
+    };
+    let err = rt
+        .block_on(Session::start(&p.manifest, options))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains(&python), "{err}");
+    assert!(
+        err.contains("lacks iceoryx2") && err.contains("numpy"),
+        "{err}"
+    );
+    assert!(err.contains("unset BERTH_PYTHON"), "{err}");
+    assert!(err.contains("-m pip install iceoryx2=="), "{err}");
+}

@@ -4,7 +4,9 @@ use std::process::Command;
 
 use anyhow::Context;
 
+use berth_images::terminal::Spinners;
 use berth_images::{BaseMode, ImageBuilder, ImageBuilderConfig};
+use berth_manifest::python_versions;
 
 use crate::python_env::{self, root, run};
 
@@ -19,17 +21,75 @@ pub(crate) struct BuildImagesArgs {
     pub(crate) validate: Option<String>,
 }
 
-/// Python versions of the standard base images.
-const STANDARD_PYTHONS: &[&str] = &["3.9", "3.10", "3.11"];
+/// A multi-threaded runtime for a task.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Stops at once, with the command that installs it, when a host tool the images need is
+/// missing.
+pub(crate) fn preflight() -> anyhow::Result<()> {
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    };
+    if !on_path("mmdebstrap") {
+        anyhow::bail!(
+            "mmdebstrap is missing: Berth makes its base images from a Debian root filesystem \
+             without a registry. Install it with:\n\n    sudo apt-get install mmdebstrap\n"
+        );
+    }
+    let pip = Command::new("python3")
+        .args(["-c", "import pip, venv, ensurepip"])
+        .status();
+    if !pip.is_ok_and(|s| s.success()) {
+        anyhow::bail!(
+            "python3 with pip and venv is missing: Berth downloads the images' Python packages \
+             on the host. Install them with:\n\n    sudo apt-get install python3-pip python3-venv\n"
+        );
+    }
+    Ok(())
+}
+
+/// Builds the standard images of `versions` with a progress display; versions that cannot be
+/// built here are reported (and fail the task only when asked for by name).
+async fn ensure_standard_images(versions: &[&str], explicit: bool) -> anyhow::Result<usize> {
+    let builder = ImageBuilder::connect(ImageBuilderConfig::default()).await?;
+    let mut built = 0;
+    for version in versions {
+        let started = std::time::Instant::now();
+        let spinners = Spinners::new();
+        let result = builder
+            .ensure_base_image(version, BaseMode::Auto, &spinners)
+            .await;
+        match &result {
+            Ok(_) => spinners.finish(),
+            Err(_) => spinners.fail(),
+        }
+        match result {
+            Ok(image) => {
+                built += 1;
+                let verb = if image.built { "built" } else { "up to date" };
+                println!(
+                    "{} {verb} in {:.1} s ({})",
+                    image.tag,
+                    started.elapsed().as_secs_f64(),
+                    &image.id[..image.id.len().min(19)]
+                );
+            }
+            Err(e) if !explicit => println!("berth/python:{version}: not built here: {e}"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(built)
+}
 
 pub(crate) fn build_images(args: &BuildImagesArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let builder = ImageBuilder::connect(ImageBuilderConfig::default()).await?;
-        let progress = |line: &str| println!("  {line}");
+    runtime()?.block_on(async {
         if let Some(image) = &args.validate {
+            let builder = ImageBuilder::connect(ImageBuilderConfig::default()).await?;
             let python = args.python.first().map(String::as_str).unwrap_or("3.11");
             builder.validate_custom_base(image, python).await?;
             println!(
@@ -42,38 +102,32 @@ pub(crate) fn build_images(args: &BuildImagesArgs) -> anyhow::Result<()> {
         let versions: Vec<&str> = if explicit {
             args.python.iter().map(String::as_str).collect()
         } else {
-            STANDARD_PYTHONS.to_vec()
+            python_versions().iter().map(|v| v.version).collect()
         };
-        let mut built = 0;
-        for version in versions {
-            println!("berth/python:{version}");
-            let started = std::time::Instant::now();
-            match builder
-                .ensure_base_image(version, BaseMode::Auto, &progress)
-                .await
-            {
-                Ok(image) => {
-                    built += 1;
-                    let verb = if image.built { "built" } else { "up to date" };
-                    println!(
-                        "{} {verb} in {:.1} s ({})",
-                        image.tag,
-                        started.elapsed().as_secs_f64(),
-                        image.id
-                    );
-                }
-                Err(e) if !explicit => {
-                    println!("berth/python:{version} not built on this machine: {e}")
-                }
-                Err(e) => return Err(e.into()),
-            }
+        if !explicit
+            || versions
+                .iter()
+                .any(|v| berth_manifest::python_version(v).is_some_and(|p| p.offline()))
+        {
+            preflight()?;
         }
+        let built = ensure_standard_images(&versions, explicit).await?;
         anyhow::ensure!(built > 0, "no standard image could be built");
         Ok(())
     })
 }
 
+/// The standard images the test suite runs nodes in: every version buildable offline.
+fn test_images() -> Vec<&'static str> {
+    python_versions()
+        .iter()
+        .filter(|v| v.offline())
+        .map(|v| v.version)
+        .collect()
+}
+
 pub(crate) fn test() -> anyhow::Result<()> {
+    preflight()?;
     let python = python_env::ensure()?;
     let before = iceoryx2_files();
     let root = root();
@@ -89,6 +143,14 @@ pub(crate) fn test() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // Every image the tests run nodes in, built once, up front, with progress shown; the
+    // tests then find them (and would build them the same way if they were missing).
+    println!(
+        "images for the tests: berth/python:{}",
+        test_images().join(", berth/python:")
+    );
+    let built = runtime()?.block_on(ensure_standard_images(&test_images(), true));
+    built.context("building the test images")?;
     run(Command::new("cargo")
         .current_dir(&root)
         .args(["test", "--workspace"])
@@ -125,10 +187,7 @@ fn iceoryx2_files() -> Vec<String> {
 /// After the whole suite: no container of Berth remains, and no iceoryx2 file or shared-memory
 /// segment beyond those present before the suite (`before`).
 fn leak_check(before: &[String]) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let containers = runtime.block_on(async {
+    let containers = runtime()?.block_on(async {
         let docker = berth_docker::DockerBackend::new().client().await?;
         let filters = std::collections::HashMap::from([(
             "label".to_owned(),
@@ -166,20 +225,27 @@ fn leak_check(before: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo pipeline: one Python node in a container.
+pub(crate) const DEMO_PIPELINE: &str = "examples/gain-docker/pipeline.yaml";
+
 pub(crate) fn demo() -> anyhow::Result<()> {
-    let python = python_env::ensure()?;
+    preflight()?;
     let root = root();
-    run(Command::new("cargo")
+    println!("building the berth command (release)");
+    run(Command::new("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--bin",
+        "berth",
+    ]))?;
+    let berth = root.join("target/release/berth");
+    println!("berth build {DEMO_PIPELINE}");
+    run(Command::new(&berth)
         .current_dir(&root)
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--bin",
-            "berth",
-            "--",
-            "run",
-            "examples/gain/pipeline.yaml",
-        ])
-        .env("BERTH_PYTHON", &python))
+        .args(["build", DEMO_PIPELINE]))?;
+    println!("berth run {DEMO_PIPELINE} --seconds 2");
+    run(Command::new(&berth)
+        .current_dir(&root)
+        .args(["run", DEMO_PIPELINE, "--seconds", "2"]))
 }

@@ -52,6 +52,57 @@ fn iceoryx2_is_pinned_to_one_version_everywhere() {
 }
 
 #[test]
+fn python_versions_are_stated_once() {
+    let versions: Vec<&str> = berth_manifest::python_versions()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    let pyproject = read("runner/python/pyproject.toml");
+    assert!(
+        pyproject.contains(&format!("requires-python = \">={}\"", versions[0])),
+        "runner/python/pyproject.toml: requires-python = \">={}\" (python-versions.txt)",
+        versions[0]
+    );
+    let classifier = "\"Programming Language :: Python :: 3.";
+    let listed: Vec<&str> = pyproject
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(classifier))
+        .map(|rest| rest.trim_end_matches(['"', ',']))
+        .collect();
+    let expected: Vec<String> = versions
+        .iter()
+        .map(|v| v.trim_start_matches("3.").to_owned())
+        .collect();
+    assert_eq!(
+        listed, expected,
+        "runner/python/pyproject.toml classifiers list the versions of python-versions.txt"
+    );
+    let mypy = pyproject
+        .lines()
+        .find_map(|l| l.strip_prefix("python_version = "))
+        .expect("mypy's python_version")
+        .trim_matches('"');
+    assert!(
+        versions.contains(&mypy),
+        "mypy checks {mypy}, not in python-versions.txt"
+    );
+    let readme = read("README.md");
+    let quoted: Vec<String> = versions.iter().map(|v| format!("\"{v}\"")).collect();
+    assert!(
+        readme.contains(&quoted.join(" | ")),
+        "README.md's manifest reference lists {}",
+        quoted.join(" | ")
+    );
+    let schema = berth_manifest::json_schema().to_string();
+    for v in &versions {
+        assert!(
+            schema.contains(&format!("\"{v}\"")),
+            "the JSON Schema offers {v}"
+        );
+    }
+}
+
+#[test]
 fn no_unfinished_markers_in_sources() {
     let mut sources = Vec::new();
     for dir in [

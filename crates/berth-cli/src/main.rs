@@ -1,6 +1,7 @@
 //! `berth`: validate a pipeline manifest, run it, export the manifest's JSON Schema.
 
 mod audio;
+mod build;
 mod latency;
 mod run;
 
@@ -26,6 +27,13 @@ enum Command {
     },
     /// Stream audio through a pipeline in 20 ms chunks and report round-trip latency.
     Run(run::RunArgs),
+    /// Build (or reuse) the image of every container node of a manifest and print the tags.
+    Build {
+        /// The pipeline manifest (YAML).
+        file: PathBuf,
+    },
+    /// List Berth's images (tag, environment hash, size, last use), or prune them.
+    Images(build::ImagesArgs),
     /// Print the JSON Schema of the manifest, for editors.
     Schema,
 }
@@ -33,8 +41,7 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,berth=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -49,13 +56,19 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Run(args) => match run::run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Run(args) => report(run::run(args)),
+        Command::Build { file } => report(build::build(&file)),
+        Command::Images(args) => report(build::images(args)),
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

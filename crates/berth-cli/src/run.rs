@@ -1,13 +1,17 @@
 //! `berth run`: stream audio through a pipeline and report what came out and how fast.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use berth::{Manifest, Session, SessionError, SessionOptions};
+use berth::{Manifest, Output, Session, SessionError, SessionOptions};
 
 use crate::audio::{self, Audio};
 use crate::latency::Latencies;
+
+/// How long `berth run` waits for the pipeline to end its streams after the last input.
+const END_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Arguments of `berth run`.
 #[derive(clap::Args)]
@@ -17,9 +21,10 @@ pub(crate) struct RunArgs {
     /// A WAV file to stream; without it a 440 Hz tone is generated.
     #[arg(long)]
     input: Option<PathBuf>,
-    /// Seconds of generated tone (ignored with --input).
-    #[arg(long, default_value_t = 2.0)]
-    seconds: f64,
+    /// Seconds of audio to stream: the length of the generated tone, or at most this much of
+    /// the --input file.
+    #[arg(long)]
+    seconds: Option<f64>,
     /// Sample rate of the generated tone.
     #[arg(long, default_value_t = 48_000)]
     sample_rate: u32,
@@ -46,45 +51,101 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
                 "the pipeline has no input: add a connection from a name that is not a node",
             )?,
     };
-    let audio = match &args.input {
+    let mut audio = match &args.input {
         Some(path) => audio::read_wav(path)?,
-        None => audio::tone(args.seconds, args.sample_rate),
+        None => audio::tone(args.seconds.unwrap_or(2.0), args.sample_rate),
     };
+    if let Some(seconds) = args.seconds {
+        let keep = (seconds * audio.sample_rate as f64) as usize * audio.channels as usize;
+        audio.samples.truncate(keep);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let mut session = runtime.block_on(Session::start(&manifest, SessionOptions::default()))?;
+    let images = runtime.block_on(crate::build::images_with_progress(&manifest))?;
+    let options = SessionOptions {
+        images,
+        ..SessionOptions::default()
+    };
+    let mut session = runtime.block_on(Session::start(&manifest, options))?;
     eprintln!(
         "session {} ready: {} nodes",
         session.id(),
         manifest.nodes.len()
     );
+    for node in session.nodes() {
+        eprintln!("  {:<16} {:<8} {}", node.node_id, node.backend, node.id);
+    }
     let result = runtime.block_on(async {
         tokio::task::block_in_place(|| stream(&mut session, &input, &audio, args.realtime))
     });
     let stats = runtime.block_on(session.stop())?;
-    let (outputs, latencies, errors) = result?;
-    println!("{latencies}");
+    let streamed = result?;
+    println!("{}", streamed.latencies);
     println!(
         "frames: sent {} received {} lost {} node errors {}",
-        stats.sent, stats.received, stats.lost, errors
+        stats.sent, stats.received, stats.lost, streamed.errors
     );
-    if let Some(first) = outputs.samples.first() {
+    for (node, count) in &streamed.per_node {
+        println!("  {node}: {count} outputs");
+    }
+    let out = &streamed.audio;
+    if let Some(first) = out.samples.first() {
         println!(
             "output: {} samples at {} Hz, {} channel(s); first sample {first}",
-            outputs.samples.len(),
-            outputs.sample_rate,
-            outputs.channels
+            out.samples.len(),
+            out.sample_rate,
+            out.channels
         );
     }
     if let Some(path) = &args.output {
-        audio::write_wav(path, &outputs)?;
+        audio::write_wav(path, out)?;
         println!("wrote {}", path.display());
     }
     Ok(())
 }
 
-type Streamed = (Audio, Latencies, u64);
+/// What came out of a run.
+struct Streamed {
+    audio: Audio,
+    latencies: Latencies,
+    per_node: BTreeMap<String, u64>,
+    errors: u64,
+}
+
+impl Streamed {
+    /// Takes one output: audio is kept, text and JSON are printed as they come.
+    fn take(&mut self, output: Output<'_>) {
+        self.latencies.push(output.latency_ns());
+        *self.per_node.entry(output.node_id.to_owned()).or_default() += 1;
+        if let Some(samples) = output.audio() {
+            self.audio.samples.extend_from_slice(samples);
+            self.audio.sample_rate = output.header.sample_rate;
+            self.audio.channels = output.header.channels as u16;
+        } else if let Some(text) = output.text() {
+            println!("{}: {text}", output.node_id);
+        }
+    }
+
+    /// Receives for up to `wait`, then whatever else is already there. A node may send no
+    /// output for an input, or several; `Ok(false)` when nothing came.
+    fn receive(&mut self, session: &mut Session, wait: Duration) -> anyhow::Result<bool> {
+        let mut any = false;
+        let mut timeout = wait;
+        loop {
+            match session.recv_with(timeout, |o| self.take(o)) {
+                Ok(Some(())) => any = true,
+                Ok(None) => return Ok(any),
+                Err(e @ SessionError::NodeRaised { .. }) => {
+                    self.errors += 1;
+                    eprintln!("{e}");
+                }
+                Err(e) => return Err(e.into()),
+            }
+            timeout = Duration::ZERO;
+        }
+    }
+}
 
 fn stream(
     session: &mut Session,
@@ -92,41 +153,45 @@ fn stream(
     audio: &Audio,
     realtime: bool,
 ) -> anyhow::Result<Streamed> {
-    let chunk = (audio.sample_rate as usize / 50) * audio.channels as usize;
-    let frames = audio.samples.len().div_ceil(chunk.max(1));
-    let mut latencies = Latencies::with_capacity(frames);
-    let mut out = Audio {
-        samples: Vec::with_capacity(audio.samples.len()),
-        sample_rate: audio.sample_rate,
-        channels: audio.channels,
+    let chunk = ((audio.sample_rate as usize / 50) * audio.channels as usize).max(1);
+    let mut streamed = Streamed {
+        audio: Audio {
+            samples: Vec::with_capacity(audio.samples.len()),
+            sample_rate: audio.sample_rate,
+            channels: audio.channels,
+        },
+        latencies: Latencies::with_capacity(audio.samples.len().div_ceil(chunk)),
+        per_node: BTreeMap::new(),
+        errors: 0,
     };
-    let mut errors = 0;
-    let started = std::time::Instant::now();
-    for (i, samples) in audio.samples.chunks(chunk.max(1)).enumerate() {
+    let started = Instant::now();
+    for (i, samples) in audio.samples.chunks(chunk).enumerate() {
         if realtime {
+            // Take outputs as they arrive until the next chunk is due.
             let due = started + Duration::from_millis(20 * i as u64);
-            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+            while let Some(left) = due.checked_duration_since(Instant::now()) {
+                streamed.receive(session, left)?;
+            }
         }
         session.send_audio(input, samples, audio.sample_rate, audio.channels as u32)?;
-        match session.recv_with(Duration::from_secs(5), |output| {
-            let latency = output.latency_ns();
-            if let Some(samples) = output.audio() {
-                out.samples.extend_from_slice(samples);
-                out.sample_rate = output.header.sample_rate;
-                out.channels = output.header.channels as u16;
-            } else if let Some(text) = output.text() {
-                println!("{}: {text}", output.node_id);
-            }
-            latency
-        }) {
-            Ok(Some(latency)) => latencies.push(latency),
-            Ok(None) => anyhow::bail!("no output for frame {i} within 5 s"),
-            Err(e @ SessionError::NodeRaised { .. }) => {
-                errors += 1;
-                eprintln!("{e}");
-            }
-            Err(e) => return Err(e.into()),
-        }
+        // Back to back: wait briefly for this chunk's first output, so queues never fill.
+        let wait = if realtime {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(50)
+        };
+        streamed.receive(session, wait)?;
     }
-    Ok((out, latencies, errors))
+    session.end_inputs();
+    let deadline = Instant::now() + END_TIMEOUT;
+    while !session.outputs_ended() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        anyhow::ensure!(
+            !left.is_zero(),
+            "the pipeline did not end its output streams within {END_TIMEOUT:?} after the last \
+             input; a node may be stuck (see its log above)"
+        );
+        streamed.receive(session, left.min(Duration::from_millis(100)))?;
+    }
+    Ok(streamed)
 }

@@ -108,3 +108,87 @@ fn run_streams_the_gain_example_and_prints_latency() {
         "{stdout}"
     );
 }
+
+#[test]
+fn run_streams_nodes_that_answer_some_inputs_or_several_times() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("nodes")).unwrap();
+    std::fs::write(
+        dir.path().join("nodes/streaming.py"),
+        r#"
+from berth import Node, RuntimeData
+
+class EveryOther(Node):
+    """Answers only even frames."""
+    async def initialize(self):
+        self.n = 0
+    async def process(self, data):
+        self.n += 1
+        return data if self.n % 2 == 1 else None
+
+class Twice(Node):
+    """Answers every frame with its audio and a text line."""
+    async def process(self, data):
+        yield data
+        yield RuntimeData.text("tick")
+"#,
+    )
+    .unwrap();
+    let manifest = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &manifest,
+        r#"
+version: "v1"
+metadata: { name: "streaming" }
+nodes:
+  - { id: half, node_type: EveryOther, runtime_hint: cpython }
+  - { id: twice, node_type: Twice, runtime_hint: cpython, is_streaming: true }
+connections:
+  - { from: mic, to: half }
+  - { from: half, to: twice }
+"#,
+    )
+    .unwrap();
+    let out = berth(&["run", manifest.to_str().unwrap(), "--seconds", "0.2"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 10 inputs; `half` passes 5; `twice` answers each with two frames.
+    assert!(
+        stdout.contains("frames: sent 10 received 10 lost 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("twice: 10 outputs"), "{stdout}");
+    assert_eq!(stdout.matches("twice: tick").count(), 5, "{stdout}");
+}
+
+#[test]
+fn run_limits_a_wav_input_to_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("in.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+    for i in 0..48_000 {
+        writer.write_sample((i as f32 * 0.01).sin() * 0.5).unwrap();
+    }
+    writer.finalize().unwrap();
+    let out = berth(&[
+        "run",
+        &repo("examples/gain/pipeline.yaml"),
+        "--input",
+        wav.to_str().unwrap(),
+        "--seconds",
+        "0.1",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("frames: sent 5 received 5"), "{stdout}");
+}

@@ -12,8 +12,8 @@ use crate::error::{ImageError, Result};
 use crate::hashing::sha256_parts;
 use crate::labels::{self, Kind};
 use crate::rootfs::debian_suite_for;
-use crate::wheelhouse::{ensure_base_wheelhouse, ensure_runner_wheel, runner_source_hash};
-use crate::{ICEORYX2_VERSION, Progress, check_python_version};
+use crate::wheelhouse::ensure_base_wheelhouse;
+use crate::{ICEORYX2_VERSION, Progress, Step, check_python_version};
 
 /// How long [`BaseMode::Auto`] waits for a registry to answer a pull probe.
 pub const REGISTRY_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -41,30 +41,27 @@ fn base_requirements() -> Vec<String> {
 /// the imported root filesystem, wheels from the context. Few instructions on purpose: the
 /// classic builder commits a layer per instruction, which is slow on some storage drivers.
 fn offline_dockerfile(rootfs_image: &str) -> String {
-    install_dockerfile(&format!("FROM {rootfs_image}"), "--no-index")
+    install_dockerfile(
+        &format!("FROM {rootfs_image}\nCOPY wheels/ /wheels/"),
+        "--no-index --find-links /wheels ",
+    )
 }
 
 /// Dockerfile of a registry base, without its final `LABEL`: `python:<v>-slim`, packages from
-/// PyPI, the runner wheel from the context.
+/// PyPI.
 fn registry_dockerfile(python_version: &str) -> String {
     install_dockerfile(&format!("FROM python:{python_version}-slim"), "")
 }
 
-/// The shared body of both base Dockerfiles.
-fn install_dockerfile(from: &str, index_flag: &str) -> String {
+/// The shared body of both base Dockerfiles: the runner's dependencies in a venv. The runner
+/// itself is not in the image: each container gets the host's runner mounted read-only.
+fn install_dockerfile(from: &str, source: &str) -> String {
     let reqs = base_requirements().join(" ");
-    let index_flag = if index_flag.is_empty() {
-        String::new()
-    } else {
-        format!("{index_flag} ")
-    };
     format!(
         r#"{from}
-COPY wheels/ /wheels/
 RUN python3 -m venv /opt/berth/venv \
- && /opt/berth/venv/bin/pip install {index_flag}--no-cache-dir --disable-pip-version-check \
-        --find-links /wheels {reqs} berth-runner \
- && /opt/berth/venv/bin/python -c "import iceoryx2, numpy, berth.runner" \
+ && /opt/berth/venv/bin/pip install {source}--no-cache-dir --disable-pip-version-check {reqs} \
+ && /opt/berth/venv/bin/python -c "import iceoryx2, numpy" \
  && rm -rf /wheels \
  && chmod -R a+rX /opt/berth \
  && mkdir -p /app && chmod 1777 /app
@@ -79,9 +76,17 @@ WORKDIR /app
 }
 
 /// Appends the base image's single `LABEL` instruction, which carries the definition hash of
-/// everything before it.
-fn with_labels(dockerfile: &str, python_version: &str, definition: &str) -> String {
+/// everything before it and, where known, the image's glibc.
+fn with_labels(
+    dockerfile: &str,
+    python_version: &str,
+    definition: &str,
+    glibc: Option<(u32, u32)>,
+) -> String {
     let mut l = labels::standard(Kind::Base);
+    if let Some((major, minor)) = glibc {
+        l.insert(labels::GLIBC.to_string(), format!("{major}.{minor}"));
+    }
     l.insert(labels::PYTHON.to_string(), python_version.to_string());
     l.insert(labels::ICEORYX2.to_string(), ICEORYX2_VERSION.to_string());
     l.insert(labels::DEFINITION_HASH.to_string(), definition.to_string());
@@ -97,14 +102,14 @@ impl ImageBuilder {
         &self,
         python_version: &str,
         mode: BaseMode,
-        progress: &(dyn Fn(&str) + Sync),
+        progress: &dyn Progress,
     ) -> Result<ImageRef> {
         check_python_version(python_version)?;
         let mode = match mode {
             BaseMode::Auto => {
                 let probe = format!("python:{python_version}-slim");
                 if self.registry_reachable(&probe).await {
-                    progress(&format!(
+                    progress.line(&format!(
                         "registry reachable ({probe}): using BaseMode::Registry"
                     ));
                     BaseMode::Registry
@@ -115,6 +120,9 @@ impl ImageBuilder {
             }
             m => m,
         };
+        let _lock = self
+            .build_lock(&self.base_image_tag(python_version), progress)
+            .await?;
         match mode {
             BaseMode::Registry => self.ensure_registry_base(python_version, progress).await,
             _ => self.ensure_offline_base(python_version, progress).await,
@@ -139,35 +147,30 @@ impl ImageBuilder {
         )
     }
 
-    /// Offline base: root filesystem + host wheelhouse + runner wheel.
+    /// Offline base: root filesystem + host wheelhouse.
     async fn ensure_offline_base(
         &self,
         python_version: &str,
-        progress: &Progress<'_>,
+        progress: &dyn Progress,
     ) -> Result<ImageRef> {
         let suite = debian_suite_for(python_version)?;
         let tag = self.base_image_tag(python_version);
         let cfg = &self.config;
-        let runner_hash = runner_source_hash(&cfg.runner_dir)?;
         let (wheel_dir, wheels) = ensure_base_wheelhouse(
             &cfg.cache_dir,
             &cfg.host_python,
             python_version,
+            suite.glibc,
             &base_requirements(),
             progress,
         )
         .await?;
-        let (rootfs, rootfs_definition) = self.ensure_rootfs_image(suite, progress).await?;
+        let (rootfs, rootfs_definition) = self.ensure_rootfs_image(suite.name, progress).await?;
         let dockerfile = offline_dockerfile(&rootfs.tag);
         let definition = sha256_parts(
-            [
-                python_version,
-                dockerfile.as_str(),
-                &runner_hash,
-                &rootfs_definition,
-            ]
-            .into_iter()
-            .chain(wheels.iter().map(String::as_str)),
+            [python_version, dockerfile.as_str(), &rootfs_definition]
+                .into_iter()
+                .chain(wheels.iter().map(String::as_str)),
         );
         let existing = self.inspect(&tag).await?;
         if let Some(info) = &existing
@@ -179,19 +182,10 @@ impl ImageBuilder {
                 built: false,
             });
         }
-        let runner_wheel = ensure_runner_wheel(
-            &cfg.cache_dir,
-            &cfg.host_python,
-            &cfg.runner_dir,
-            &runner_hash,
-            progress,
-        )
-        .await?;
         let mut ctx = BuildContext::new();
-        let dockerfile = with_labels(&dockerfile, python_version, &definition);
+        let dockerfile = with_labels(&dockerfile, python_version, &definition, Some(suite.glibc));
         ctx.add_bytes("Dockerfile", dockerfile.as_bytes())?;
         ctx.add_dir_files("wheels", &wheel_dir)?;
-        add_runner_wheel(&mut ctx, &runner_wheel)?;
         self.build_base(&tag, ctx, existing.and_then(|i| i.id), progress)
             .await
     }
@@ -200,13 +194,11 @@ impl ImageBuilder {
     async fn ensure_registry_base(
         &self,
         python_version: &str,
-        progress: &Progress<'_>,
+        progress: &dyn Progress,
     ) -> Result<ImageRef> {
         let tag = self.base_image_tag(python_version);
-        let cfg = &self.config;
-        let runner_hash = runner_source_hash(&cfg.runner_dir)?;
         let dockerfile = registry_dockerfile(python_version);
-        let definition = sha256_parts([python_version, dockerfile.as_str(), &runner_hash]);
+        let definition = sha256_parts([python_version, dockerfile.as_str()]);
         let existing = self.inspect(&tag).await?;
         if let Some(info) = &existing
             && label(info, labels::DEFINITION_HASH) == Some(definition.as_str())
@@ -219,18 +211,9 @@ impl ImageBuilder {
         }
         self.pull(&format!("python:{python_version}-slim"), progress)
             .await?;
-        let runner_wheel = ensure_runner_wheel(
-            &cfg.cache_dir,
-            &cfg.host_python,
-            &cfg.runner_dir,
-            &runner_hash,
-            progress,
-        )
-        .await?;
         let mut ctx = BuildContext::new();
-        let dockerfile = with_labels(&dockerfile, python_version, &definition);
+        let dockerfile = with_labels(&dockerfile, python_version, &definition, None);
         ctx.add_bytes("Dockerfile", dockerfile.as_bytes())?;
-        add_runner_wheel(&mut ctx, &runner_wheel)?;
         self.build_base(&tag, ctx, existing.and_then(|i| i.id), progress)
             .await
     }
@@ -242,9 +225,9 @@ impl ImageBuilder {
         tag: &str,
         ctx: BuildContext,
         old_id: Option<String>,
-        progress: &Progress<'_>,
+        progress: &dyn Progress,
     ) -> Result<ImageRef> {
-        progress(&format!("building {tag}"));
+        progress.step(Step::Build, tag);
         let id = self
             .build_from_context(tag, ctx.finish()?, progress)
             .await?;
@@ -257,7 +240,8 @@ impl ImageBuilder {
     }
 
     /// Pulls an image, failing with [`ImageError::PullFailed`].
-    async fn pull(&self, image: &str, progress: &Progress<'_>) -> Result<()> {
+    async fn pull(&self, image: &str, progress: &dyn Progress) -> Result<()> {
+        progress.step(Step::Pull, image);
         let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
         let options = CreateImageOptionsBuilder::default()
             .from_image(repo)
@@ -274,22 +258,13 @@ impl ImageBuilder {
                 // Layer progress repeats per layer; report each status change once.
                 let key = info.id.unwrap_or_default();
                 if last_status.get(&key) != Some(&status) {
-                    progress(&format!("pull {image}: {key} {status}"));
+                    progress.line(&format!("{key} {status}"));
                     last_status.insert(key, status);
                 }
             }
         }
         Ok(())
     }
-}
-
-/// Adds the runner wheel under `wheels/`.
-fn add_runner_wheel(ctx: &mut BuildContext, wheel: &std::path::Path) -> Result<()> {
-    let name = wheel
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    ctx.add_file(&format!("wheels/{name}"), wheel)
 }
 
 #[cfg(test)]
@@ -302,7 +277,8 @@ mod tests {
         assert!(offline.contains(&format!("iceoryx2=={ICEORYX2_VERSION}")));
         assert!(offline.contains("--no-index"));
         assert!(offline.contains("HOME=/tmp"));
-        let labelled = with_labels(&offline, "3.11", "abc");
+        let labelled = with_labels(&offline, "3.11", "abc", Some((2, 36)));
+        assert!(labelled.contains("berth.glibc=\"2.36\""));
         assert!(labelled.contains("berth.python=\"3.11\""));
         assert!(labelled.contains("berth.definition-hash=\"abc\""));
         assert_eq!(labelled.matches("LABEL").count(), 1);

@@ -13,38 +13,46 @@ pub struct ImageBuilderConfig {
     /// Repository namespace of every image: `<namespace>/python:3.11`, `<namespace>/env:...`,
     /// `<namespace>/rootfs:bookworm`. Default `berth`.
     pub namespace: String,
-    /// Host cache for wheelhouses, runner wheels and root filesystem tarballs.
+    /// Host cache for wheelhouses, built wheels, root filesystem tarballs and build locks.
     /// Default: `$BERTH_CACHE_DIR`, else `$XDG_CACHE_HOME/berth`, else `~/.cache/berth`.
     pub cache_dir: PathBuf,
-    /// The Berth runner's Python source (`runner/python`). Default: `$BERTH_RUNNER_DIR`, else
-    /// `runner/python` of the workspace this crate was compiled in.
-    pub runner_dir: PathBuf,
     /// Host Python used for `python -m pip download` / `pip wheel`. Default `python3`.
     pub host_python: PathBuf,
     /// How [`ImageBuilder::ensure_node_image`] makes the standard base. Default [`BaseMode::Auto`].
     pub base_mode: BaseMode,
+    /// How nodes will run, for the probe of a custom base: as this `uid:gid`, with these
+    /// `host:container` binds, each of which the probe must be able to create files in.
+    /// Default: the image's own user, no binds.
+    pub run_as: RunAs,
+}
+
+/// The user and shared folders a node container runs with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunAs {
+    /// `uid:gid`, or the image's user when `None`.
+    pub user: Option<String>,
+    /// `host:container` binds the node must be able to write in.
+    pub writable_binds: Vec<String>,
+}
+
+/// Berth's cache folder on this host: `$BERTH_CACHE_DIR`, else `$XDG_CACHE_HOME/berth`, else
+/// `~/.cache/berth`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("BERTH_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("berth")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/berth")))
+        .unwrap_or_else(|| std::env::temp_dir().join("berth-cache"))
 }
 
 impl Default for ImageBuilderConfig {
     fn default() -> Self {
-        let cache_dir = std::env::var_os("BERTH_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("berth")))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/berth")))
-            .unwrap_or_else(|| std::env::temp_dir().join("berth-cache"));
-        let runner_dir = std::env::var_os("BERTH_RUNNER_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let dir =
-                    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../runner/python"));
-                dir.canonicalize().unwrap_or(dir)
-            });
         ImageBuilderConfig {
             namespace: "berth".to_string(),
-            cache_dir,
-            runner_dir,
+            cache_dir: default_cache_dir(),
             host_python: PathBuf::from("python3"),
             base_mode: BaseMode::Auto,
+            run_as: RunAs::default(),
         }
     }
 }

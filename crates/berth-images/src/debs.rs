@@ -14,7 +14,7 @@ use tokio::process::Command;
 use crate::builder::ImageBuilder;
 use crate::error::{ImageError, Result};
 use crate::labels::{self, Kind};
-use crate::{Progress, process};
+use crate::{Progress, Step, process};
 
 /// Paths copied out of the base image: its apt configuration and its installed-package list.
 const IMAGE_PATHS: &[&str] = &["/etc/apt", "/var/lib/dpkg/status", "/usr/share/keyrings"];
@@ -56,7 +56,7 @@ impl ImageBuilder {
         architecture: &str,
         packages: &[String],
         debs_dir: &Path,
-        progress: &Progress<'_>,
+        progress: &dyn Progress,
     ) -> Result<Vec<String>> {
         for p in packages {
             check_deb_name(p)?;
@@ -131,10 +131,10 @@ impl ImageBuilder {
         .collect();
         let hint = "system_dependencies are downloaded with the host's apt-get: run on a \
                     Debian/Ubuntu host or remove system_dependencies";
-        progress(&format!(
-            "resolving system packages for {base_image}: {}",
-            packages.join(" ")
-        ));
+        progress.step(
+            Step::SystemPackages,
+            &format!("{} for {base_image}", packages.join(" ")),
+        );
         let mut update = Command::new("apt-get");
         update.arg("-q").args(&options).arg("update");
         process::run(

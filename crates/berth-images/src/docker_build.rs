@@ -22,7 +22,7 @@ impl ImageBuilder {
         &self,
         tag: &str,
         context: Vec<u8>,
-        progress: &Progress<'_>,
+        progress: &dyn Progress,
     ) -> Result<String> {
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
@@ -54,11 +54,11 @@ impl ImageBuilder {
                             } else {
                                 step_log.push(line.to_string());
                             }
-                            progress(line);
+                            progress.line(line);
                         }
                     }
                     if let Some(status) = info.status {
-                        progress(status.trim_end());
+                        progress.line(status.trim_end());
                     }
                     match info.error_detail.and_then(|d| d.message) {
                         Some(message) => message,
@@ -98,7 +98,7 @@ impl ImageBuilder {
         tarball: &Path,
         image: &str,
         changes: Vec<String>,
-        progress: &Progress<'_>,
+        progress: &dyn Progress,
     ) -> Result<String> {
         let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
         let file = tokio::fs::File::open(tarball)
@@ -129,7 +129,7 @@ impl ImageBuilder {
             match item {
                 Ok(info) => {
                     if let Some(status) = info.status {
-                        progress(&format!("import {image}: {}", status.trim_end()));
+                        progress.line(status.trim_end());
                     }
                 }
                 Err(e) => {

@@ -6,8 +6,9 @@ use crate::builder::{ImageBuilder, ImageRef, label};
 use crate::context::BuildContext;
 use crate::error::{ImageError, Result};
 use crate::labels::{self, Kind};
-use crate::wheelhouse::download_wheels;
-use crate::{ICEORYX2_VERSION, check_python_version};
+use crate::validate::parse_glibc;
+use crate::wheelhouse::{ICEORYX2_WHEEL_GLIBC, WheelTarget, download_wheels};
+use crate::{ICEORYX2_VERSION, Progress, Step, check_python_version};
 
 /// What a node needs in its image. The caller computes `hash` from the manifest; this crate
 /// only uses it as the image's identity.
@@ -16,7 +17,7 @@ pub struct NodeEnvironment {
     /// Python `MAJOR.MINOR`, e.g. `3.11`.
     pub python_version: String,
     /// A custom base image instead of the standard `berth/python:<version>`; it must already
-    /// contain Python, iceoryx2 and the Berth runner (checked before building).
+    /// contain Python, iceoryx2 and numpy (checked before building).
     pub base_image: Option<String>,
     /// Debian packages to install (e.g. `libsndfile1`).
     pub system_dependencies: Vec<String>,
@@ -60,7 +61,7 @@ impl ImageBuilder {
     pub async fn ensure_node_image(
         &self,
         env: &NodeEnvironment,
-        progress: &(dyn Fn(&str) + Sync),
+        progress: &dyn Progress,
     ) -> Result<ImageRef> {
         check_python_version(&env.python_version)?;
         let hash = env.hash.to_ascii_lowercase();
@@ -76,6 +77,7 @@ impl ImageBuilder {
             crate::debs::check_deb_name(p)?;
         }
         let tag = self.env_image_tag(&hash);
+        let _lock = self.build_lock(&tag, progress).await?;
 
         let (base_tag, base_id) = match &env.base_image {
             None => {
@@ -106,16 +108,40 @@ impl ImageBuilder {
                 built: false,
             });
         }
-        if env.base_image.is_some() {
-            self.validate_custom_base(&base_tag, &env.python_version)
-                .await?;
-        }
+        let custom = match &env.base_image {
+            Some(_) => Some(
+                self.validate_custom_base(&base_tag, &env.python_version)
+                    .await?,
+            ),
+            None => None,
+        };
         let base_info =
             self.inspect(&base_tag)
                 .await?
                 .ok_or_else(|| ImageError::ImageNotFound {
                     image: base_tag.clone(),
                 })?;
+        // The glibc decides which wheels the image loads: from the standard base's label, else
+        // what the probe of the custom (or registry) base read.
+        let glibc = match label(&base_info, labels::GLIBC)
+            .and_then(|g| parse_glibc(&format!("glibc {g}")))
+        {
+            Some(glibc) => glibc,
+            None => match custom {
+                Some(c) => c.glibc,
+                None => {
+                    self.validate_custom_base(&base_tag, &env.python_version)
+                        .await?
+                        .glibc
+                }
+            }
+            .ok_or_else(|| ImageError::ProbeFailed {
+                image: base_tag.clone(),
+                detail: "could not read its glibc version (Berth nodes need a glibc-based \
+                         image, such as Debian or Ubuntu)"
+                    .into(),
+            })?,
+        };
         let base_user = base_info
             .config
             .as_ref()
@@ -149,7 +175,7 @@ impl ImageBuilder {
                 )
                 .await?;
             if debs.is_empty() {
-                progress(&format!(
+                progress.line(&format!(
                     "{base_tag} already has {}",
                     env.system_dependencies.join(" ")
                 ));
@@ -170,14 +196,36 @@ impl ImageBuilder {
             let pin = format!("iceoryx2=={ICEORYX2_VERSION}\n");
             std::fs::write(&constraints, &pin)
                 .map_err(|e| ImageError::io("writing pip constraints", &constraints, e))?;
-            progress(&format!(
-                "downloading Python packages for {tag}: {}",
-                env.python_packages.join(" ")
-            ));
+            progress.step(
+                Step::Wheels,
+                &format!("{} for {tag}", env.python_packages.join(" ")),
+            );
+            // The runtime's own requirement joins the resolution, so that no package drags in a
+            // dependency (e.g. flatbuffers) at a version the installed iceoryx2 cannot use.
+            let mut requirements = env.python_packages.clone();
+            requirements.push(format!("iceoryx2=={ICEORYX2_VERSION}"));
+            let built = if glibc < ICEORYX2_WHEEL_GLIBC {
+                Some(
+                    crate::source_wheel::ensure_iceoryx2_wheel(
+                        &self.config.cache_dir,
+                        &self.config.host_python,
+                        glibc,
+                        progress,
+                    )
+                    .await?,
+                )
+            } else {
+                None
+            };
+            let target = WheelTarget {
+                python_version: &env.python_version,
+                glibc,
+                find_links: built.as_deref(),
+            };
             download_wheels(
                 &self.config.host_python,
-                &env.python_version,
-                &env.python_packages,
+                &target,
+                &requirements,
                 Some(&constraints),
                 &wheels_dir,
                 progress,
@@ -185,7 +233,7 @@ impl ImageBuilder {
             .await?;
             ctx.add_dir_files("berth/wheels", &wheels_dir)?;
             ctx.add_bytes("berth/constraints.txt", pin.as_bytes())?;
-            let reqs: Vec<String> = env.python_packages.iter().map(|r| sh_quote(r)).collect();
+            let reqs: Vec<String> = requirements.iter().map(|r| sh_quote(r)).collect();
             commands.push(format!(
                 "PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-index --no-cache-dir \
                  --disable-pip-version-check --find-links /tmp/berth/wheels \
@@ -220,7 +268,7 @@ impl ImageBuilder {
         }
         ctx.add_bytes("Dockerfile", dockerfile.as_bytes())?;
 
-        progress(&format!("building {tag} FROM {base_tag}"));
+        progress.step(Step::Build, &format!("{tag} FROM {base_tag}"));
         let id = self
             .build_from_context(&tag, ctx.finish()?, progress)
             .await?;

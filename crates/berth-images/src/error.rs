@@ -33,31 +33,19 @@ pub enum ImageError {
         version: String,
     },
 
-    /// The Python version's Debian suite has a glibc too old for the iceoryx2 wheel.
-    #[error(
-        "Python {version} cannot be built offline: it is the system Python of Debian {suite}, \
-         whose glibc {glibc} is older than the 2.34 the iceoryx2 wheel needs; use Python 3.11 \
-         (Debian bookworm) or 3.13 (Debian trixie) offline, or BaseMode::Registry \
-         (FROM python:{version}-slim) on a machine with a container registry"
-    )]
-    GlibcTooOld {
-        /// The requested Python version.
-        version: String,
-        /// The Debian suite that ships it.
-        suite: &'static str,
-        /// That suite's glibc version.
-        glibc: &'static str,
-    },
-
     /// No Debian suite ships the requested Python version as its system Python.
     #[error(
-        "Python {version} cannot be built offline: it is the system Python of no Debian suite \
-         (offline builds support 3.11 = bookworm and 3.13 = trixie); BaseMode::Registry \
-         (FROM python:{version}-slim) works on a machine with a container registry"
+        "Python {version} cannot be built without a registry: it is the system Python of no \
+         Debian suite (offline: {offline}). On a machine with a container registry \
+         BaseMode::Registry builds it FROM python:{version}-slim; without one, set the node's \
+         `base_image` to a local image with Python {version} and iceoryx2 (see the README's \
+         custom base image contract), or use one of {offline}"
     )]
     NoDebianSuite {
         /// The requested Python version.
         version: String,
+        /// The versions that can be built offline.
+        offline: String,
     },
 
     /// A host tool is not installed.
@@ -176,16 +164,6 @@ pub enum ImageError {
         name: String,
         /// Why.
         reason: &'static str,
-    },
-
-    /// The Berth runner source tree was not found.
-    #[error(
-        "Berth runner source not found at {path} (expected a pyproject.toml for berth-runner); \
-         set ImageBuilderConfig::runner_dir or BERTH_RUNNER_DIR"
-    )]
-    RunnerSourceMissing {
-        /// Where it was looked for.
-        path: PathBuf,
     },
 
     /// System packages were requested for an image without apt.

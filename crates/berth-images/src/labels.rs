@@ -18,6 +18,8 @@ pub const PYTHON: &str = "berth.python";
 pub const ICEORYX2: &str = "berth.iceoryx2";
 /// Image a node image was built from.
 pub const BASE_IMAGE: &str = "berth.base-image";
+/// glibc `MAJOR.MINOR` of an image, which decides the wheels it can load.
+pub const GLIBC: &str = "berth.glibc";
 /// Image ID of the base a node image was built from.
 pub const BASE_ID: &str = "berth.base-id";
 

@@ -8,16 +8,22 @@
 //!    [`ROOTFS_PACKAGES`]) and imported through the Engine API (`docker import`). The tarball is
 //!    kept in the cache directory, so a deleted image is re-imported in seconds.
 //! 2. **Base** `berth/python:<version>` (`berth.kind=base`): a venv at `/opt/berth/venv`
-//!    holding `iceoryx2==`[`ICEORYX2_VERSION`], `flatbuffers`, `numpy` and the Berth runner
-//!    (`berth-runner`, import name `berth`), installed with `pip install --no-index` from a
-//!    wheelhouse downloaded on the host (`pip download --only-binary=:all:`, cached under
-//!    `<cache>/wheelhouse/py<version>/`) plus a wheel of `runner/python` built on the host. The
-//!    venv is world-readable and `HOME=/tmp`, so containers run as any UID:GID.
+//!    holding the runner's dependencies, `iceoryx2==`[`ICEORYX2_VERSION`] (with `flatbuffers`)
+//!    and `numpy`, installed with `pip install --no-index` from a wheelhouse downloaded on the
+//!    host (`pip download --only-binary=:all:` for every manylinux tag the suite's glibc
+//!    loads, see [`pip_platforms`]; cached under `<cache>/wheelhouse/py<version>/`). Where the
+//!    suite's glibc is older than the published iceoryx2 wheel needs
+//!    ([`ICEORYX2_WHEEL_GLIBC`]; Debian bullseye for Python 3.9), that wheel is built on the
+//!    host from the sdist with maturin and zig for the suite's glibc, and cached under
+//!    `<cache>/source-wheels/`. The Berth runner is **not** in the image: the session mounts
+//!    the host's runner read-only into each container, so a runner change rebuilds nothing.
+//!    The venv is world-readable and `HOME=/tmp`, so containers run as any UID:GID. Which
+//!    versions exist and which Debian suite carries each is stated in `python-versions.txt`.
 //!    With [`BaseMode::Registry`] the base is `FROM python:<version>-slim` and pip installs from
 //!    PyPI instead; [`BaseMode::Auto`] picks Registry when a pull probe answers within
 //!    [`REGISTRY_PROBE_TIMEOUT`], Offline otherwise.
-//!    The image carries `berth.definition-hash` (Dockerfile text, wheel names, runner source
-//!    hash, root filesystem definition); an image with the same hash is reused, a different
+//!    The image carries `berth.definition-hash` (Dockerfile text, wheel names, root filesystem
+//!    definition) and `berth.glibc`; an image with the same hash is reused, a different
 //!    hash triggers a rebuild.
 //! 3. **Node environment** `berth/env:<hash16>` (`berth.kind=env`, `berth.env-hash=<hash>`):
 //!    built FROM the standard base or a validated custom base. Reused while the environment
@@ -29,16 +35,18 @@
 //!      `apt-get` on the host (a few seconds per environment instead of a ~1–2 min
 //!      `mmdebstrap` per environment).
 //!    - `python_packages`: `pip download --only-binary=:all:` on the host for the image's Python
-//!      version and manylinux platforms into a per-environment wheelhouse, then
-//!      `pip install --no-index` in the build, constrained to the host's iceoryx2 version.
+//!      version and every manylinux platform the base's glibc loads into a per-environment
+//!      wheelhouse, then `pip install --no-index` in the build. The host's iceoryx2 pin joins
+//!      the resolution, so no package drags in a dependency the installed iceoryx2 cannot use.
 //!
 //! Caches (under [`ImageBuilderConfig::cache_dir`], default `~/.cache/berth`):
 //! `rootfs/<suite>-<hash16>.tar` (≈ 220 MB, replaced when its definition changes; delete it to
 //! pick up newer Debian packages), `wheelhouse/py<version>/` (re-downloaded when the requirement
-//! list changes; delete it to pick up a newer numpy) and `runner-wheels/<source-hash16>/`.
-//! Cache directories are filled in a temporary directory and renamed into place, so concurrent
-//! builders do not see half-written caches; two processes building the same tag at the same
-//! time both build, and the last one's tag wins.
+//! list changes; delete it to pick up a newer numpy), `source-wheels/`, `tools/` (maturin and
+//! zig), `usage/` (when a session last used each image) and `locks/`. Cache directories are
+//! filled in a temporary directory and renamed into place, so concurrent builders do not see
+//! half-written caches; and each image is built under a file lock per tag, so two processes
+//! that want the same image build it once: the second waits (it says so) and then reuses it.
 //!
 //! Dockerfiles use as few instructions as possible and put all labels in one `LABEL`
 //! instruction: the classic builder commits a layer per instruction, which costs seconds per
@@ -57,25 +65,31 @@ mod env_image;
 mod error;
 mod hashing;
 pub mod labels;
+mod lock;
 mod process;
+mod progress;
 mod prune;
 mod rootfs;
+mod source_wheel;
+#[cfg(feature = "terminal")]
+pub mod terminal;
+mod usage;
 mod validate;
 mod wheelhouse;
 
 pub use base::{BaseMode, REGISTRY_PROBE_TIMEOUT};
-pub use builder::{ImageBuilder, ImageBuilderConfig, ImageRef};
+pub use builder::{ImageBuilder, ImageBuilderConfig, ImageRef, RunAs, default_cache_dir};
 pub use env_image::NodeEnvironment;
 pub use error::{ImageError, Result};
-pub use rootfs::{ROOTFS_PACKAGES, debian_suite_for};
-pub use wheelhouse::{PIP_PLATFORMS, runner_source_hash};
+pub use progress::{Progress, Quiet, Step};
+pub use rootfs::{DebianSuite, ROOTFS_PACKAGES, debian_suite_for};
+pub use usage::{ImageSummary, PruneOptions};
+pub use validate::CustomBase;
+pub use wheelhouse::{ICEORYX2_WHEEL_GLIBC, pip_platforms};
 
 /// The iceoryx2 version the host uses; images get exactly this wheel.
 /// Read from `iceoryx2-version.txt` at the workspace root, the single place it is stated.
 pub const ICEORYX2_VERSION: &str = include_str!("../../../iceoryx2-version.txt").trim_ascii();
-
-/// Receives one human-readable progress line at a time (build output, tool output).
-pub type Progress<'a> = dyn Fn(&str) + Sync + 'a;
 
 /// Checks a `MAJOR.MINOR` Python version string.
 pub(crate) fn check_python_version(version: &str) -> Result<()> {

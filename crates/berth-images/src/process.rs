@@ -18,7 +18,7 @@ pub(crate) async fn run(
     step: &str,
     mut cmd: Command,
     hint: &str,
-    progress: &Progress<'_>,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let program = cmd.as_std().get_program().to_string_lossy().into_owned();
     let command_line = std::iter::once(program.clone())
@@ -70,12 +70,12 @@ pub(crate) async fn run(
 /// Sends each line to `progress` and returns the last [`TAIL_LINES`] lines.
 async fn forward_lines<R: AsyncRead + Unpin>(
     reader: R,
-    progress: &Progress<'_>,
+    progress: &dyn Progress,
 ) -> VecDeque<String> {
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
     let mut lines = BufReader::new(reader).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        progress(&line);
+        progress.line(&line);
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }

@@ -8,30 +8,42 @@ use crate::builder::{ImageBuilder, ImageRef, label};
 use crate::error::{ImageError, Result};
 use crate::hashing::sha256_parts;
 use crate::labels::{self, Kind};
-use crate::{Progress, check_python_version, process};
+use crate::{Progress, Step, check_python_version, process};
+use berth_manifest::PythonSource;
 
 /// Packages every imported root filesystem gets (besides the `apt` variant's essentials).
 pub const ROOTFS_PACKAGES: &[&str] = &["python3", "python3-venv", "ca-certificates"];
 
-/// The Debian suite whose system Python is `python_version`, if that suite can run the
-/// iceoryx2 wheel (glibc ≥ 2.34).
-///
-/// 3.11 → bookworm, 3.13 → trixie. 3.9 (bullseye) is refused because bullseye's glibc is 2.31;
-/// other versions are in no Debian suite.
-pub fn debian_suite_for(python_version: &str) -> Result<&'static str> {
+/// A Debian suite whose system Python a standard image is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DebianSuite {
+    /// The suite, e.g. `bookworm`.
+    pub name: &'static str,
+    /// Its glibc `(major, minor)`.
+    pub glibc: (u32, u32),
+}
+
+/// The Debian suite whose system Python is `python_version`, as `python-versions.txt` states
+/// it; [`ImageError::NoDebianSuite`] for versions only a registry has.
+pub fn debian_suite_for(python_version: &str) -> Result<DebianSuite> {
     check_python_version(python_version)?;
-    match python_version {
-        "3.11" => Ok("bookworm"),
-        "3.13" => Ok("trixie"),
-        "3.9" => Err(ImageError::GlibcTooOld {
-            version: python_version.to_string(),
-            suite: "bullseye",
-            glibc: "2.31",
-        }),
+    match berth_manifest::python_version(python_version).map(|v| v.source) {
+        Some(PythonSource::Debian { suite, glibc }) => Ok(DebianSuite { name: suite, glibc }),
         _ => Err(ImageError::NoDebianSuite {
             version: python_version.to_string(),
+            offline: offline_versions(),
         }),
     }
+}
+
+/// The versions a standard image can be made of without a registry: `3.9, 3.11, 3.13`.
+fn offline_versions() -> String {
+    berth_manifest::python_versions()
+        .iter()
+        .filter(|v| v.offline())
+        .map(|v| v.version)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Command-line arguments of `mmdebstrap` before the output path.
@@ -51,10 +63,11 @@ impl ImageBuilder {
     pub(crate) async fn ensure_rootfs_image(
         &self,
         suite: &str,
-        progress: &Progress<'_>,
+        progress: &dyn Progress,
     ) -> Result<(ImageRef, String)> {
         let image = self.rootfs_image_tag(suite);
         tracing::Span::current().record("image", image.as_str());
+        let _lock = self.build_lock(&image, progress).await?;
         let args = mmdebstrap_args(suite);
         let definition =
             sha256_parts(std::iter::once("mmdebstrap").chain(args.iter().map(String::as_str)));
@@ -78,7 +91,7 @@ impl ImageBuilder {
             self.run_mmdebstrap(suite, &args, &tarball, progress)
                 .await?;
         } else {
-            progress(&format!(
+            progress.line(&format!(
                 "reusing cached root filesystem {}",
                 tarball.display()
             ));
@@ -93,7 +106,7 @@ impl ImageBuilder {
         let mut sorted: Vec<_> = all_labels.into_iter().collect();
         sorted.sort();
         changes.extend(sorted.into_iter().map(|(k, v)| format!("LABEL {k}={v}")));
-        progress(&format!("importing {} as {image}", tarball.display()));
+        progress.step(Step::Import, &format!("{} as {image}", tarball.display()));
         let id = self
             .import_rootfs(&tarball, &image, changes, progress)
             .await?;
@@ -123,15 +136,16 @@ impl ImageBuilder {
         suite: &str,
         args: &[String],
         tarball: &std::path::Path,
-        progress: &Progress<'_>,
+        progress: &dyn Progress,
     ) -> Result<()> {
         let dir = tarball.parent().expect("tarball path has a parent");
         std::fs::create_dir_all(dir)
             .map_err(|e| ImageError::io("creating the root filesystem cache", dir, e))?;
         let partial = dir.join(format!("partial-{suite}-{}.tar", std::process::id()));
-        progress(&format!(
-            "making a Debian {suite} root filesystem with mmdebstrap (about 1-2 minutes)"
-        ));
+        progress.step(
+            Step::RootFilesystem,
+            &format!("Debian {suite} with mmdebstrap (about 1-2 minutes)"),
+        );
         let mut cmd = Command::new("mmdebstrap");
         cmd.args(args).arg(&partial);
         let result = process::run(
@@ -186,16 +200,26 @@ mod tests {
 
     #[test]
     fn suites_follow_debian_python_versions() {
-        assert_eq!(debian_suite_for("3.11").unwrap(), "bookworm");
-        assert_eq!(debian_suite_for("3.13").unwrap(), "trixie");
-        let e = debian_suite_for("3.9").unwrap_err().to_string();
-        assert!(e.contains("bullseye") && e.contains("2.34"), "{e}");
+        let suite = |v| debian_suite_for(v).unwrap();
+        assert_eq!(
+            suite("3.11"),
+            DebianSuite {
+                name: "bookworm",
+                glibc: (2, 36)
+            }
+        );
+        assert_eq!(suite("3.13").name, "trixie");
+        assert_eq!(suite("3.9").name, "bullseye");
         let e = debian_suite_for("3.10").unwrap_err().to_string();
         assert!(
             e.contains("no Debian suite") && e.contains("BaseMode::Registry"),
             "{e}"
         );
-        assert!(e.contains("python:3.10-slim"), "{e}");
+        assert!(
+            e.contains("python:3.10-slim") && e.contains("base_image"),
+            "{e}"
+        );
+        assert!(e.contains("3.9, 3.11, 3.13"), "{e}");
         assert!(matches!(
             debian_suite_for("three"),
             Err(ImageError::InvalidPythonVersion { .. })

@@ -23,10 +23,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 const REPORT_MARKER: &str = "BERTH-PROBE ";
 
 /// Prints the Python version, the installed iceoryx2 version (and whether it imports) and
-/// whether `berth.runner` is importable.
+/// whether numpy (the runner's other dependency) imports.
 const PROBE_SCRIPT: &str = r#"
 import json, sys
-r = {"python": "%d.%d" % sys.version_info[:2], "iceoryx2": None, "iceoryx2_error": None, "runner": False, "runner_error": None}
+import os
+r = {"python": "%d.%d" % sys.version_info[:2], "glibc": os.confstr("CS_GNU_LIBC_VERSION"), "iceoryx2": None, "iceoryx2_error": None, "numpy": False, "numpy_error": None}
 try:
     import importlib.metadata as md
     r["iceoryx2"] = md.version("iceoryx2")
@@ -38,10 +39,20 @@ if r["iceoryx2"] is not None:
     except Exception as e:
         r["iceoryx2_error"] = "%s: %s" % (type(e).__name__, e)
 try:
-    import berth.runner
-    r["runner"] = True
+    import numpy
+    r["numpy"] = True
 except Exception as e:
-    r["runner_error"] = "%s: %s" % (type(e).__name__, e)
+    r["numpy_error"] = "%s: %s" % (type(e).__name__, e)
+r["unwritable"] = []
+for folder in [p for p in os.environ.get("BERTH_PROBE_WRITABLE", "").split(":") if p]:
+    try:
+        path = os.path.join(folder, ".berth-probe-%d" % os.getpid())
+        with open(path, "w") as f:
+            f.write("x")
+        os.remove(path)
+    except Exception as e:
+        r["unwritable"].append("%s (%s: %s)" % (folder, type(e).__name__, e))
+r["user"] = "%d:%d" % (os.getuid(), os.getgid())
 print("BERTH-PROBE " + json.dumps(r))
 "#;
 
@@ -49,10 +60,32 @@ print("BERTH-PROBE " + json.dumps(r))
 #[derive(Debug, Deserialize)]
 struct ProbeReport {
     python: String,
+    /// `glibc 2.36`, or none on a non-glibc image.
+    glibc: Option<String>,
     iceoryx2: Option<String>,
     iceoryx2_error: Option<String>,
-    runner: bool,
-    runner_error: Option<String>,
+    numpy: bool,
+    numpy_error: Option<String>,
+    /// Bound folders the node's user cannot create files in.
+    #[serde(default)]
+    unwritable: Vec<String>,
+    /// `uid:gid` the probe ran as.
+    #[serde(default)]
+    user: String,
+}
+
+/// What a valid custom base image offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomBase {
+    /// Its glibc `(major, minor)`; `None` when it could not be read.
+    pub glibc: Option<(u32, u32)>,
+}
+
+/// `"glibc 2.36"` → `(2, 36)`.
+pub(crate) fn parse_glibc(text: &str) -> Option<(u32, u32)> {
+    let version = text.trim().strip_prefix("glibc ")?;
+    let mut parts = version.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// Everything wrong with a probed image, each with the fix.
@@ -80,12 +113,20 @@ fn problems(report: &ProbeReport, image: &str, python_version: &str) -> Vec<Stri
         )),
         _ => {}
     }
-    if !report.runner {
+    if !report.unwritable.is_empty() {
         out.push(format!(
-            "image {image} lacks the Berth runner (`import berth.runner` failed: {}): \
-             `pip install berth-runner` from runner/python (e.g. copy runner/python into the \
-             build context and `RUN pip install ./python`)",
-            report.runner_error.as_deref().unwrap_or("not importable")
+            "in image {image}, user {} cannot create files in {}: a node there could not open \
+             its shared memory; run Berth as a user that owns these host folders, or do not set \
+             a USER in the image that overrides it",
+            report.user,
+            report.unwritable.join(", ")
+        ));
+    }
+    if !report.numpy {
+        out.push(format!(
+            "image {image} lacks numpy, which the Berth runner needs (`import numpy` failed: \
+             {}): add `RUN pip install numpy` to its Dockerfile",
+            report.numpy_error.as_deref().unwrap_or("not importable")
         ));
     }
     out
@@ -93,10 +134,14 @@ fn problems(report: &ProbeReport, image: &str, python_version: &str) -> Vec<Stri
 
 impl ImageBuilder {
     /// Checks that `image` exists locally and has Python `python_version`, the host's iceoryx2
-    /// version and the Berth runner, by running a short-lived probe container
+    /// version and numpy (the runner itself is mounted in at run time), by running a short-lived probe container
     /// (`berth.kind=probe`, no network, removed afterwards).
     #[tracing::instrument(skip(self))]
-    pub async fn validate_custom_base(&self, image: &str, python_version: &str) -> Result<()> {
+    pub async fn validate_custom_base(
+        &self,
+        image: &str,
+        python_version: &str,
+    ) -> Result<CustomBase> {
         check_python_version(python_version)?;
         if self.inspect(image).await?.is_none() {
             return Err(ImageError::ImageNotFound {
@@ -133,7 +178,9 @@ impl ImageBuilder {
         };
         let problems = problems(&report, image, python_version);
         if problems.is_empty() {
-            Ok(())
+            Ok(CustomBase {
+                glibc: report.glibc.as_deref().and_then(parse_glibc),
+            })
         } else {
             Err(ImageError::CustomBaseMismatch {
                 image: image.to_string(),
@@ -147,14 +194,33 @@ impl ImageBuilder {
     async fn run_probe(&self, image: &str, entrypoint: Vec<String>) -> Result<(i64, String)> {
         let mut container_labels = labels::standard(Kind::Probe);
         container_labels.insert(labels::BASE_IMAGE.to_string(), image.to_string());
+        // Run as the nodes will: their user, their shared folders, HOME=/tmp.
+        let run_as = &self.config.run_as;
+        let writable: Vec<&str> = run_as
+            .writable_binds
+            .iter()
+            .filter_map(|b| b.split(':').nth(1))
+            .collect();
+        for bind in &run_as.writable_binds {
+            // A missing host folder would be made by the daemon, as root.
+            let host = bind.split(':').next().unwrap_or_default();
+            std::fs::create_dir_all(host)
+                .map_err(|e| ImageError::io("creating a shared folder for the probe", host, e))?;
+        }
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             entrypoint: Some(entrypoint),
             cmd: Some(Vec::new()),
+            user: run_as.user.clone(),
+            env: Some(vec![
+                "HOME=/tmp".to_string(),
+                format!("BERTH_PROBE_WRITABLE={}", writable.join(":")),
+            ]),
             labels: Some(container_labels),
             host_config: Some(HostConfig {
                 network_mode: Some("none".to_string()),
                 auto_remove: Some(false),
+                binds: Some(run_as.writable_binds.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -236,14 +302,36 @@ impl ImageBuilder {
 mod tests {
     use super::*;
 
-    fn report(python: &str, iceoryx2: Option<&str>, runner: bool) -> ProbeReport {
+    fn report(python: &str, iceoryx2: Option<&str>, numpy: bool) -> ProbeReport {
         ProbeReport {
             python: python.to_string(),
+            glibc: Some("glibc 2.36".to_string()),
             iceoryx2: iceoryx2.map(str::to_string),
             iceoryx2_error: None,
-            runner,
-            runner_error: None,
+            numpy,
+            numpy_error: None,
+            unwritable: Vec::new(),
+            user: "1000:1000".to_string(),
         }
+    }
+
+    #[test]
+    fn glibc_versions_are_read() {
+        assert_eq!(parse_glibc("glibc 2.36"), Some((2, 36)));
+        assert_eq!(parse_glibc("glibc 2.31\n"), Some((2, 31)));
+        assert_eq!(parse_glibc("musl"), None);
+    }
+
+    #[test]
+    fn unwritable_shared_folders_are_a_problem() {
+        let mut r = report("3.11", Some(ICEORYX2_VERSION), true);
+        r.unwritable = vec!["/dev/shm (PermissionError: denied)".to_string()];
+        let p = problems(&r, "acme/x:1", "3.11");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("user 1000:1000 cannot create files in /dev/shm"),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -259,7 +347,7 @@ mod tests {
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(p[0].contains("has Python 3.9") && p[0].contains("says 3.11"));
         assert!(p[1].contains(&format!("RUN pip install iceoryx2=={ICEORYX2_VERSION}")));
-        assert!(p[2].contains("pip install berth-runner"));
+        assert!(p[2].contains("RUN pip install numpy"));
         let r = report("3.11", Some("0.0.1"), true);
         let p = problems(&r, "acme/tagger:2", "3.11");
         assert!(p[0].contains("iceoryx2 0.0.1"), "{p:?}");

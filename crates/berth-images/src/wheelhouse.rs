@@ -2,20 +2,38 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
 use crate::context::list_files;
 use crate::error::{ImageError, Result};
-use crate::hashing::hex;
-use crate::{Progress, process};
+use crate::{Progress, Step, process};
 
-/// Platform tags passed to `pip download`: manylinux wheels a glibc ≥ 2.34 image can load.
-pub const PIP_PLATFORMS: &[&str] = &[
-    "manylinux_2_34_x86_64",
-    "manylinux_2_17_x86_64",
-    "manylinux2014_x86_64",
-];
+/// The oldest glibc the published iceoryx2 wheel loads on; older images get one built from
+/// the sdist (see [`crate::source_wheel`]).
+pub const ICEORYX2_WHEEL_GLIBC: (u32, u32) = (2, 34);
+
+/// Platform tags passed to `pip download` for an image whose glibc is `glibc`: every
+/// `manylinux_2_N` tag it can load (pip does not widen one tag to older glibc versions), plus
+/// the legacy aliases (`manylinux2014` = 2.17, `manylinux2010` = 2.12, `manylinux1` = 2.5).
+pub fn pip_platforms(glibc: (u32, u32)) -> Vec<String> {
+    let arch = std::env::consts::ARCH;
+    let (major, minor) = glibc;
+    let mut tags: Vec<String> = (5..=minor)
+        .rev()
+        .filter(|_| major == 2)
+        .map(|n| format!("manylinux_2_{n}_{arch}"))
+        .collect();
+    for (alias, since) in [
+        ("manylinux2014", 17),
+        ("manylinux2010", 12),
+        ("manylinux1", 5),
+    ] {
+        if major == 2 && minor >= since {
+            tags.push(format!("{alias}_{arch}"));
+        }
+    }
+    tags
+}
 
 /// Stamp file recording what a cached wheelhouse was downloaded for.
 const STAMP: &str = ".berth-requirements";
@@ -24,88 +42,26 @@ const STAMP: &str = ".berth-requirements";
 const PIP_HINT: &str = "install Python 3 with pip on the host (`apt-get install python3-pip`) \
                         or set ImageBuilderConfig::host_python";
 
-/// Directory names skipped when hashing or copying the runner source.
-const SKIPPED_DIRS: &[&str] = &[
-    ".git",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".venv",
-    "__pycache__",
-    "build",
-    "dist",
-    "tests",
-];
-
-/// Whether a runner source entry is left out (caches, build output, tests).
-fn skipped(name: &str, is_dir: bool) -> bool {
-    if is_dir {
-        SKIPPED_DIRS.contains(&name) || name.ends_with(".egg-info")
-    } else {
-        name.ends_with(".pyc")
-    }
+/// What a wheel download is for: the image's Python and glibc, and where else to find wheels.
+pub(crate) struct WheelTarget<'a> {
+    /// Python `MAJOR.MINOR`.
+    pub(crate) python_version: &'a str,
+    /// The image's glibc.
+    pub(crate) glibc: (u32, u32),
+    /// A folder of wheels built here (e.g. iceoryx2 for an older glibc), searched first.
+    pub(crate) find_links: Option<&'a Path>,
 }
 
-/// Relative paths of the runner source files that go into its wheel, sorted.
-fn runner_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let here = root.join(rel);
-        let entries = std::fs::read_dir(&here)
-            .map_err(|e| ImageError::io("reading runner source", &here, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| ImageError::io("reading runner source", &here, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let kind = entry
-                .file_type()
-                .map_err(|e| ImageError::io("reading runner source", entry.path(), e))?;
-            if skipped(&name, kind.is_dir()) {
-                continue;
-            }
-            if kind.is_dir() {
-                walk(root, &rel.join(&name), out)?;
-            } else if kind.is_file() {
-                out.push(rel.join(&name));
-            }
-        }
-        Ok(())
-    }
-    if !dir.join("pyproject.toml").is_file() {
-        return Err(ImageError::RunnerSourceMissing {
-            path: dir.to_path_buf(),
-        });
-    }
-    let mut out = Vec::new();
-    walk(dir, Path::new(""), &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
-/// SHA-256 (hex) over the runner source: relative paths and contents of every file except
-/// caches, build output and tests.
-pub fn runner_source_hash(runner_dir: &Path) -> Result<String> {
-    let mut hasher = Sha256::new();
-    for rel in runner_files(runner_dir)? {
-        let path = runner_dir.join(&rel);
-        let data =
-            std::fs::read(&path).map_err(|e| ImageError::io("reading runner source", &path, e))?;
-        let name = rel.to_string_lossy();
-        hasher.update((name.len() as u64).to_le_bytes());
-        hasher.update(name.as_bytes());
-        hasher.update((data.len() as u64).to_le_bytes());
-        hasher.update(&data);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-/// `python -m pip download` of binary wheels for `python_version` into `dest`.
+/// `python -m pip download` of binary wheels for `target` into `dest`.
 pub(crate) async fn download_wheels(
     host_python: &Path,
-    python_version: &str,
+    target: &WheelTarget<'_>,
     requirements: &[String],
     constraints: Option<&Path>,
     dest: &Path,
-    progress: &Progress<'_>,
+    progress: &dyn Progress,
 ) -> Result<()> {
+    let python_version = target.python_version;
     let mut cmd = Command::new(host_python);
     cmd.args([
         "-m",
@@ -115,8 +71,11 @@ pub(crate) async fn download_wheels(
         "--no-input",
     ])
     .args(["--only-binary=:all:", "--python-version", python_version]);
-    for platform in PIP_PLATFORMS {
-        cmd.args(["--platform", platform]);
+    for platform in pip_platforms(target.glibc) {
+        cmd.arg("--platform").arg(platform);
+    }
+    if let Some(dir) = target.find_links {
+        cmd.arg("--find-links").arg(dir);
     }
     if let Some(c) = constraints {
         cmd.arg("-c").arg(c);
@@ -125,8 +84,10 @@ pub(crate) async fn download_wheels(
     process::run(
         &format!(
             "downloading wheels for Python {python_version} ({}); every package must be \
-             available as a manylinux wheel",
-            requirements.join(" ")
+             available as a manylinux wheel for glibc {}.{} or older",
+            requirements.join(" "),
+            target.glibc.0,
+            target.glibc.1
         ),
         cmd,
         PIP_HINT,
@@ -142,15 +103,16 @@ pub(crate) async fn ensure_base_wheelhouse(
     cache_dir: &Path,
     host_python: &Path,
     python_version: &str,
+    glibc: (u32, u32),
     requirements: &[String],
-    progress: &Progress<'_>,
+    progress: &dyn Progress,
 ) -> Result<(PathBuf, Vec<String>)> {
     let root = cache_dir.join("wheelhouse");
     let dir = root.join(format!("py{python_version}"));
     let stamp = format!(
         "{}\n{}\n",
         requirements.join("\n"),
-        PIP_PLATFORMS.join("\n")
+        pip_platforms(glibc).join("\n")
     );
     if std::fs::read_to_string(dir.join(STAMP)).ok().as_deref() == Some(stamp.as_str()) {
         let wheels = list_files(&dir, Some(".whl"))?;
@@ -164,13 +126,27 @@ pub(crate) async fn ensure_base_wheelhouse(
         .prefix(".download-")
         .tempdir_in(&root)
         .map_err(|e| ImageError::io("creating a download directory", &root, e))?;
-    progress(&format!(
-        "downloading the Python {python_version} wheelhouse: {}",
-        requirements.join(" ")
-    ));
+    // The published iceoryx2 wheel needs a newer glibc than this image has: build one.
+    let built = if glibc < ICEORYX2_WHEEL_GLIBC {
+        Some(
+            crate::source_wheel::ensure_iceoryx2_wheel(cache_dir, host_python, glibc, progress)
+                .await?,
+        )
+    } else {
+        None
+    };
+    progress.step(
+        Step::Wheels,
+        &format!("Python {python_version}: {}", requirements.join(" ")),
+    );
+    let target = WheelTarget {
+        python_version,
+        glibc,
+        find_links: built.as_deref(),
+    };
     download_wheels(
         host_python,
-        python_version,
+        &target,
         requirements,
         None,
         tmp.path(),
@@ -188,7 +164,11 @@ pub(crate) async fn ensure_base_wheelhouse(
 
 /// Moves a finished temporary directory to `dir`, replacing an outdated one. If another process
 /// published a valid `dir` first (`is_valid`), that one is kept and `tmp` is discarded.
-fn publish_dir(tmp: tempfile::TempDir, dir: &Path, is_valid: impl Fn(&Path) -> bool) -> Result<()> {
+pub(crate) fn publish_dir(
+    tmp: tempfile::TempDir,
+    dir: &Path,
+    is_valid: impl Fn(&Path) -> bool,
+) -> Result<()> {
     if dir.exists() {
         if is_valid(dir) {
             return Ok(());
@@ -210,97 +190,24 @@ fn publish_dir(tmp: tempfile::TempDir, dir: &Path, is_valid: impl Fn(&Path) -> b
     }
 }
 
-/// The runner wheel for a source hash: `<cache>/runner-wheels/<hash16>/berth_runner-*.whl`,
-/// built with `pip wheel --no-deps` from a copy of the source (so the source tree stays clean).
-#[tracing::instrument(skip(cache_dir, host_python, progress))]
-pub(crate) async fn ensure_runner_wheel(
-    cache_dir: &Path,
-    host_python: &Path,
-    runner_dir: &Path,
-    source_hash: &str,
-    progress: &Progress<'_>,
-) -> Result<PathBuf> {
-    let root = cache_dir.join("runner-wheels");
-    let dir = root.join(&source_hash[..16]);
-    if dir.is_dir()
-        && let Some(name) = list_files(&dir, Some(".whl"))?.into_iter().next()
-    {
-        return Ok(dir.join(name));
-    }
-    std::fs::create_dir_all(&root)
-        .map_err(|e| ImageError::io("creating the runner wheel cache", &root, e))?;
-    let src = tempfile::Builder::new()
-        .prefix("berth-runner-src-")
-        .tempdir()
-        .map_err(|e| ImageError::io("creating a temporary directory", std::env::temp_dir(), e))?;
-    for rel in runner_files(runner_dir)? {
-        let to = src.path().join(&rel);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| ImageError::io("copying runner source", parent, e))?;
-        }
-        std::fs::copy(runner_dir.join(&rel), &to)
-            .map_err(|e| ImageError::io("copying runner source", &to, e))?;
-    }
-    let out = tempfile::Builder::new()
-        .prefix(".build-")
-        .tempdir_in(&root)
-        .map_err(|e| ImageError::io("creating a build directory", &root, e))?;
-    progress(&format!(
-        "building the berth-runner wheel from {}",
-        runner_dir.display()
-    ));
-    let mut cmd = Command::new(host_python);
-    cmd.args([
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "--disable-pip-version-check",
-        "--no-input",
-    ])
-    .arg(src.path())
-    .arg("-w")
-    .arg(out.path());
-    process::run("building the berth-runner wheel", cmd, PIP_HINT, progress).await?;
-    publish_dir(out, &dir, |d| {
-        list_files(d, Some(".whl")).is_ok_and(|w| !w.is_empty())
-    })?;
-    let name = list_files(&dir, Some(".whl"))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ImageError::ToolFailed {
-            step: "building the berth-runner wheel".to_string(),
-            command: "pip wheel".to_string(),
-            status: "success".to_string(),
-            log: format!("no .whl file appeared in {}", dir.display()),
-        })?;
-    Ok(dir.join(name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn runner_hash_ignores_caches_and_tests() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pyproject.toml"), "[project]\nname='x'\n").unwrap();
-        std::fs::create_dir_all(dir.path().join("berth/__pycache__")).unwrap();
-        std::fs::write(dir.path().join("berth/__init__.py"), "").unwrap();
-        let h1 = runner_source_hash(dir.path()).unwrap();
-        std::fs::write(dir.path().join("berth/__pycache__/x.pyc"), "junk").unwrap();
-        std::fs::create_dir_all(dir.path().join("tests")).unwrap();
-        std::fs::write(dir.path().join("tests/test_x.py"), "").unwrap();
-        assert_eq!(h1, runner_source_hash(dir.path()).unwrap());
-        std::fs::write(dir.path().join("berth/__init__.py"), "X = 1\n").unwrap();
-        assert_ne!(h1, runner_source_hash(dir.path()).unwrap());
-    }
-
-    #[test]
-    fn missing_runner_source_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = runner_source_hash(&dir.path().join("nope")).unwrap_err();
-        assert!(matches!(e, ImageError::RunnerSourceMissing { .. }), "{e}");
+    fn platforms_cover_every_glibc_up_to_the_image() {
+        let arch = std::env::consts::ARCH;
+        let tags = pip_platforms((2, 36));
+        for minor in [17, 27, 28, 34, 36] {
+            assert!(
+                tags.contains(&format!("manylinux_2_{minor}_{arch}")),
+                "{minor}"
+            );
+        }
+        assert!(tags.contains(&format!("manylinux2014_{arch}")));
+        assert!(!tags.contains(&format!("manylinux_2_37_{arch}")));
+        let old = pip_platforms((2, 31));
+        assert!(old.contains(&format!("manylinux_2_31_{arch}")));
+        assert!(!old.contains(&format!("manylinux_2_34_{arch}")));
     }
 }

@@ -9,9 +9,8 @@
 //! so only the first run pays for the cold build.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use berth_images::{
     BaseMode, ICEORYX2_VERSION, ImageBuilder, ImageBuilderConfig, ImageError, NodeEnvironment,
@@ -32,62 +31,11 @@ const NAMESPACE: &str = "berthtest-images";
 /// Serializes the tests: they share the base image and (on 2 cores) build faster one at a time.
 static DOCKER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A snapshot of the runner source taken once per test process, so that edits to
-/// `runner/python` while the tests run do not trigger base rebuilds half-way through. Keyed by
-/// content, so unchanged sources reuse the same directory (and image) across runs.
-fn runner_snapshot() -> PathBuf {
-    static SNAPSHOT: OnceLock<PathBuf> = OnceLock::new();
-    SNAPSHOT
-        .get_or_init(|| {
-            fn copy(from: &Path, to: &Path) {
-                std::fs::create_dir_all(to).unwrap();
-                for entry in std::fs::read_dir(from).unwrap() {
-                    let entry = entry.unwrap();
-                    let name = entry.file_name();
-                    let skip = [
-                        ".pytest_cache",
-                        ".mypy_cache",
-                        "__pycache__",
-                        "build",
-                        "dist",
-                    ];
-                    if skip.iter().any(|s| name == *s) {
-                        continue;
-                    }
-                    let kind = entry.file_type().unwrap();
-                    if kind.is_dir() {
-                        copy(&entry.path(), &to.join(&name));
-                    } else if kind.is_file() {
-                        std::fs::copy(entry.path(), to.join(&name)).unwrap();
-                    }
-                }
-            }
-            let source = ImageBuilderConfig::default().runner_dir;
-            let staging = std::env::temp_dir().join(format!(
-                "berthtest-images-runner-staging-{}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&staging);
-            copy(&source, &staging);
-            let hash = berth_images::runner_source_hash(&staging).unwrap();
-            let snapshot =
-                std::env::temp_dir().join(format!("berthtest-images-runner-{}", &hash[..16]));
-            if snapshot.exists() {
-                std::fs::remove_dir_all(&staging).unwrap();
-            } else {
-                std::fs::rename(&staging, &snapshot).unwrap();
-            }
-            snapshot
-        })
-        .clone()
-}
-
 /// A builder for the test namespace, or `None` (after a loud notice) without a daemon.
 async fn builder_or_skip() -> Option<ImageBuilder> {
     let config = ImageBuilderConfig {
         namespace: NAMESPACE.to_string(),
         base_mode: BaseMode::Offline,
-        runner_dir: runner_snapshot(),
         ..ImageBuilderConfig::default()
     };
     match ImageBuilder::connect(config).await {
@@ -265,6 +213,7 @@ async fn offline_base_image_runs_as_non_root_and_is_reused() {
     assert_eq!(image_labels[labels::PYTHON], "3.11");
     assert_eq!(image_labels[labels::ICEORYX2], ICEORYX2_VERSION);
     assert_eq!(image_labels[labels::DEFINITION_HASH].len(), 64);
+    assert_eq!(image_labels[labels::GLIBC], "2.36");
 
     let (code, out) = run_in(
         builder.docker(),
@@ -273,7 +222,7 @@ async fn offline_base_image_runs_as_non_root_and_is_reused() {
         &[
             "python",
             "-c",
-            "import iceoryx2, berth, berth.runner, numpy, os, sys, importlib.metadata as md; \
+            "import iceoryx2, numpy, os, sys, importlib.metadata as md; \
              print(md.version('iceoryx2'), os.getuid(), os.environ['HOME'], sys.prefix)",
         ],
     )
@@ -294,7 +243,6 @@ async fn offline_base_image_runs_as_non_root_and_is_reused() {
     eprintln!("TIMING base ensure (warm): {warm:.1?}");
     assert!(!again.built, "second ensure rebuilt the base");
     assert_eq!(again.id, base.id);
-    assert!(warm < Duration::from_secs(5), "warm ensure took {warm:?}");
 
     // Auto falls back to offline here (no registry) and reuses the same image.
     let start = Instant::now();
@@ -320,11 +268,7 @@ async fn unsupported_offline_python_versions_are_explained() {
         .unwrap_err();
     assert!(matches!(e, ImageError::NoDebianSuite { .. }), "{e}");
     assert!(e.to_string().contains("BaseMode::Registry"), "{e}");
-    let e = builder
-        .ensure_base_image("3.9", BaseMode::Offline, &progress)
-        .await
-        .unwrap_err();
-    assert!(matches!(e, ImageError::GlibcTooOld { .. }), "{e}");
+    assert!(e.to_string().contains("base_image"), "{e}");
 }
 
 #[tokio::test]
@@ -357,7 +301,7 @@ async fn node_env_with_python_package_is_built_reused_and_rebuilt_on_change() {
         &[
             "python",
             "-c",
-            "import six, iceoryx2, berth.runner; print(six.__version__)",
+            "import six, iceoryx2, numpy; print(six.__version__)",
         ],
     )
     .await;
@@ -488,7 +432,7 @@ async fn custom_bases_are_validated() {
         "{e}"
     );
 
-    // The bare root filesystem has Python but neither iceoryx2 nor the runner.
+    // The bare root filesystem has Python but neither iceoryx2 nor numpy.
     let e = builder
         .validate_custom_base(&rootfs, "3.11")
         .await
@@ -500,7 +444,7 @@ async fn custom_bases_are_validated() {
         text.contains(&format!("RUN pip install iceoryx2=={ICEORYX2_VERSION}")),
         "{text}"
     );
-    assert!(text.contains("pip install berth-runner"), "{text}");
+    assert!(text.contains("RUN pip install numpy"), "{text}");
 
     // A node environment on that base is refused with the same message, before any build.
     let mut on_rootfs = env(&unique_hash("rootfs"), &["six==1.16.0"], &[]);
@@ -671,4 +615,137 @@ async fn custom_base_user_is_kept_and_failed_steps_are_reported() {
 
     remove_image(builder.docker(), &image.tag).await;
     remove_image(builder.docker(), &custom).await;
+}
+
+#[tokio::test]
+async fn prune_unused_keeps_images_in_use_and_recently_used() {
+    let Some(builder) = builder_or_skip().await else {
+        return;
+    };
+    let _lock = DOCKER_LOCK.lock().await;
+    let base = builder
+        .ensure_base_image("3.11", BaseMode::Offline, &progress)
+        .await
+        .unwrap();
+    let in_use = builder
+        .ensure_node_image(&env(&unique_hash("inuse"), &[], &[]), &progress)
+        .await
+        .unwrap();
+    let idle = builder
+        .ensure_node_image(&env(&unique_hash("idle"), &[], &[]), &progress)
+        .await
+        .unwrap();
+    builder.record_use(&in_use.tag);
+    let listed = builder.list().await.unwrap();
+    let entry = listed.iter().find(|i| i.tag == in_use.tag).expect("listed");
+    assert_eq!(entry.kind, "env");
+    assert!(
+        entry.last_used.is_some() && entry.env_hash.is_some(),
+        "{entry:?}"
+    );
+    assert!(listed.iter().any(|i| i.tag == base.tag && i.kind == "base"));
+
+    // Both were made just now: a week's threshold keeps them.
+    let week = berth_images::PruneOptions {
+        unused_for: std::time::Duration::from_secs(7 * 86_400),
+        all: false,
+    };
+    let removed = builder.prune_unused(week).await.unwrap();
+    assert!(
+        !removed.contains(&in_use.tag) && !removed.contains(&idle.tag),
+        "{removed:?}"
+    );
+
+    // A container (a running session's) holds `in_use`: even threshold zero keeps it.
+    let container = builder
+        .docker()
+        .create_container(
+            Some(CreateContainerOptionsBuilder::default().build()),
+            ContainerCreateBody {
+                image: Some(in_use.tag.clone()),
+                cmd: Some(vec!["true".into()]),
+                labels: Some(HashMap::from([
+                    (
+                        labels::MANAGED_BY.to_string(),
+                        labels::MANAGED_BY_VALUE.to_string(),
+                    ),
+                    (labels::KIND.to_string(), "test".to_string()),
+                ])),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let now = berth_images::PruneOptions {
+        unused_for: std::time::Duration::ZERO,
+        all: false,
+    };
+    let removed = builder.prune_unused(now).await;
+    builder
+        .docker()
+        .remove_container(
+            &container,
+            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+        )
+        .await
+        .unwrap();
+    let removed = removed.unwrap();
+    assert!(removed.contains(&idle.tag), "{removed:?}");
+    assert!(!removed.contains(&in_use.tag), "{removed:?}");
+    assert!(builder.docker().inspect_image(&in_use.tag).await.is_ok());
+    assert!(
+        builder.docker().inspect_image(&base.tag).await.is_ok(),
+        "bases stay without --all"
+    );
+
+    // Once no container uses it, it goes too.
+    let removed = builder.prune_unused(now).await.unwrap();
+    assert!(removed.contains(&in_use.tag), "{removed:?}");
+    assert!(
+        builder.last_used(&in_use.tag).is_none(),
+        "its use record goes with it"
+    );
+}
+
+#[tokio::test]
+async fn custom_bases_are_probed_as_nodes_run_with_their_shared_folders() {
+    let Some(builder) = builder_or_skip().await else {
+        return;
+    };
+    let _lock = DOCKER_LOCK.lock().await;
+    let base = builder
+        .ensure_base_image("3.11", BaseMode::Offline, &progress)
+        .await
+        .unwrap();
+    let open = tempfile::tempdir().unwrap();
+    let closed = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let with = |binds: Vec<String>| {
+        let mut config = builder.config().clone();
+        config.run_as = berth_images::RunAs {
+            user: Some("4242:4242".into()),
+            writable_binds: binds,
+        };
+        ImageBuilder::with_config(builder.docker().clone(), config)
+    };
+    // A folder the node's user may write: accepted.
+    with(vec![format!("{}:/shared", open.path().display())])
+        .validate_custom_base(&base.tag, "3.11")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // One it may not (owned by another user, 0700): refused, naming user, folder and cause.
+    let e = with(vec![format!("{}:/shared", closed.path().display())])
+        .validate_custom_base(&base.tag, "3.11")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("user 4242:4242 cannot create files in /shared")
+            && e.contains("PermissionError"),
+        "{e}"
+    );
+    assert_no_probe_containers(builder.docker(), &base.tag).await;
 }

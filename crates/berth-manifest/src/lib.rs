@@ -13,14 +13,15 @@ mod graph;
 mod hash;
 mod locate;
 mod parse;
+pub mod python;
 mod schema;
 mod suggest;
 mod validate;
 
 pub use error::{ManifestError, ManifestErrors};
+pub use python::{PythonSource, PythonVersion, python_version, python_versions};
 pub use schema::{
-    Connection, DockerSpec, Executor, Manifest, Metadata, NodeSpec, ResourceLimits,
-    SUPPORTED_PYTHON_VERSIONS, VolumeSpec,
+    Connection, DockerSpec, Executor, Manifest, Metadata, NodeSpec, ResourceLimits, VolumeSpec,
 };
 
 /// The JSON Schema of the manifest format, for editors.

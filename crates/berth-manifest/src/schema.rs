@@ -6,9 +6,6 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Python versions a container node may ask for.
-pub const SUPPORTED_PYTHON_VERSIONS: &[&str] = &["3.9", "3.10", "3.11"];
-
 /// A pipeline manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +62,9 @@ pub struct NodeSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DockerSpec {
-    /// `"3.9"`, `"3.10"` or `"3.11"`.
+    /// One of the versions in `python-versions.txt` (default `"3.11"`).
     #[serde(default = "default_python")]
+    #[schemars(schema_with = "python_version_schema")]
     pub python_version: String,
     /// A custom image to start from instead of the standard one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +88,20 @@ pub struct DockerSpec {
 
 fn default_python() -> String {
     "3.11".into()
+}
+
+/// `python_version` in the JSON Schema: an enum of the supported versions.
+fn python_version_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let versions: Vec<&str> = crate::python::python_versions()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    schemars::json_schema!({
+        "type": "string",
+        "enum": versions,
+        "default": default_python(),
+        "description": "Python version of the node's image (see python-versions.txt)",
+    })
 }
 
 /// Hard resource limits of a container.

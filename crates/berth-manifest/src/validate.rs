@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use crate::error::ManifestError;
 use crate::locate::{Pos, Step};
 use crate::parse::error;
-use crate::schema::{Manifest, PYTHON_RUNTIME_HINTS, SUPPORTED_PYTHON_VERSIONS};
+use crate::python::{python_version, python_version_list};
+use crate::schema::{Manifest, PYTHON_RUNTIME_HINTS};
 use crate::suggest::closest;
 
 fn key(k: &str) -> Step {
@@ -81,11 +82,11 @@ pub(crate) fn validate(
             path.extend_from_slice(rest);
             path
         };
-        if !SUPPORTED_PYTHON_VERSIONS.contains(&docker.python_version.as_str()) {
+        if python_version(&docker.python_version).is_none() {
             report(
                 docker_path(&[key("python_version")]),
                 format!("unsupported python_version `{}`", docker.python_version),
-                format!("use one of: {}", SUPPORTED_PYTHON_VERSIONS.join(", ")),
+                format!("use one of: {}", python_version_list()),
             );
         }
         if let Some(limits) = &docker.resource_limits {

@@ -61,6 +61,19 @@ pub enum SessionError {
         /// The names it has.
         known: String,
     },
+    /// The Python that host-process nodes would run under cannot run them.
+    #[error(
+        "host Python `{python}` cannot run Berth's host-process nodes: {problem}; fix: unset \
+         BERTH_PYTHON (and SessionOptions::python) to let Berth make its own environment, or \
+         `{python} -m pip install iceoryx2=={} numpy`",
+        berth_images::ICEORYX2_VERSION
+    )]
+    HostPython {
+        /// The interpreter (or environment folder) in question.
+        python: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The session cannot be set up as asked.
     #[error("{0}")]
     Setup(String),

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use berth_images::{ImageBuilder, ImageBuilderConfig, NodeEnvironment};
-use berth_manifest::DockerSpec;
+use berth_images::{ImageBuilder, ImageBuilderConfig, NodeEnvironment, Progress, RunAs};
+use berth_manifest::{DockerSpec, Manifest};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
@@ -24,18 +24,52 @@ pub trait ImageProvider: Send + Sync {
 pub struct BuiltImages {
     builder: ImageBuilder,
     resolved: Mutex<HashMap<String, String>>,
+    progress: Option<Arc<dyn Progress + Send>>,
 }
 
 impl BuiltImages {
-    /// Connects to the Docker daemon with the default image configuration.
+    /// Connects to the Docker daemon with the default image configuration; custom bases are
+    /// probed as the Docker backend runs nodes (the host's uid:gid, its shared folders).
     pub async fn connect() -> Result<Self, SessionError> {
-        let builder = ImageBuilder::connect(ImageBuilderConfig::default())
-            .await
-            .map_err(image_error)?;
+        Self::connect_with(ImageBuilderConfig {
+            run_as: RunAs {
+                user: Some(berth_docker::host_user()),
+                writable_binds: berth_docker::shared_binds(),
+            },
+            ..ImageBuilderConfig::default()
+        })
+        .await
+    }
+
+    /// Connects to the Docker daemon with the given image configuration.
+    pub async fn connect_with(config: ImageBuilderConfig) -> Result<Self, SessionError> {
+        let builder = ImageBuilder::connect(config).await.map_err(image_error)?;
         Ok(Self {
             builder,
             resolved: Mutex::new(HashMap::new()),
+            progress: None,
         })
+    }
+
+    /// Reports build steps to `progress` (e.g. a terminal display) instead of the log.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress + Send>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Builds or reuses the image of every container node of `manifest`; returns
+    /// `(node id, image tag)` in manifest order.
+    pub async fn ensure_all(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<Vec<(String, String)>, SessionError> {
+        let mut images = Vec::new();
+        for node in &manifest.nodes {
+            if let Some(docker) = &node.docker {
+                images.push((node.id.clone(), self.image_for(&node.id, docker).await?));
+            }
+        }
+        Ok(images)
     }
 }
 
@@ -45,6 +79,7 @@ impl ImageProvider for BuiltImages {
         let hash = docker.environment_hash();
         let mut resolved = self.resolved.lock().await;
         if let Some(image) = resolved.get(&hash) {
+            self.builder.record_use(image);
             return Ok(image.clone());
         }
         let span = tracing::info_span!("image", node_id, env_hash = %&hash[..16]);
@@ -52,6 +87,7 @@ impl ImageProvider for BuiltImages {
             .resolve(node_id, docker, &hash)
             .instrument(span)
             .await?;
+        self.builder.record_use(&image);
         resolved.insert(hash, image.clone());
         Ok(image)
     }
@@ -64,13 +100,17 @@ impl BuiltImages {
         docker: &DockerSpec,
         hash: &str,
     ) -> Result<String, SessionError> {
-        let progress = |line: &str| tracing::info!(node_id, "{line}");
+        let log = |line: &str| tracing::info!(node_id, "{line}");
+        let progress: &dyn Progress = match &self.progress {
+            Some(p) => p.as_ref(),
+            None => &log,
+        };
         let extras = !docker.python_packages.is_empty() || !docker.system_dependencies.is_empty();
         let image = match (&docker.base_image, extras) {
             (None, false) => {
                 let base = self.builder.config().base_mode;
                 self.builder
-                    .ensure_base_image(&docker.python_version, base, &progress)
+                    .ensure_base_image(&docker.python_version, base, progress)
                     .await
                     .map_err(image_error)?
                     .tag
@@ -95,7 +135,7 @@ impl BuiltImages {
                     hash: hash.to_owned(),
                 };
                 self.builder
-                    .ensure_node_image(&env, &progress)
+                    .ensure_node_image(&env, progress)
                     .await
                     .map_err(|e| {
                         SessionError::Setup(format!("node `{node_id}`: cannot make its image: {e}"))

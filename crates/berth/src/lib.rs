@@ -19,6 +19,7 @@
 
 mod control;
 mod error;
+pub mod host_python;
 pub mod images;
 pub mod native;
 pub mod plan;
@@ -28,7 +29,7 @@ mod session;
 pub use berth_manifest::Manifest;
 pub use berth_transport::{FrameHeader, FrameKind, TransportConfig};
 pub use error::SessionError;
-pub use session::{Output, Session, SessionOptions, SessionStats};
+pub use session::{NodeInfo, Output, Session, SessionOptions, SessionStats};
 
 /// Pins the calling thread to the CPUs in `cpus` (e.g. `"0"` or `"0-1"`); with
 /// [`SessionOptions::cpuset`] on the same CPUs, a frame's wake-up stays on one core.

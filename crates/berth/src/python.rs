@@ -16,6 +16,10 @@ include!(concat!(env!("OUT_DIR"), "/runner_files.rs"));
 /// Where node code is mounted in a container, by convention.
 pub(crate) const CONTAINER_NODE_DIR: &str = "/app/nodes";
 
+/// Where the host's runner is mounted (read-only) in every container; it goes first on
+/// `PYTHONPATH`, so images carry only Python and the runner's dependencies.
+pub(crate) const CONTAINER_RUNNER_DIR: &str = "/opt/berth/runner";
+
 /// The runner spec of `docs/PROTOCOL.md` for one node.
 pub(crate) fn runner_spec(
     node: &PlannedNode,
@@ -89,6 +93,16 @@ pub(crate) fn launch_spec(
             }
             spec.env
                 .extend(docker.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            spec.mounts.push(Mount {
+                host_path: materialize_runner()?,
+                container_path: PathBuf::from(CONTAINER_RUNNER_DIR),
+                read_only: true,
+            });
+            let python_path = match docker.env.get("PYTHONPATH") {
+                Some(theirs) if !theirs.is_empty() => format!("{CONTAINER_RUNNER_DIR}:{theirs}"),
+                _ => CONTAINER_RUNNER_DIR.to_owned(),
+            };
+            spec.env.insert("PYTHONPATH".into(), python_path);
             let limits = docker.resource_limits.as_ref();
             spec.limits = Limits {
                 memory_bytes: limits.and_then(|l| l.memory_mb).map(|mb| mb << 20),
@@ -131,8 +145,9 @@ pub(crate) fn launch_spec(
     Ok(spec)
 }
 
-/// Writes the embedded runner to `<temp>/berth-runner-<hash>/berth/` once, and returns the
-/// folder to put on `PYTHONPATH`.
+/// Writes the embedded runner to `<cache>/runner/<hash>/berth/` once, and returns the folder to
+/// put on `PYTHONPATH` (host processes) or mount (containers). The cache folder is the user's
+/// own (`0700`), so nobody else can plant code that nodes would import.
 pub(crate) fn materialize_runner() -> Result<PathBuf, SessionError> {
     let mut hasher = Sha256::new();
     for (path, text) in RUNNER_FILES {
@@ -141,11 +156,18 @@ pub(crate) fn materialize_runner() -> Result<PathBuf, SessionError> {
     }
     let hash = hasher.finalize();
     let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let root = std::env::temp_dir().join(format!("berth-runner-{hex}"));
+    let parent = berth_images::default_cache_dir().join("runner");
+    private_dir(&parent).map_err(|e| {
+        SessionError::Setup(format!(
+            "cannot use {} for the Python runner: {e}",
+            parent.display()
+        ))
+    })?;
+    let root = parent.join(&hex);
     if root.join("berth").join("__init__.py").exists() {
         return Ok(root);
     }
-    let staging = std::env::temp_dir().join(format!("berth-runner-{hex}.{}", std::process::id()));
+    let staging = parent.join(format!(".{hex}.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         for (path, text) in RUNNER_FILES {
             let file = staging.join("berth").join(path);
@@ -165,6 +187,25 @@ pub(crate) fn materialize_runner() -> Result<PathBuf, SessionError> {
         ))
     })?;
     Ok(root)
+}
+
+/// Creates `dir` (and its parents) if needed and checks that only this user can write it.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::metadata(dir)?;
+    let me = std::fs::metadata("/proc/self")?.uid();
+    if meta.uid() != me || meta.permissions().mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "it must belong to you (uid {me}) and be writable by nobody else; fix: \
+             `chown {me} {0} && chmod 700 {0}`",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

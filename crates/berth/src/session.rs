@@ -119,6 +119,17 @@ struct RunningNode {
     exit_reported: bool,
 }
 
+/// Where one node of a session runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The node.
+    pub node_id: String,
+    /// The backend that runs it (`docker`, `process`) or `native`.
+    pub backend: &'static str,
+    /// What serves it: a container id, a process id, or a host thread.
+    pub id: String,
+}
+
 /// A running pipeline.
 pub struct Session {
     id: SessionId,
@@ -135,6 +146,7 @@ pub struct Session {
     pending: VecDeque<SessionError>,
     next_output: usize,
     stats: SessionStats,
+    inputs_ended: bool,
     torn_down: bool,
 }
 
@@ -182,6 +194,7 @@ impl Session {
             pending: VecDeque::new(),
             next_output: 0,
             stats: SessionStats::default(),
+            inputs_ended: false,
             torn_down: false,
         };
         for channel in session.plan.channels() {
@@ -219,12 +232,26 @@ impl Session {
             .base_dir()
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("."));
-        let python = self
-            .options
-            .python
-            .clone()
-            .or_else(|| std::env::var("BERTH_PYTHON").ok())
-            .unwrap_or_else(|| "python3".into());
+        let python = if self
+            .plan
+            .nodes
+            .iter()
+            .any(|n| n.executor == Executor::Process)
+        {
+            let named = self
+                .options
+                .python
+                .clone()
+                .or_else(|| std::env::var("BERTH_PYTHON").ok());
+            let python = match named {
+                Some(named) => PathBuf::from(named),
+                None => crate::host_python::managed(&berth_images::default_cache_dir()).await?,
+            };
+            crate::host_python::check(&python).await?;
+            python.display().to_string()
+        } else {
+            String::new()
+        };
         let mut backends: HashMap<&'static str, Arc<dyn Backend>> = HashMap::new();
         for node in &self.plan.nodes {
             let node_id = node.spec.id.clone();
@@ -367,6 +394,29 @@ impl Session {
         &self.plan
     }
 
+    /// Where each node runs, in manifest order.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.plan
+            .nodes
+            .iter()
+            .map(|planned| {
+                let node_id = planned.spec.id.clone();
+                match self.nodes.iter().find(|n| n.process.node_id() == node_id) {
+                    Some(running) => NodeInfo {
+                        node_id,
+                        backend: running.backend.name(),
+                        id: running.process.id().to_owned(),
+                    },
+                    None => NodeInfo {
+                        node_id,
+                        backend: "native",
+                        id: format!("thread in process {}", std::process::id()),
+                    },
+                }
+            })
+            .collect()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> SessionStats {
         self.stats
@@ -422,6 +472,26 @@ impl Session {
         }
         self.stats.sent += 1;
         Ok(sequence)
+    }
+
+    /// Sends end-of-stream into every pipeline input: each node finishes what it has, passes
+    /// the end downstream and exits. Outputs keep arriving until [`Session::outputs_ended`].
+    pub fn end_inputs(&mut self) {
+        if std::mem::replace(&mut self.inputs_ended, true) {
+            return;
+        }
+        for senders in self.inputs.values_mut() {
+            for sender in senders.iter_mut() {
+                if let Err(e) = sender.send_end_of_stream() {
+                    tracing::debug!(error = %e, "end of stream not delivered; the node will be stopped");
+                }
+            }
+        }
+    }
+
+    /// Whether every pipeline output has delivered its end-of-stream.
+    pub fn outputs_ended(&self) -> bool {
+        self.outputs.iter().all(|(_, _, ended)| *ended)
     }
 
     /// Waits up to `timeout` for the next output frame and lets `read` see it in place.
@@ -578,15 +648,11 @@ impl Session {
     pub async fn stop(mut self) -> Result<SessionStats, SessionError> {
         let span = tracing::info_span!("stop", session_id = %self.id);
         async {
-            for senders in self.inputs.values_mut() {
-                for sender in senders.iter_mut() {
-                    if let Err(e) = sender.send_end_of_stream() {
-                        tracing::debug!(error = %e, "end of stream not delivered; the node will be stopped");
-                    }
-                }
-            }
+            self.end_inputs();
             let deadline = Instant::now() + self.options.stop_grace;
-            while Instant::now() < deadline && self.nodes.iter().any(|n| n.process.try_exit().is_none()) {
+            while Instant::now() < deadline
+                && self.nodes.iter().any(|n| n.process.try_exit().is_none())
+            {
                 // Keep outputs flowing, so nodes blocked on a full queue can finish.
                 for (_, receiver, _) in &mut self.outputs {
                     while let Ok(Some(_)) = receiver.receive_with(Duration::ZERO, &mut |_, _| {}) {}

@@ -62,18 +62,23 @@ fn name_part(text: &str) -> String {
 }
 
 /// The host process's `uid:gid`, so files the runner creates in shared memory are ours.
-pub(crate) fn host_user() -> String {
+pub fn host_user() -> String {
     // SAFETY: getuid and getgid cannot fail and touch no memory.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     format!("{uid}:{gid}")
 }
 
-/// The bind mounts: the iceoryx2 root and shared memory, then the spec's own mounts.
-pub(crate) fn binds(spec: &LaunchSpec) -> Result<Vec<String>, BackendError> {
-    let mut binds = vec![
+/// The binds every container gets (`host:container`): the iceoryx2 root and shared memory.
+pub fn shared_binds() -> Vec<String> {
+    vec![
         format!("{ICEORYX2_ROOT}:{ICEORYX2_ROOT}"),
         format!("{SHARED_MEMORY}:{SHARED_MEMORY}"),
-    ];
+    ]
+}
+
+/// The bind mounts: the iceoryx2 root and shared memory, then the spec's own mounts.
+pub(crate) fn binds(spec: &LaunchSpec) -> Result<Vec<String>, BackendError> {
+    let mut binds = shared_binds();
     for mount in &spec.mounts {
         binds.push(bind_of(mount).map_err(|detail| BackendError::Launch {
             node_id: spec.node_id.clone(),

@@ -28,7 +28,9 @@ use bollard::query_parameters::ListContainersOptions;
 use tokio::sync::OnceCell;
 
 pub use connect::{DEFAULT_HOST, PING_TIMEOUT};
-pub use container::{ENV_MANAGED_BY, ENV_SESSION, ICEORYX2_ROOT, SHARED_MEMORY};
+pub use container::{
+    ENV_MANAGED_BY, ENV_SESSION, ICEORYX2_ROOT, SHARED_MEMORY, host_user, shared_binds,
+};
 pub use node::DockerNode;
 
 use crate::connect::{Address, Daemon};

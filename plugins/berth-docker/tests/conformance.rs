@@ -1,8 +1,8 @@
 //! The Docker backend runs the whole backend conformance suite against the real daemon.
 //!
-//! Without a reachable daemon (or without a test image) every check prints a `SKIPPED:` line
-//! and passes, unless `BERTH_REQUIRE_DOCKER=1`. The image is `BERTH_TEST_IMAGE`, else the first
-//! local one of `berth/python:3.11`, `berth/rootfs:bookworm`, `berth-test/python:bookworm`.
+//! Without a reachable daemon every check prints a `SKIPPED:` line and passes, unless
+//! `BERTH_REQUIRE_DOCKER=1`. The image is `BERTH_TEST_IMAGE`, else `berth/python:3.11`, built
+//! on first use if missing.
 
 mod common;
 

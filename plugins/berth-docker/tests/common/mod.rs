@@ -7,13 +7,7 @@ use std::time::{Duration, Instant};
 
 use berth_backend::{Backend, LaunchSpec};
 use berth_docker::DockerBackend;
-
-/// Images tried in order when `BERTH_TEST_IMAGE` is not set; each must have `python3` on PATH.
-pub const CANDIDATE_IMAGES: &[&str] = &[
-    "berth/python:3.11",
-    "berth/rootfs:bookworm",
-    "berth-test/python:bookworm",
-];
+use berth_images::{BaseMode, ImageBuilder, ImageBuilderConfig};
 
 fn required() -> bool {
     std::env::var("BERTH_REQUIRE_DOCKER").is_ok_and(|v| v == "1")
@@ -44,21 +38,27 @@ pub async fn backend_and_image() -> Option<(DockerBackend, String)> {
     }
 }
 
-/// `BERTH_TEST_IMAGE`, else the first of [`CANDIDATE_IMAGES`] present on the daemon.
-pub async fn test_image(backend: &DockerBackend) -> Result<String, String> {
+/// `BERTH_TEST_IMAGE`, else the standard `berth/python:3.11`, built (once per process, and
+/// once per machine under the image builder's lock) by the same library code users call.
+pub async fn test_image(_backend: &DockerBackend) -> Result<String, String> {
+    static IMAGE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     if let Ok(image) = std::env::var("BERTH_TEST_IMAGE") {
         return Ok(image);
     }
-    let docker = backend.client().await.map_err(|e| e.to_string())?;
-    for image in CANDIDATE_IMAGES {
-        if docker.inspect_image(image).await.is_ok() {
-            return Ok((*image).to_owned());
-        }
-    }
-    Err(format!(
-        "no test image: none of {CANDIDATE_IMAGES:?} exists locally; build one with \
-         `cargo xtask build-images`, or set BERTH_TEST_IMAGE to an image with python3"
-    ))
+    IMAGE
+        .get_or_try_init(|| async {
+            let builder = ImageBuilder::connect(ImageBuilderConfig::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let progress = |line: &str| eprintln!("  test image | {line}");
+            builder
+                .ensure_base_image("3.11", BaseMode::Auto, &progress)
+                .await
+                .map(|image| image.tag)
+                .map_err(|e| format!("cannot build the test image berth/python:3.11: {e}"))
+        })
+        .await
+        .cloned()
 }
 
 /// A session id no other test uses.

@@ -1,0 +1,149 @@
+//! The Python interpreter host-process nodes run under: the one the caller names
+//! (`SessionOptions::python` or `BERTH_PYTHON`), checked; else a virtualenv Berth makes once,
+//! holding the runner's pinned dependencies, under `<cache>/host-python/<hash16>`.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::process::Command;
+
+use crate::SessionError;
+
+/// What the runner needs besides itself (it is put on `PYTHONPATH` by the session).
+fn requirements() -> [String; 2] {
+    [
+        format!("iceoryx2=={}", berth_images::ICEORYX2_VERSION),
+        "numpy".to_owned(),
+    ]
+}
+
+/// Checks that `python` runs and can import what the runner needs.
+pub async fn check(python: &Path) -> Result<(), SessionError> {
+    let script = "import importlib.metadata as md, sys\n\
+                  missing = []\n\
+                  for name in ('iceoryx2', 'numpy'):\n\
+                  \x20   try:\n\
+                  \x20       __import__(name)\n\
+                  \x20   except Exception as e:\n\
+                  \x20       missing.append('%s (%s)' % (name, e))\n\
+                  if not missing and md.version('iceoryx2') != sys.argv[1]:\n\
+                  \x20   missing.append('iceoryx2 ' + sys.argv[1] + ' (it has ' + md.version('iceoryx2') + ')')\n\
+                  print('; '.join(missing))\n";
+    let output = Command::new(python)
+        .args(["-c", script, berth_images::ICEORYX2_VERSION])
+        .output()
+        .await
+        .map_err(|e| SessionError::HostPython {
+            python: python.display().to_string(),
+            problem: format!("it cannot be started ({e})"),
+        })?;
+    let missing = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if output.status.success() && missing.is_empty() {
+        return Ok(());
+    }
+    let problem = if missing.is_empty() {
+        String::from_utf8_lossy(&output.stderr).trim().to_owned()
+    } else {
+        format!("it lacks {missing}")
+    };
+    Err(SessionError::HostPython {
+        python: python.display().to_string(),
+        problem,
+    })
+}
+
+/// The interpreter of Berth's own host virtualenv under `cache_dir`, made on first use (a
+/// minute at most: `python3 -m venv` and a pip install of the runner's dependencies).
+pub async fn managed(cache_dir: &Path) -> Result<PathBuf, SessionError> {
+    let base = std::env::var_os("BERTH_BASE_PYTHON").unwrap_or_else(|| "python3".into());
+    let version = Command::new(&base)
+        .args(["-c", "import sys; print(sys.version)"])
+        .output()
+        .await
+        .map_err(|e| {
+            setup_failed(
+                &PathBuf::from(&base),
+                format!("python3 cannot be started ({e})"),
+            )
+        })?;
+    let mut hasher = Sha256::new();
+    hasher.update(&version.stdout);
+    for r in requirements() {
+        hasher.update(r.as_bytes());
+        hasher.update(b"\n");
+    }
+    let hex: String = hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let root = cache_dir.join("host-python");
+    let venv = root.join(&hex);
+    let python = venv.join("bin/python");
+    if venv.join(".berth-ready").is_file() {
+        return Ok(python);
+    }
+    std::fs::create_dir_all(&root).map_err(|e| setup_failed(&root, e.to_string()))?;
+    let _lock = lock(&root.join(format!("{hex}.lock"))).await?;
+    if venv.join(".berth-ready").is_file() {
+        return Ok(python);
+    }
+    tracing::info!(venv = %venv.display(), "creating the host Python environment for host-process nodes (once)");
+    let _ = std::fs::remove_dir_all(&venv);
+    run(Command::new(&base).args(["-m", "venv"]).arg(&venv), &venv).await?;
+    run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(requirements()),
+        &venv,
+    )
+    .await?;
+    std::fs::write(venv.join(".berth-ready"), "")
+        .map_err(|e| setup_failed(&venv, e.to_string()))?;
+    Ok(python)
+}
+
+/// Waits for the file lock that makes one process create the venv while others wait.
+async fn lock(path: &Path) -> Result<std::fs::File, SessionError> {
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| setup_failed(path, e.to_string()))?;
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| setup_failed(&path, e.to_string()))?
+        .map_err(|e| setup_failed(&path, e.to_string()))
+}
+
+async fn run(command: &mut Command, venv: &Path) -> Result<(), SessionError> {
+    let output = command
+        .output()
+        .await
+        .map_err(|e| setup_failed(venv, e.to_string()))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(setup_failed(
+        venv,
+        format!(
+            "{:?} failed: {}",
+            command.as_std(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+    ))
+}
+
+fn setup_failed(path: &Path, problem: String) -> SessionError {
+    SessionError::HostPython {
+        python: path.display().to_string(),
+        problem: format!("the host Python environment could not be made: {problem}"),
+    }
+}
