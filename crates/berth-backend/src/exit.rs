@@ -40,11 +40,47 @@ impl fmt::Display for ExitReport {
             return Ok(());
         }
         match (self.code, self.signal) {
-            (_, Some(signal)) => write!(f, "killed by signal {signal}"),
-            (Some(code), None) => write!(f, "exit code {code}"),
+            (_, Some(signal)) => match signal_name(i64::from(signal)) {
+                Some((name, meaning)) => {
+                    write!(f, "killed by {name} (signal {signal}: {meaning})")
+                }
+                None => write!(f, "killed by signal {signal}"),
+            },
+            // A container's init reports death by signal N as exit code 128 + N.
+            (Some(code), None) => match signal_name(code - 128).filter(|_| code > 128) {
+                Some((name, meaning)) => write!(f, "exit code {code} ({name}: {meaning})"),
+                None => write!(f, "exit code {code}"),
+            },
             (None, None) => write!(f, "ended, status unknown"),
         }
     }
+}
+
+/// The name of a signal that ends processes, and what it usually means for a node.
+pub fn signal_name(signal: i64) -> Option<(&'static str, &'static str)> {
+    Some(match signal {
+        1 => ("SIGHUP", "its terminal or parent went away"),
+        2 => ("SIGINT", "interrupted"),
+        4 => (
+            "SIGILL",
+            "an illegal instruction in native code (a wheel built for another CPU?)",
+        ),
+        6 => (
+            "SIGABRT",
+            "aborted, usually by a failed assertion in native code",
+        ),
+        7 => (
+            "SIGBUS",
+            "a bus error, usually shared memory (/dev/shm) running out of space",
+        ),
+        9 => (
+            "SIGKILL",
+            "killed from outside: the OOM killer, `docker kill`, or a stop that timed out",
+        ),
+        11 => ("SIGSEGV", "a segmentation fault in native code"),
+        15 => ("SIGTERM", "asked to stop"),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -83,7 +119,25 @@ mod tests {
                 ..Default::default()
             }
             .to_string(),
-            "killed by signal 9"
+            "killed by SIGKILL (signal 9: killed from outside: the OOM killer, `docker kill`, or \
+             a stop that timed out)"
+        );
+        assert_eq!(
+            ExitReport {
+                code: Some(135),
+                ..Default::default()
+            }
+            .to_string(),
+            "exit code 135 (SIGBUS: a bus error, usually shared memory (/dev/shm) running out of \
+             space)"
+        );
+        assert_eq!(
+            ExitReport {
+                signal: Some(64),
+                ..Default::default()
+            }
+            .to_string(),
+            "killed by signal 64"
         );
         assert!(
             ExitReport {

@@ -21,7 +21,7 @@ mod traits;
 pub mod conformance;
 
 pub use error::BackendError;
-pub use exit::ExitReport;
+pub use exit::{ExitReport, signal_name};
 pub use launch::{
     LABEL_ENV_HASH, LABEL_MANAGED_BY, LABEL_NODE, LABEL_SESSION, LaunchSpec, Limits, MANAGED_BY,
     Mount,

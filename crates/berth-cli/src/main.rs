@@ -41,7 +41,8 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,berth::host_python=info".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -56,7 +57,12 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Run(args) => report(run::run(args)),
+        Command::Run(args) => match run::run(args) {
+            Ok(run::Ended::Complete) => ExitCode::SUCCESS,
+            // The shell's convention for "ended by SIGINT", after a clean stop.
+            Ok(run::Ended::Interrupted) => ExitCode::from(130),
+            Err(e) => report(Err(e)),
+        },
         Command::Build { file } => report(build::build(&file)),
         Command::Images(args) => report(build::images(args)),
     }

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -39,7 +41,39 @@ pub(crate) struct RunArgs {
     input_name: Option<String>,
 }
 
-pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
+/// How a run ended.
+pub(crate) enum Ended {
+    /// Every input was sent and every output stream ended.
+    Complete,
+    /// Ctrl-C or SIGTERM: the session was stopped cleanly before the input ran out.
+    Interrupted,
+}
+
+/// Sets `flag` on Ctrl-C or SIGTERM; a second one exits at once (the next start sweeps what
+/// that leaves). Installed after the session starts, so that it is the process's handler
+/// rather than the transport's.
+fn on_interrupt(runtime: &tokio::runtime::Runtime, flag: Arc<AtomicBool>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _guard = runtime.enter();
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    runtime.spawn(async move {
+        for _ in 0..2 {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            if flag.swap(true, Ordering::Relaxed) {
+                eprintln!("interrupted again: exiting without stopping the session");
+                std::process::exit(130);
+            }
+            eprintln!("interrupted: stopping the session (again to exit at once)");
+        }
+    });
+    Ok(())
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
     let manifest = Manifest::from_path(&args.file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let input = match args.input_name.clone() {
         Some(name) => name,
@@ -68,16 +102,25 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         ..SessionOptions::default()
     };
     let mut session = runtime.block_on(Session::start(&manifest, options))?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    on_interrupt(&runtime, Arc::clone(&interrupted))?;
     eprintln!(
         "session {} ready: {} nodes",
         session.id(),
         manifest.nodes.len()
     );
     for node in session.nodes() {
-        eprintln!("  {:<16} {:<8} {}", node.node_id, node.backend, node.id);
+        let served_by = match node.backend {
+            "docker" => format!("container {}", &node.id[..node.id.len().min(12)]),
+            "process" => format!("host process {}", node.id),
+            _ => node.id.clone(),
+        };
+        eprintln!("  node {:<16} {served_by}", node.node_id);
     }
     let result = runtime.block_on(async {
-        tokio::task::block_in_place(|| stream(&mut session, &input, &audio, args.realtime))
+        tokio::task::block_in_place(|| {
+            stream(&mut session, &input, &audio, args.realtime, &interrupted)
+        })
     });
     let stats = runtime.block_on(session.stop())?;
     let streamed = result?;
@@ -102,7 +145,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         audio::write_wav(path, out)?;
         println!("wrote {}", path.display());
     }
-    Ok(())
+    Ok(if interrupted.load(Ordering::Relaxed) {
+        Ended::Interrupted
+    } else {
+        Ended::Complete
+    })
 }
 
 /// What came out of a run.
@@ -152,6 +199,7 @@ fn stream(
     input: &str,
     audio: &Audio,
     realtime: bool,
+    interrupted: &AtomicBool,
 ) -> anyhow::Result<Streamed> {
     let chunk = ((audio.sample_rate as usize / 50) * audio.channels as usize).max(1);
     let mut streamed = Streamed {
@@ -166,6 +214,9 @@ fn stream(
     };
     let started = Instant::now();
     for (i, samples) in audio.samples.chunks(chunk).enumerate() {
+        if interrupted.load(Ordering::Relaxed) {
+            break;
+        }
         if realtime {
             // Take outputs as they arrive until the next chunk is due.
             let due = started + Duration::from_millis(20 * i as u64);
@@ -184,6 +235,7 @@ fn stream(
     }
     session.end_inputs();
     let deadline = Instant::now() + END_TIMEOUT;
+    // Interrupted or not, what is in flight still arrives (a second Ctrl-C exits at once).
     while !session.outputs_ended() {
         let left = deadline.saturating_duration_since(Instant::now());
         anyhow::ensure!(

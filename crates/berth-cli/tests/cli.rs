@@ -2,6 +2,14 @@
 
 use std::process::Command;
 
+/// Held by every test that starts a session: a session's first start sweeps dead sessions, and
+/// the crash test must see the state its killed host left before anything else sweeps it.
+static SESSIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SESSIONS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn berth(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
@@ -87,6 +95,7 @@ fn schema_is_json_with_the_node_fields() {
 
 #[test]
 fn run_streams_the_gain_example_and_prints_latency() {
+    let _one = one_at_a_time();
     let out = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args([
             "run",
@@ -111,6 +120,7 @@ fn run_streams_the_gain_example_and_prints_latency() {
 
 #[test]
 fn run_streams_nodes_that_answer_some_inputs_or_several_times() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("nodes")).unwrap();
     std::fs::write(
@@ -167,6 +177,7 @@ connections:
 
 #[test]
 fn run_limits_a_wav_input_to_seconds() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("in.wav");
     let spec = hound::WavSpec {
@@ -191,4 +202,212 @@ fn run_limits_a_wav_input_to_seconds() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("frames: sent 5 received 5"), "{stdout}");
+}
+
+/// A running `berth run` whose stderr is read line by line.
+struct Running {
+    child: std::process::Child,
+    stderr: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("berth starts");
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        Running {
+            child,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads stderr until a line starts with `prefix` (after trimming) and returns it.
+    fn line_starting(&mut self, prefix: &str) -> String {
+        for line in self.stderr.by_ref() {
+            let line = line.unwrap();
+            self.seen.push(line.clone());
+            if line.trim_start().starts_with(prefix) {
+                return line;
+            }
+        }
+        panic!(
+            "berth ended before printing `{prefix}`:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// The session id from `session <id> ready`.
+    fn session(&mut self) -> String {
+        let line = self.line_starting("session ");
+        line.split_whitespace().nth(1).unwrap().to_owned()
+    }
+
+    /// Waits for the exit (at most 60 s) and returns status and stdout.
+    fn finish(mut self) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut stdout = self.child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut out = String::new();
+            let _ = stdout.read_to_string(&mut out);
+            let _ = tx.send(out);
+        });
+        let out = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("berth ended within 60 s");
+        (self.child.wait().unwrap(), out)
+    }
+}
+
+/// Files and segments of `session` under iceoryx2's root and in `/dev/shm`.
+fn iceoryx2_files_of(session: &str) -> Vec<String> {
+    let prefix = format!("berth_{session}_");
+    let mut found = Vec::new();
+    for dir in [
+        "/dev/shm",
+        "/tmp/iceoryx2",
+        "/tmp/iceoryx2/services",
+        "/tmp/iceoryx2/nodes",
+    ] {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) {
+                found.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    found
+}
+
+fn owner_file(session: &str) -> std::path::PathBuf {
+    berth_images::default_cache_dir()
+        .join("sessions")
+        .join(format!("{session}.owner"))
+}
+
+#[test]
+fn ctrl_c_stops_a_run_cleanly() {
+    let _one = one_at_a_time();
+    let mut run = Running::start(&[
+        "run",
+        &repo("examples/gain/pipeline.yaml"),
+        "--realtime",
+        "--seconds",
+        "30",
+    ]);
+    let session = run.session();
+    assert!(
+        owner_file(&session).is_file(),
+        "the session has an owner file"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &run.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (status, stdout) = run.finish();
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    let sent: u64 = stdout
+        .split("frames: sent ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a summary: {stdout}"));
+    assert!(
+        sent < 1500,
+        "stopped before the 30 s of input ran out: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("received {sent} lost 0")),
+        "{stdout}"
+    );
+    assert_eq!(iceoryx2_files_of(&session), Vec::<String>::new());
+    assert!(
+        !owner_file(&session).exists(),
+        "the owner file goes with the session"
+    );
+}
+
+#[test]
+fn a_killed_host_stops_its_containers_and_the_next_start_removes_them() {
+    let _one = one_at_a_time();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let docker = match rt.block_on(berth_docker::DockerBackend::new().client()) {
+        Ok(docker) if rt.block_on(docker.ping()).is_ok() => docker,
+        other if std::env::var("BERTH_REQUIRE_DOCKER").as_deref() == Ok("1") => {
+            panic!(
+                "BERTH_REQUIRE_DOCKER=1 but Docker is unreachable: {:?}",
+                other.err()
+            )
+        }
+        _ => {
+            eprintln!("SKIPPED: Docker daemon not reachable");
+            return;
+        }
+    };
+    let mut run = Running::start(&[
+        "run",
+        &repo("examples/gain-docker/pipeline.yaml"),
+        "--realtime",
+        "--seconds",
+        "60",
+    ]);
+    let session = run.session();
+    let container = run
+        .line_starting("node gain")
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    run.child.kill().unwrap(); // SIGKILL: no handler, no cleanup
+    let killed = std::time::Instant::now();
+    let _ = run.child.wait();
+    // The runner sees its owner's lock come free and stops; its container ends with it.
+    let wait = rt.block_on(async {
+        use futures_util::StreamExt;
+        let mut stream = docker.wait_container(&container, None);
+        tokio::time::timeout(std::time::Duration::from_secs(15), stream.next()).await
+    });
+    match wait {
+        Ok(Some(Ok(_))) => {}
+        // A non-zero exit arrives as this error: the container stopped all the same.
+        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { .. }))) => {}
+        other => {
+            panic!("container {container} did not stop within 15 s of its host's death: {other:?}")
+        }
+    }
+    eprintln!(
+        "container stopped {:.2} s after its host was killed",
+        killed.elapsed().as_secs_f64()
+    );
+    assert!(owner_file(&session).is_file(), "left by the dead host");
+    // The next start (any pipeline) sweeps what the dead session left.
+    let next = berth(&[
+        "run",
+        &repo("examples/gain/pipeline.yaml"),
+        "--seconds",
+        "0.1",
+    ]);
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    let gone = rt.block_on(docker.inspect_container(&container, None));
+    assert!(
+        gone.is_err(),
+        "container {container} was not removed: {gone:?}"
+    );
+    assert_eq!(iceoryx2_files_of(&session), Vec::<String>::new());
+    assert!(
+        !owner_file(&session).exists(),
+        "the swept session's owner file is gone"
+    );
 }

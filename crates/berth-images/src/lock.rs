@@ -18,31 +18,42 @@ impl ImageBuilder {
     /// Takes the build lock of `tag`, waiting (with a progress step) while another process
     /// or task holds it.
     pub(crate) async fn build_lock(&self, tag: &str, progress: &dyn Progress) -> Result<BuildLock> {
-        let dir = self.config.cache_dir.join("locks");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| ImageError::io("creating the build lock folder", &dir, e))?;
-        let path = dir.join(lock_name(tag));
-        let file = open(&path)?;
-        match file.try_lock() {
-            Ok(()) => return Ok(BuildLock { _file: file }),
-            Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(e)) => {
-                return Err(ImageError::io("locking the image build", &path, e));
-            }
-        }
-        progress.step(
-            Step::Wait,
-            &format!("another Berth build of {tag} is running; waiting for it to finish"),
-        );
-        tracing::info!(image = tag, "waiting for another build of the same image");
-        tokio::task::spawn_blocking(move || {
-            file.lock()
-                .map(|()| BuildLock { _file: file })
-                .map_err(|e| ImageError::io("locking the image build", &path, e))
-        })
-        .await
-        .map_err(|e| ImageError::io("locking the image build", &dir, std::io::Error::other(e)))?
+        lock(&self.config.cache_dir, &lock_name(tag), tag, progress).await
     }
+}
+
+/// Takes the lock `<cache>/locks/<name>` that guards `what`, waiting (with a progress step)
+/// while another process or task holds it.
+pub(crate) async fn lock(
+    cache_dir: &Path,
+    name: &str,
+    what: &str,
+    progress: &dyn Progress,
+) -> Result<BuildLock> {
+    let dir = cache_dir.join("locks");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ImageError::io("creating the build lock folder", &dir, e))?;
+    let path = dir.join(name);
+    let file = open(&path)?;
+    match file.try_lock() {
+        Ok(()) => return Ok(BuildLock { _file: file }),
+        Err(TryLockError::WouldBlock) => {}
+        Err(TryLockError::Error(e)) => {
+            return Err(ImageError::io("locking the image build", &path, e));
+        }
+    }
+    progress.step(
+        Step::Wait,
+        &format!("another Berth build of {what} is running; waiting for it to finish"),
+    );
+    tracing::info!(%what, "waiting for another build of the same thing");
+    tokio::task::spawn_blocking(move || {
+        file.lock()
+            .map(|()| BuildLock { _file: file })
+            .map_err(|e| ImageError::io("locking the image build", &path, e))
+    })
+    .await
+    .map_err(|e| ImageError::io("locking the image build", &dir, std::io::Error::other(e)))?
 }
 
 fn open(path: &Path) -> Result<File> {

@@ -33,6 +33,17 @@ pub(crate) async fn ensure_iceoryx2_wheel(
     if has_wheel(&dir) {
         return Ok(dir);
     }
+    // One builder at a time (it also guards the shared tools venv); the next one reuses.
+    let _lock = crate::lock::lock(
+        cache_dir,
+        "source-wheels.lock",
+        "iceoryx2 from source",
+        progress,
+    )
+    .await?;
+    if has_wheel(&dir) {
+        return Ok(dir);
+    }
     progress.step(
         Step::SourceWheel,
         &format!(

@@ -44,6 +44,28 @@ pub enum TransportError {
         /// The largest payload possible.
         limit: usize,
     },
+    /// The session's channels could grow beyond the shared memory left on this host.
+    #[error(
+        "the session's {channels} channels may need {needed_mib} MiB of shared memory (each \
+         holds up to {frames} frames of {frame_kib} KiB), but {path} has {available_mib} MiB \
+         free; fix: enlarge {path} (`mount -o remount,size=2G {path}`, or `--shm-size` for a \
+         container Berth itself runs in), or lower TransportConfig::max_frame_bytes or \
+         queue_depth"
+    )]
+    SharedMemoryTooSmall {
+        /// Where shared memory lives.
+        path: String,
+        /// Channels created so far, including the one that did not fit.
+        channels: usize,
+        /// Frames each channel can hold at once.
+        frames: usize,
+        /// The largest frame, in KiB.
+        frame_kib: usize,
+        /// What the channels can grow to, in MiB.
+        needed_mib: u64,
+        /// What was free when the session opened, in MiB.
+        available_mib: u64,
+    },
     /// The implementation failed (shared memory, event, file system).
     #[error("{transport} transport: {operation} failed on `{channel}`: {detail}")]
     Backend {

@@ -22,6 +22,7 @@ mod error;
 pub mod host_python;
 pub mod images;
 pub mod native;
+mod owner;
 pub mod plan;
 mod python;
 mod session;
@@ -29,6 +30,7 @@ mod session;
 pub use berth_manifest::Manifest;
 pub use berth_transport::{FrameHeader, FrameKind, TransportConfig};
 pub use error::SessionError;
+pub use owner::sweep_orphans;
 pub use session::{NodeInfo, Output, Session, SessionOptions, SessionStats};
 
 /// Pins the calling thread to the CPUs in `cpus` (e.g. `"0"` or `"0-1"`); with

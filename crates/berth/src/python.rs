@@ -16,6 +16,13 @@ include!(concat!(env!("OUT_DIR"), "/runner_files.rs"));
 /// Where node code is mounted in a container, by convention.
 pub(crate) const CONTAINER_NODE_DIR: &str = "/app/nodes";
 
+/// Where a container sees its session's owner file (read-only).
+pub(crate) const CONTAINER_OWNER_FILE: &str = "/opt/berth/owner";
+
+/// The variable naming the owner file a runner watches: when its lock comes free, the host
+/// is gone and the runner stops.
+pub(crate) const ENV_OWNER_LOCK: &str = "BERTH_OWNER_LOCK";
+
 /// Where the host's runner is mounted (read-only) in every container; it goes first on
 /// `PYTHONPATH`, so images carry only Python and the runner's dependencies.
 pub(crate) const CONTAINER_RUNNER_DIR: &str = "/opt/berth/runner";
@@ -51,16 +58,36 @@ pub(crate) fn runner_spec(
     })
 }
 
+/// What every node of a session is launched with.
+pub(crate) struct SessionLaunch<'a> {
+    /// The session.
+    pub(crate) session: &'a SessionId,
+    /// What the transport tells runners (prefix, root).
+    pub(crate) runner_env: &'a [(String, String)],
+    /// The manifest's folder: relative paths start there.
+    pub(crate) base_dir: &'a Path,
+    /// The host interpreter for host-process nodes.
+    pub(crate) python: &'a str,
+    /// The session's owner file, which runners watch.
+    pub(crate) owner: &'a Path,
+    /// Channel sizes and waiting.
+    pub(crate) config: &'a TransportConfig,
+}
+
 /// The launch spec of a Python node for its executor's backend.
 pub(crate) fn launch_spec(
     node: &PlannedNode,
-    session: &SessionId,
-    runner_env: &[(String, String)],
-    base_dir: &Path,
-    python: &str,
+    launch: &SessionLaunch<'_>,
     image: Option<String>,
-    config: &TransportConfig,
 ) -> Result<LaunchSpec, SessionError> {
+    let SessionLaunch {
+        session,
+        runner_env,
+        base_dir,
+        python,
+        owner,
+        config,
+    } = *launch;
     let mut spec = LaunchSpec {
         session_id: session.to_string(),
         node_id: node.spec.id.clone(),
@@ -103,6 +130,13 @@ pub(crate) fn launch_spec(
                 _ => CONTAINER_RUNNER_DIR.to_owned(),
             };
             spec.env.insert("PYTHONPATH".into(), python_path);
+            spec.mounts.push(Mount {
+                host_path: owner.to_path_buf(),
+                container_path: PathBuf::from(CONTAINER_OWNER_FILE),
+                read_only: true,
+            });
+            spec.env
+                .insert(ENV_OWNER_LOCK.into(), CONTAINER_OWNER_FILE.into());
             let limits = docker.resource_limits.as_ref();
             spec.limits = Limits {
                 memory_bytes: limits.and_then(|l| l.memory_mb).map(|mb| mb << 20),
@@ -132,6 +166,8 @@ pub(crate) fn launch_spec(
                 _ => runner_dir.display().to_string(),
             };
             spec.env.insert("PYTHONPATH".into(), python_path);
+            spec.env
+                .insert(ENV_OWNER_LOCK.into(), owner.display().to_string());
             spec.working_dir = Some(base_dir.to_path_buf());
             spec.command = vec![
                 python.to_owned(),
@@ -167,7 +203,9 @@ pub(crate) fn materialize_runner() -> Result<PathBuf, SessionError> {
     if root.join("berth").join("__init__.py").exists() {
         return Ok(root);
     }
-    let staging = parent.join(format!(".{hex}.{}", std::process::id()));
+    static STAGING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STAGING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = parent.join(format!(".{hex}.{}.{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
         for (path, text) in RUNNER_FILES {
             let file = staging.join("berth").join(path);

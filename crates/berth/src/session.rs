@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::control::ControlMessage;
 use crate::native::{create_native, native_node_types, spawn_native};
+use crate::owner::OwnerLock;
 use crate::plan::Plan;
 use crate::{SessionError, images::ImageProvider, python};
 
@@ -31,7 +32,8 @@ pub struct SessionOptions {
     pub ready_timeout: Duration,
     /// How long a node may take to stop on its own before it is killed.
     pub stop_grace: Duration,
-    /// The Python interpreter for host-process nodes; `None` uses `$BERTH_PYTHON` or `python3`.
+    /// The Python interpreter for host-process nodes; `None` uses `$BERTH_PYTHON`, else a
+    /// virtualenv Berth makes once (see [`crate::host_python`]).
     pub python: Option<String>,
     /// Resolves the image of each container node; `None` uses [`ImageProvider::standard`].
     pub images: Option<Arc<dyn ImageProvider>>,
@@ -147,6 +149,8 @@ pub struct Session {
     next_output: usize,
     stats: SessionStats,
     inputs_ended: bool,
+    /// Held while the session lives; its nodes stop by themselves when it comes free.
+    owner: Option<OwnerLock>,
     torn_down: bool,
 }
 
@@ -156,6 +160,13 @@ impl Session {
         crate::link_default_plugins();
         manifest.validate_native_types(&native_node_types())?;
         let id = options.session_id.clone().unwrap_or_else(SessionId::random);
+        // Once per process: what sessions of dead owners left behind goes first.
+        static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        SWEPT
+            .get_or_init(|| async {
+                crate::owner::sweep_orphans().await;
+            })
+            .await;
         let span =
             tracing::info_span!("session", session_id = %id, pipeline = %manifest.metadata.name);
         let mut session = Self::open(manifest, id, options)?;
@@ -178,6 +189,7 @@ impl Session {
             None => transport_by_name("iceoryx2")?,
         };
         let plan = Plan::new(manifest, id.clone())?;
+        let owner = OwnerLock::acquire(&id)?;
         let channels = transport.open_session(&id, &options.transport_config)?;
         let mut session = Self {
             id,
@@ -195,6 +207,7 @@ impl Session {
             next_output: 0,
             stats: SessionStats::default(),
             inputs_ended: false,
+            owner: Some(owner),
             torn_down: false,
         };
         for channel in session.plan.channels() {
@@ -311,17 +324,20 @@ impl Session {
                 }
                 _ => None,
             };
-            let spec = python::launch_spec(
-                node,
-                &self.id,
-                &runner_env,
-                &base_dir,
-                &python,
-                image,
-                &self.options.transport_config,
-            )?;
+            let launch = python::SessionLaunch {
+                session: &self.id,
+                runner_env: &runner_env,
+                base_dir: &base_dir,
+                python: &python,
+                owner: self.owner.as_ref().expect("held until teardown").path(),
+                config: &self.options.transport_config,
+            };
+            let spec = python::launch_spec(node, &launch, image)?;
             let mut spec = spec;
             spec.cpuset = self.options.cpuset.clone();
+            if let Some(owner) = self.owner.as_mut() {
+                owner.record_backend(backend.name());
+            }
             let process = backend.launch(&spec).await?;
             self.nodes.push(RunningNode {
                 process,
@@ -710,6 +726,13 @@ impl Session {
         if !self.transport.session_resources(&self.id).is_empty() {
             let _ = self.transport.sweep_session(&self.id);
             leftovers.extend(self.transport.session_resources(&self.id));
+        }
+        // Only now, with every node stopped, is the session's owner lock let go; if something
+        // is left, its file stays for a later sweep.
+        if let Some(owner) = self.owner.take()
+            && leftovers.is_empty()
+        {
+            owner.release();
         }
         let seen: HashSet<_> = leftovers.drain(..).collect();
         seen.into_iter().collect()

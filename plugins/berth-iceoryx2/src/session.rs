@@ -31,6 +31,25 @@ pub(crate) struct Iceoryx2Session {
     config: TransportConfig,
     node: Option<Node<Ipc>>,
     channels: Mutex<HashMap<String, Arc<Services>>>,
+    /// Free shared memory when the session opened, in bytes (`None` if it cannot be read).
+    shm_free: Option<u64>,
+}
+
+/// Where POSIX shared memory lives.
+const SHM_DIR: &str = "/dev/shm";
+
+/// Free bytes in `dir`'s file system.
+fn free_bytes(dir: &str) -> Option<u64> {
+    let path = std::ffi::CString::new(dir).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is NUL-terminated and `stat` is a valid out-pointer.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs filled it in.
+    let stat = unsafe { stat.assume_init() };
+    Some(stat.f_bavail * stat.f_frsize)
 }
 
 impl Iceoryx2Session {
@@ -54,6 +73,37 @@ impl Iceoryx2Session {
             config: config.clone(),
             node: Some(node),
             channels: Mutex::new(HashMap::new()),
+            shm_free: free_bytes(SHM_DIR),
+        })
+    }
+
+    /// Preflight: the channels made so far, plus this one, must fit in the shared memory that
+    /// was free when the session opened, when every reader's queue is full of the largest
+    /// frames. Failing here, before any node starts, beats a node dying of SIGBUS mid-stream.
+    fn check_room(&self, channel: &ChannelName) -> Result<(), TransportError> {
+        let Some(free) = self.shm_free else {
+            return Ok(());
+        };
+        let frames = self.config.queue_depth.max(1) + 2;
+        let per_channel = (frames * self.config.max_frame_bytes) as u64;
+        let channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+            + 1;
+        let needed = per_channel * channels as u64;
+        if needed <= free {
+            return Ok(());
+        }
+        tracing::warn!(channel = %channel, needed, free, "shared memory too small for the session");
+        Err(TransportError::SharedMemoryTooSmall {
+            path: SHM_DIR.to_owned(),
+            channels,
+            frames,
+            frame_kib: self.config.max_frame_bytes / 1024,
+            needed_mib: needed.div_ceil(1 << 20),
+            available_mib: free >> 20,
         })
     }
 
@@ -100,6 +150,7 @@ impl SessionTransport for Iceoryx2Session {
     }
 
     fn create_channel(&self, channel: &ChannelName) -> Result<(), TransportError> {
+        self.check_room(channel)?;
         let name = service_name(channel)?;
         let data = self
             .node()

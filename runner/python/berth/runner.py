@@ -36,6 +36,7 @@ from .frame import (
 )
 from .loader import find_node_class
 from .node import Node
+from .owner import ENV_OWNER_LOCK, watch_owner
 from .spec import NodeSpec, SpecError
 
 WAIT_TIMEOUT_MS = 100
@@ -63,6 +64,10 @@ class StopFlag:
     def __init__(self) -> None:
         self.requested = False
         self.signum: Optional[int] = None
+
+    def request(self) -> None:
+        """Asks the receive loop to stop, as a signal would (from any thread)."""
+        self.requested = True
 
     def install(self) -> None:
         def handler(signum: int, frame: Optional[FrameType]) -> None:
@@ -449,7 +454,9 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     except SpecError as exc:
         print(f"berth: invalid node spec: {exc}", file=sys.stderr, flush=True)
         return 1
-    return Runner(spec, stop).run()
+    runner = Runner(spec, stop)
+    watch_owner(os.environ.get(ENV_OWNER_LOCK), stop.request, runner.log)
+    return runner.run()
 
 
 if __name__ == "__main__":
