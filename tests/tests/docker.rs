@@ -340,3 +340,31 @@ connections:
     assert_eq!(containers_of(&rt, id.as_str()), Vec::<String>::new());
     assert_nothing_left(&id);
 }
+
+#[test]
+fn twenty_container_sessions_in_a_row_leave_nothing_behind() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    let p = pipeline(CONTAINER_GAIN);
+    for i in 0..20 {
+        let mut session = rt
+            .block_on(Session::start(&p.manifest, SessionOptions::default()))
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+        let id = session.id().clone();
+        assert_scaled(&mut session, "gain", 3, |x| x * 0.5);
+        let stats = rt.block_on(session.stop()).unwrap();
+        assert_eq!(
+            (stats.sent, stats.received, stats.lost),
+            (3, 3, 0),
+            "session {i}"
+        );
+        assert_eq!(
+            containers_of(&rt, id.as_str()),
+            Vec::<String>::new(),
+            "session {i}"
+        );
+        assert_nothing_left(&id);
+    }
+}

@@ -288,3 +288,24 @@ fn a_named_python_without_the_runner_dependencies_is_refused_with_the_fix() {
     assert!(err.contains("unset BERTH_PYTHON"), "{err}");
     assert!(err.contains("-m pip install iceoryx2=="), "{err}");
 }
+
+#[test]
+fn a_hundred_sessions_in_a_row_leave_nothing_behind() {
+    let rt = runtime();
+    let p = pipeline(GAIN);
+    for i in 0..100 {
+        let mut session = rt
+            .block_on(Session::start(&p.manifest, SessionOptions::default()))
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+        let id = session.id().clone();
+        let pairs = round_trips(&mut session, "mic", 3);
+        assert_eq!(pairs.len(), 3);
+        let stats = rt.block_on(session.stop()).unwrap();
+        assert_eq!(
+            (stats.sent, stats.received, stats.lost),
+            (3, 3, 0),
+            "session {i}"
+        );
+        assert_nothing_left(&id);
+    }
+}

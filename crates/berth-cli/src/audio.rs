@@ -34,9 +34,9 @@ pub(crate) fn read_wav(path: &Path) -> anyhow::Result<Audio> {
 }
 
 /// A 440 Hz sine at half scale.
-pub(crate) fn tone(seconds: f64, sample_rate: u32) -> Audio {
+pub(crate) fn tone(seconds: f64, sample_rate: u32, hz: f64) -> Audio {
     let n = (seconds * sample_rate as f64) as usize;
-    let step = 2.0 * std::f64::consts::PI * 440.0 / sample_rate as f64;
+    let step = 2.0 * std::f64::consts::PI * hz / sample_rate as f64;
     let samples = (0..n)
         .map(|i| (0.5 * (i as f64 * step).sin()) as f32)
         .collect();

@@ -15,6 +15,11 @@ impl Latencies {
         self.0.push(ns);
     }
 
+    /// Adds every latency of `other`.
+    pub(crate) fn extend(&mut self, other: &Latencies) {
+        self.0.extend_from_slice(&other.0);
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }

@@ -1,13 +1,13 @@
 //! `berth run`: stream audio through a pipeline and report what came out and how fast.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use berth::{Manifest, Output, Session, SessionError, SessionOptions};
+use berth::{Manifest, Output, Session, SessionError, SessionOptions, SessionStats};
 
 use crate::audio::{self, Audio};
 use crate::latency::Latencies;
@@ -39,6 +39,10 @@ pub(crate) struct RunArgs {
     /// Which pipeline input to feed (default: the first one).
     #[arg(long)]
     input_name: Option<String>,
+    /// Run this many sessions of the pipeline at once, each with its own input, and check
+    /// that each receives only what came from its own frames: a load test.
+    #[arg(long, default_value_t = 1)]
+    sessions: usize,
 }
 
 /// How a run ended.
@@ -85,14 +89,25 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
                 "the pipeline has no input: add a connection from a name that is not a node",
             )?,
     };
-    let mut audio = match &args.input {
-        Some(path) => audio::read_wav(path)?,
-        None => audio::tone(args.seconds.unwrap_or(2.0), args.sample_rate),
-    };
-    if let Some(seconds) = args.seconds {
-        let keep = (seconds * audio.sample_rate as f64) as usize * audio.channels as usize;
-        audio.samples.truncate(keep);
-    }
+    let count = args.sessions.max(1);
+    // Each session its own input: the file, or a tone of its own pitch.
+    let inputs = (0..count)
+        .map(|i| {
+            let mut audio = match &args.input {
+                Some(path) => audio::read_wav(path)?,
+                None => audio::tone(
+                    args.seconds.unwrap_or(2.0),
+                    args.sample_rate,
+                    440.0 + 20.0 * i as f64,
+                ),
+            };
+            if let Some(seconds) = args.seconds {
+                let keep = (seconds * audio.sample_rate as f64) as usize * audio.channels as usize;
+                audio.samples.truncate(keep);
+            }
+            anyhow::Ok(audio)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -101,29 +116,86 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
         images,
         ..SessionOptions::default()
     };
-    let mut session = runtime.block_on(Session::start(&manifest, options))?;
+    let started = runtime.block_on(futures_util::future::join_all(
+        (0..count).map(|_| Session::start(&manifest, options.clone())),
+    ));
+    let mut sessions = Vec::with_capacity(count);
+    let mut failure = None;
+    for result in started {
+        match result {
+            Ok(session) => sessions.push(session),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(e) = failure {
+        for session in sessions {
+            let _ = runtime.block_on(session.stop());
+        }
+        return Err(e.into());
+    }
     let interrupted = Arc::new(AtomicBool::new(false));
     on_interrupt(&runtime, Arc::clone(&interrupted))?;
-    eprintln!(
-        "session {} ready: {} nodes",
-        session.id(),
-        manifest.nodes.len()
-    );
-    for node in session.nodes() {
-        let served_by = match node.backend {
-            "docker" => format!("container {}", &node.id[..node.id.len().min(12)]),
-            "process" => format!("host process {}", node.id),
-            _ => node.id.clone(),
-        };
-        eprintln!("  node {:<16} {served_by}", node.node_id);
+    for session in &sessions {
+        eprintln!(
+            "session {} ready: {} nodes",
+            session.id(),
+            manifest.nodes.len()
+        );
+        for node in session.nodes() {
+            let served_by = match node.backend {
+                "docker" => format!("container {}", &node.id[..node.id.len().min(12)]),
+                "process" => format!("host process {}", node.id),
+                _ => node.id.clone(),
+            };
+            eprintln!("  node {:<16} {served_by}", node.node_id);
+        }
     }
-    let result = runtime.block_on(async {
+    let results: Vec<anyhow::Result<Streamed>> = runtime.block_on(async {
         tokio::task::block_in_place(|| {
-            stream(&mut session, &input, &audio, args.realtime, &interrupted)
+            std::thread::scope(|scope| {
+                let threads: Vec<_> = sessions
+                    .iter_mut()
+                    .zip(&inputs)
+                    .map(|(session, audio)| {
+                        let (input, interrupted) = (&input, &*interrupted);
+                        scope.spawn(move || {
+                            stream(session, input, audio, args.realtime, interrupted)
+                        })
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|t| t.join().expect("a streaming thread panicked"))
+                    .collect()
+            })
         })
     });
-    let stats = runtime.block_on(session.stop())?;
-    let streamed = result?;
+    let ids: Vec<String> = sessions.iter().map(|s| s.id().to_string()).collect();
+    let stopped = runtime.block_on(futures_util::future::join_all(
+        sessions.into_iter().map(Session::stop),
+    ));
+    let mut runs = Vec::with_capacity(count);
+    for ((id, result), stats) in ids.into_iter().zip(results).zip(stopped) {
+        runs.push((id, result?, stats?));
+    }
+    if let [(_, streamed, stats)] = runs.as_slice() {
+        report_one(streamed, stats);
+        if let Some(path) = &args.output {
+            audio::write_wav(path, &streamed.audio)?;
+            println!("wrote {}", path.display());
+        }
+    } else {
+        report_many(&runs)?;
+    }
+    Ok(if interrupted.load(Ordering::Relaxed) {
+        Ended::Interrupted
+    } else {
+        Ended::Complete
+    })
+}
+
+/// The figures of a single session.
+fn report_one(streamed: &Streamed, stats: &SessionStats) {
     println!("{}", streamed.latencies);
     println!(
         "frames: sent {} received {} lost {} node errors {}",
@@ -141,15 +213,38 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
             out.channels
         );
     }
-    if let Some(path) = &args.output {
-        audio::write_wav(path, out)?;
-        println!("wrote {}", path.display());
+}
+
+/// Per-session and total figures of concurrent sessions; an error if any session lost a
+/// frame or received one that it did not send.
+fn report_many(runs: &[(String, Streamed, SessionStats)]) -> anyhow::Result<()> {
+    let mut all = Latencies::default();
+    let (mut sent, mut received, mut lost, mut foreign) = (0, 0, 0, 0);
+    for (id, streamed, stats) in runs {
+        println!(
+            "session {id}: sent {} received {} lost {} foreign {} checksum {:016x}  {}",
+            stats.sent,
+            stats.received,
+            stats.lost,
+            streamed.foreign,
+            streamed.checksum,
+            streamed.latencies
+        );
+        all.extend(&streamed.latencies);
+        sent += stats.sent;
+        received += stats.received;
+        lost += stats.lost;
+        foreign += streamed.foreign;
     }
-    Ok(if interrupted.load(Ordering::Relaxed) {
-        Ended::Interrupted
-    } else {
-        Ended::Complete
-    })
+    println!(
+        "{} sessions: sent {sent} received {received} lost {lost} foreign {foreign}  {all}",
+        runs.len()
+    );
+    anyhow::ensure!(
+        lost == 0 && foreign == 0,
+        "{lost} frames lost and {foreign} frames delivered to a session that did not send them"
+    );
+    Ok(())
 }
 
 /// What came out of a run.
@@ -158,12 +253,24 @@ struct Streamed {
     latencies: Latencies,
     per_node: BTreeMap<String, u64>,
     errors: u64,
+    /// Timestamps of the frames this session sent: every output must carry one of them.
+    sent: HashSet<u64>,
+    /// Outputs whose timestamp this session never sent (another session's frames).
+    foreign: u64,
+    /// FNV-1a over every output payload, in order.
+    checksum: u64,
 }
 
 impl Streamed {
     /// Takes one output: audio is kept, text and JSON are printed as they come.
     fn take(&mut self, output: Output<'_>) {
         self.latencies.push(output.latency_ns());
+        if !self.sent.contains(&output.header.timestamp_ns) {
+            self.foreign += 1;
+        }
+        for byte in output.payload {
+            self.checksum = (self.checksum ^ u64::from(*byte)).wrapping_mul(0x100000001b3);
+        }
         *self.per_node.entry(output.node_id.to_owned()).or_default() += 1;
         if let Some(samples) = output.audio() {
             self.audio.samples.extend_from_slice(samples);
@@ -211,6 +318,9 @@ fn stream(
         latencies: Latencies::with_capacity(audio.samples.len().div_ceil(chunk)),
         per_node: BTreeMap::new(),
         errors: 0,
+        sent: HashSet::with_capacity(audio.samples.len().div_ceil(chunk)),
+        foreign: 0,
+        checksum: 0xcbf29ce484222325,
     };
     let started = Instant::now();
     for (i, samples) in audio.samples.chunks(chunk).enumerate() {
@@ -224,7 +334,18 @@ fn stream(
                 streamed.receive(session, left)?;
             }
         }
-        session.send_audio(input, samples, audio.sample_rate, audio.channels as u32)?;
+        // Timestamps are the lineage of frames: nodes copy them from inputs to outputs.
+        let mut stamp = berth::monotonic_ns();
+        while !streamed.sent.insert(stamp) {
+            stamp += 1;
+        }
+        session.send_audio_at(
+            input,
+            samples,
+            audio.sample_rate,
+            audio.channels as u32,
+            stamp,
+        )?;
         // Back to back: wait briefly for this chunk's first output, so queues never fill.
         let wait = if realtime {
             Duration::ZERO

@@ -411,3 +411,43 @@ fn a_killed_host_stops_its_containers_and_the_next_start_removes_them() {
         "the swept session's owner file is gone"
     );
 }
+
+#[test]
+fn concurrent_sessions_each_get_only_their_own_frames() {
+    let _one = one_at_a_time();
+    let out = berth(&[
+        "run",
+        &repo("examples/gain/pipeline.yaml"),
+        "--sessions",
+        "3",
+        "--seconds",
+        "0.5",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("session "))
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for line in &lines {
+        assert!(
+            line.contains("sent 25 received 25 lost 0 foreign 0"),
+            "{line}"
+        );
+    }
+    // Each session had its own pitch, so each output differs.
+    let sums: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter_map(|l| l.split("checksum ").nth(1)?.split_whitespace().next())
+        .collect();
+    assert_eq!(sums.len(), 3, "{stdout}");
+    assert!(
+        stdout.contains("3 sessions: sent 75 received 75 lost 0 foreign 0"),
+        "{stdout}"
+    );
+}

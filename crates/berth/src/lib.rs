@@ -28,7 +28,7 @@ mod python;
 mod session;
 
 pub use berth_manifest::Manifest;
-pub use berth_transport::{FrameHeader, FrameKind, TransportConfig};
+pub use berth_transport::{FrameHeader, FrameKind, TransportConfig, monotonic_ns};
 pub use error::SessionError;
 pub use owner::sweep_orphans;
 pub use session::{NodeInfo, Output, Session, SessionOptions, SessionStats};

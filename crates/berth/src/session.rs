@@ -447,9 +447,22 @@ impl Session {
         sample_rate: u32,
         channels: u32,
     ) -> Result<u64, SessionError> {
-        let timestamp = monotonic_ns();
+        self.send_audio_at(input, samples, sample_rate, channels, monotonic_ns())
+    }
+
+    /// [`Session::send_audio`] with the caller's timestamp (`CLOCK_MONOTONIC` ns, e.g. when the
+    /// audio was captured). Nodes copy it to what they make of the frame, so
+    /// [`Output::latency_ns`] counts from it and callers can trace outputs back to inputs.
+    pub fn send_audio_at(
+        &mut self,
+        input: &str,
+        samples: &[f32],
+        sample_rate: u32,
+        channels: u32,
+        timestamp_ns: u64,
+    ) -> Result<u64, SessionError> {
         self.send_each(input, |sender| {
-            sender.send_audio(samples, sample_rate, channels, timestamp)
+            sender.send_audio(samples, sample_rate, channels, timestamp_ns)
         })
     }
 
