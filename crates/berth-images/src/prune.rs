@@ -1,12 +1,10 @@
 //! Removal of node images that are no longer wanted.
 
-use std::collections::HashMap;
-
-use bollard::query_parameters::ListImagesOptionsBuilder;
+use bollard::query_parameters::RemoveImageOptions;
 
 use crate::builder::ImageBuilder;
 use crate::error::{ImageError, Result};
-use crate::labels::{self, Kind};
+use crate::labels::Kind;
 
 impl ImageBuilder {
     /// Removes this builder's node images (`<namespace>/env:*`, `berth.kind=env`) except those
@@ -15,56 +13,40 @@ impl ImageBuilder {
     /// (logged). Returns the removed tags.
     #[tracing::instrument(skip(self, keep))]
     pub async fn prune(&self, keep: &[String]) -> Result<Vec<String>> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![
-                format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE),
-                format!("{}={}", labels::KIND, Kind::Env.as_str()),
-            ],
-        )]);
-        let images = self
-            .docker
-            .list_images(Some(
-                ListImagesOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| ImageError::docker("listing node images", e))?;
         let prefix = format!("{}/env:", self.config.namespace);
         let mut removed = Vec::new();
-        for image in images {
-            let env_hash = image
-                .labels
-                .get(labels::ENV_HASH)
-                .cloned()
-                .unwrap_or_default();
-            let kept = keep.iter().any(|k| {
-                *k == image.id || *k == env_hash || image.repo_tags.iter().any(|t| t == k)
-            });
-            if kept {
+        for image in self.list().await? {
+            let env_hash = image.env_hash.as_deref().unwrap_or_default();
+            let kept = keep
+                .iter()
+                .any(|k| *k == image.id || *k == env_hash || *k == image.tag);
+            if image.kind != Kind::Env.as_str() || !image.tag.starts_with(&prefix) || kept {
                 continue;
             }
-            for tag in image.repo_tags.iter().filter(|t| t.starts_with(&prefix)) {
-                match self
-                    .docker
-                    .remove_image(
-                        tag,
-                        None::<bollard::query_parameters::RemoveImageOptions>,
-                        None,
-                    )
-                    .await
-                {
-                    Ok(_) => removed.push(tag.clone()),
-                    Err(bollard::errors::Error::DockerResponseServerError {
-                        status_code: 409,
-                        message,
-                    }) => tracing::warn!(%tag, %message, "node image in use; not pruned"),
-                    Err(e) => return Err(ImageError::docker(format!("removing image {tag}"), e)),
-                }
+            if self.remove_unless_in_use(&image.tag).await? {
+                removed.push(image.tag);
             }
         }
         removed.sort();
         Ok(removed)
+    }
+
+    /// Removes `tag`; `Ok(false)` when a container still uses it (the daemon refuses).
+    pub(crate) async fn remove_unless_in_use(&self, tag: &str) -> Result<bool> {
+        match self
+            .docker
+            .remove_image(tag, None::<RemoveImageOptions>, None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) => {
+                tracing::info!(%tag, %message, "image in use; kept");
+                Ok(false)
+            }
+            Err(e) => Err(ImageError::docker(format!("removing image {tag}"), e)),
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bollard::query_parameters::{ListImagesOptionsBuilder, RemoveImageOptions};
+use bollard::query_parameters::ListImagesOptionsBuilder;
 
 use crate::builder::ImageBuilder;
 use crate::error::{ImageError, Result};
@@ -128,25 +128,9 @@ impl ImageBuilder {
             if now.duration_since(seen).unwrap_or_default() < options.unused_for {
                 continue;
             }
-            match self
-                .docker
-                .remove_image(&image.tag, None::<RemoveImageOptions>, None)
-                .await
-            {
-                Ok(_) => {
-                    let _ = std::fs::remove_file(self.usage_file(&image.tag));
-                    removed.push(image.tag);
-                }
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 409,
-                    message,
-                }) => tracing::info!(tag = %image.tag, %message, "image in use; kept"),
-                Err(e) => {
-                    return Err(ImageError::docker(
-                        format!("removing image {}", image.tag),
-                        e,
-                    ));
-                }
+            if self.remove_unless_in_use(&image.tag).await? {
+                let _ = std::fs::remove_file(self.usage_file(&image.tag));
+                removed.push(image.tag);
             }
         }
         Ok(removed)
