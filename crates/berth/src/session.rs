@@ -266,6 +266,7 @@ impl Session {
             String::new()
         };
         let mut backends: HashMap<&'static str, Arc<dyn Backend>> = HashMap::new();
+        let mut pending: Vec<(Arc<dyn Backend>, berth_backend::LaunchSpec)> = Vec::new();
         for node in &self.plan.nodes {
             let node_id = node.spec.id.clone();
             let backend_name = match node.executor {
@@ -338,12 +339,28 @@ impl Session {
             if let Some(owner) = self.owner.as_mut() {
                 owner.record_backend(backend.name());
             }
-            let process = backend.launch(&spec).await?;
-            self.nodes.push(RunningNode {
-                process,
-                backend,
-                exit_reported: false,
-            });
+            pending.push((backend, spec));
+        }
+        // Every node starts at once: a start is mostly waiting (on the daemon, on exec), so
+        // a session of N containers takes about as long to launch as one.
+        let launched =
+            futures_util::future::join_all(pending.iter().map(|(b, spec)| b.launch(spec))).await;
+        let mut first_error = None;
+        for ((backend, _), result) in pending.into_iter().zip(launched) {
+            match result {
+                // Kept even when another failed, so teardown stops it.
+                Ok(process) => self.nodes.push(RunningNode {
+                    process,
+                    backend,
+                    exit_reported: false,
+                }),
+                Err(e) => {
+                    first_error.get_or_insert(SessionError::from(e));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         self.wait_until_ready().await
     }
@@ -712,9 +729,13 @@ impl Session {
         self.torn_down = true;
         let grace = Duration::from_millis(500);
         let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
-        for node in self.nodes.drain(..) {
-            if let Err(e) = node.process.stop(grace).await {
-                tracing::warn!(error = %e, "stopping a node failed");
+        let nodes: Vec<RunningNode> = self.nodes.drain(..).collect();
+        // All at once, like the launch: each stop is mostly waiting for the node to exit.
+        let stopped =
+            futures_util::future::join_all(nodes.iter().map(|n| n.process.stop(grace))).await;
+        for (node, result) in nodes.into_iter().zip(stopped) {
+            if let Err(e) = result {
+                tracing::warn!(node_id = node.process.node_id(), error = %e, "stopping a node failed");
             }
             if !backends.iter().any(|b| b.name() == node.backend.name()) {
                 backends.push(node.backend);
