@@ -36,6 +36,15 @@ async fn standard_image(python: &str) -> String {
         .tag
 }
 
+/// The image a container was created from.
+fn image_of(rt: &tokio::runtime::Runtime, container: &str) -> String {
+    rt.block_on(async {
+        let docker = berth_docker::DockerBackend::new().client().await.unwrap();
+        let c = docker.inspect_container(container, None).await.unwrap();
+        c.config.and_then(|c| c.image).unwrap_or_default()
+    })
+}
+
 fn containers_of(rt: &tokio::runtime::Runtime, session: &str) -> Vec<String> {
     rt.block_on(berth_docker::DockerBackend::new().session_resources(session))
         .unwrap()
@@ -203,12 +212,7 @@ fn every_python_version_built_offline_runs_a_node_bit_exactly() {
         let id = session.id().clone();
         let node = &session.nodes()[0];
         assert_eq!(node.backend, "docker", "Python {python}");
-        let image = rt.block_on(async {
-            let docker = berth_docker::DockerBackend::new().client().await.unwrap();
-            let c = docker.inspect_container(&node.id, None).await.unwrap();
-            c.config.and_then(|c| c.image).unwrap_or_default()
-        });
-        assert_eq!(image, format!("berth/python:{python}"));
+        assert_eq!(image_of(&rt, &node.id), format!("berth/python:{python}"));
         assert_scaled(&mut session, "gain", 200, |x| x * 0.5);
         let stats = rt.block_on(session.stop()).unwrap();
         assert_eq!((stats.sent, stats.received, stats.lost), (200, 200, 0));
@@ -320,15 +324,7 @@ connections:
     assert_eq!(outputs, ["new"]);
     let nodes = session.nodes();
     assert!(nodes.iter().all(|n| n.backend == "docker"), "{nodes:?}");
-    let images: Vec<String> = rt.block_on(async {
-        let docker = berth_docker::DockerBackend::new().client().await.unwrap();
-        let mut images = Vec::new();
-        for node in &nodes {
-            let c = docker.inspect_container(&node.id, None).await.unwrap();
-            images.push(c.config.and_then(|c| c.image).unwrap_or_default());
-        }
-        images
-    });
+    let images: Vec<String> = nodes.iter().map(|n| image_of(&rt, &n.id)).collect();
     assert_ne!(images[0], images[1], "each environment has its own image");
     assert_eq!(containers_of(&rt, id.as_str()).len(), 2);
     assert_scaled(&mut session, "new", 100, |x| (x * 0.5) * 0.25);

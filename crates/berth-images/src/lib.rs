@@ -81,6 +81,7 @@ pub use base::{BaseMode, REGISTRY_PROBE_TIMEOUT};
 pub use builder::{ImageBuilder, ImageBuilderConfig, ImageRef, RunAs, default_cache_dir};
 pub use env_image::NodeEnvironment;
 pub use error::{ImageError, Result};
+pub use lock::{BuildLock, cache_lock};
 pub use progress::{Progress, Quiet, Step};
 pub use rootfs::{DebianSuite, ROOTFS_PACKAGES, debian_suite_for};
 pub use usage::{ImageSummary, PruneOptions};

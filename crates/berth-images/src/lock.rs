@@ -1,5 +1,6 @@
-//! One build of an image at a time on this machine: a file lock per image tag under the cache
-//! directory, so a second process (or task) that wants the same image waits, then reuses it.
+//! One build of a thing at a time on this machine: a file lock per image tag (or other cached
+//! thing) under `<cache>/locks/`, so a second process (or task) that wants it waits, then
+//! reuses it.
 
 use std::fs::{File, TryLockError};
 use std::path::Path;
@@ -10,7 +11,7 @@ use crate::{Progress, Step};
 
 /// Held while an image is checked and built; dropping it lets the next builder in.
 #[must_use = "the lock is released when dropped"]
-pub(crate) struct BuildLock {
+pub struct BuildLock {
     _file: File,
 }
 
@@ -18,13 +19,13 @@ impl ImageBuilder {
     /// Takes the build lock of `tag`, waiting (with a progress step) while another process
     /// or task holds it.
     pub(crate) async fn build_lock(&self, tag: &str, progress: &dyn Progress) -> Result<BuildLock> {
-        lock(&self.config.cache_dir, &lock_name(tag), tag, progress).await
+        cache_lock(&self.config.cache_dir, &lock_name(tag), tag, progress).await
     }
 }
 
-/// Takes the lock `<cache>/locks/<name>` that guards `what`, waiting (with a progress step)
-/// while another process or task holds it.
-pub(crate) async fn lock(
+/// Takes the lock `<cache>/locks/<name>` that guards `what` (anything Berth makes once in its
+/// cache), waiting (with a progress step) while another process or task holds it.
+pub async fn cache_lock(
     cache_dir: &Path,
     name: &str,
     what: &str,

@@ -83,7 +83,15 @@ pub async fn managed(cache_dir: &Path) -> Result<PathBuf, SessionError> {
         return Ok(python);
     }
     std::fs::create_dir_all(&root).map_err(|e| setup_failed(&root, e.to_string()))?;
-    let _lock = lock(&root.join(format!("{hex}.lock"))).await?;
+    // One process makes it while others wait, then find it made.
+    let _lock = berth_images::cache_lock(
+        cache_dir,
+        &format!("host-python-{hex}.lock"),
+        "the host Python environment",
+        &berth_images::Quiet,
+    )
+    .await
+    .map_err(|e| setup_failed(&venv, e.to_string()))?;
     if venv.join(".berth-ready").is_file() {
         return Ok(python);
     }
@@ -106,21 +114,6 @@ pub async fn managed(cache_dir: &Path) -> Result<PathBuf, SessionError> {
     std::fs::write(venv.join(".berth-ready"), "")
         .map_err(|e| setup_failed(&venv, e.to_string()))?;
     Ok(python)
-}
-
-/// Waits for the file lock that makes one process create the venv while others wait.
-async fn lock(path: &Path) -> Result<std::fs::File, SessionError> {
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| setup_failed(path, e.to_string()))?;
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-        .await
-        .map_err(|e| setup_failed(&path, e.to_string()))?
-        .map_err(|e| setup_failed(&path, e.to_string()))
 }
 
 async fn run(command: &mut Command, venv: &Path) -> Result<(), SessionError> {

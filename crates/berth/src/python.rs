@@ -185,6 +185,17 @@ pub(crate) fn launch_spec(
 /// put on `PYTHONPATH` (host processes) or mount (containers). The cache folder is the user's
 /// own (`0700`), so nobody else can plant code that nodes would import.
 pub(crate) fn materialize_runner() -> Result<PathBuf, SessionError> {
+    // Once per process: every node of every session uses the same folder.
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(dir) = DIR.get() {
+        return Ok(dir.clone());
+    }
+    let dir = write_runner()?;
+    Ok(DIR.get_or_init(|| dir).clone())
+}
+
+/// Writes the embedded runner once into the user's cache, if not there already.
+fn write_runner() -> Result<PathBuf, SessionError> {
     let mut hasher = Sha256::new();
     for (path, text) in RUNNER_FILES {
         hasher.update(path.as_bytes());
