@@ -116,8 +116,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
         images,
         ..SessionOptions::default()
     };
+    // One Berth runtime for every session: identical container nodes share one container.
+    let berth = berth::Runtime::new();
     let started = runtime.block_on(futures_util::future::join_all(
-        (0..count).map(|_| Session::start(&manifest, options.clone())),
+        (0..count).map(|_| berth.session(&manifest, options.clone())),
     ));
     let mut sessions = Vec::with_capacity(count);
     let mut failure = None;
@@ -131,6 +133,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
         for session in sessions {
             let _ = runtime.block_on(session.stop());
         }
+        runtime.block_on(berth.shutdown());
         return Err(e.into());
     }
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -143,6 +146,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
         );
         for node in session.nodes() {
             let served_by = match node.backend {
+                "docker" if node.shared_by > 1 => format!(
+                    "container {} (shared by {} sessions' nodes)",
+                    &node.id[..node.id.len().min(12)],
+                    node.shared_by
+                ),
                 "docker" => format!("container {}", &node.id[..node.id.len().min(12)]),
                 "process" => format!("host process {}", node.id),
                 _ => node.id.clone(),
@@ -174,6 +182,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
     let stopped = runtime.block_on(futures_util::future::join_all(
         sessions.into_iter().map(Session::stop),
     ));
+    runtime.block_on(berth.shutdown());
     let mut runs = Vec::with_capacity(count);
     for ((id, result), stats) in ids.into_iter().zip(results).zip(stopped) {
         runs.push((id, result?, stats?));

@@ -84,6 +84,21 @@ pub struct DockerSpec {
     /// Host folders to mount.
     #[serde(default)]
     pub volumes: Vec<VolumeSpec>,
+    /// Whether sessions of one runtime may share this node's container (default `true`):
+    /// nodes with the same environment, node type, limits, env and volumes are served by one
+    /// running container, each session with its own node instance. `false` gives every
+    /// session a container of its own (for nodes that must be alone). Limits apply to a
+    /// shared container as a whole.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub shared: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 fn default_python() -> String {

@@ -24,13 +24,17 @@ pub mod images;
 pub mod native;
 mod owner;
 pub mod plan;
+mod pool;
 mod python;
+mod runtime;
 mod session;
 
 pub use berth_manifest::Manifest;
 pub use berth_transport::{FrameHeader, FrameKind, TransportConfig, monotonic_ns};
 pub use error::SessionError;
 pub use owner::sweep_orphans;
+pub use pool::SharedNodeInfo;
+pub use runtime::Runtime;
 pub use session::{NodeInfo, Output, Session, SessionOptions, SessionStats};
 
 /// Pins the calling thread to the CPUs in `cpus` (e.g. `"0"` or `"0-1"`); with

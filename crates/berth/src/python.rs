@@ -74,6 +74,109 @@ pub(crate) struct SessionLaunch<'a> {
     pub(crate) config: &'a TransportConfig,
 }
 
+/// A container node's container, before it belongs to anyone: image, mounts, environment,
+/// limits and labels — everything that makes two containers interchangeable — and the folders
+/// the runner looks for node code in.
+pub(crate) struct ContainerSpec {
+    /// The spec without session, owner or command.
+    pub(crate) spec: LaunchSpec,
+    /// Where node code is inside the container.
+    pub(crate) node_dirs: Vec<PathBuf>,
+}
+
+/// The container of a Python node with a `docker:` block.
+pub(crate) fn container_spec(
+    node: &PlannedNode,
+    base_dir: &Path,
+    image: Option<String>,
+) -> Result<ContainerSpec, SessionError> {
+    let docker = node
+        .spec
+        .docker
+        .as_ref()
+        .expect("container nodes have a docker block");
+    let mut spec = LaunchSpec {
+        node_id: node.spec.id.clone(),
+        ..LaunchSpec::default()
+    };
+    spec.env.insert("PYTHONUNBUFFERED".into(), "1".into());
+    let mut node_dirs = vec![PathBuf::from(CONTAINER_NODE_DIR)];
+    for volume in &docker.volumes {
+        let host = base_dir.join(&volume.host_path);
+        let host = host.canonicalize().map_err(|e| {
+            SessionError::Setup(format!(
+                "node `{}`: volume host_path `{}` ({}): {e}; fix: create it or correct the path (relative paths start at the manifest's folder)",
+                node.spec.id,
+                volume.host_path,
+                host.display()
+            ))
+        })?;
+        let container_path = PathBuf::from(&volume.container_path);
+        if !node_dirs.contains(&container_path) && container_path.starts_with("/app") {
+            node_dirs.push(container_path.clone());
+        }
+        spec.mounts.push(Mount {
+            host_path: host,
+            container_path,
+            read_only: volume.read_only,
+        });
+    }
+    spec.env
+        .extend(docker.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    spec.mounts.push(Mount {
+        host_path: materialize_runner()?,
+        container_path: PathBuf::from(CONTAINER_RUNNER_DIR),
+        read_only: true,
+    });
+    let python_path = match docker.env.get("PYTHONPATH") {
+        Some(theirs) if !theirs.is_empty() => format!("{CONTAINER_RUNNER_DIR}:{theirs}"),
+        _ => CONTAINER_RUNNER_DIR.to_owned(),
+    };
+    spec.env.insert("PYTHONPATH".into(), python_path);
+    let limits = docker.resource_limits.as_ref();
+    spec.limits = Limits {
+        memory_bytes: limits.and_then(|l| l.memory_mb).map(|mb| mb << 20),
+        cpu_cores: limits.and_then(|l| l.cpu_cores),
+    };
+    spec.image = image;
+    spec.labels
+        .insert(LABEL_ENV_HASH.into(), docker.environment_hash());
+    spec.env.insert("HOME".into(), "/tmp".into());
+    Ok(ContainerSpec { spec, node_dirs })
+}
+
+/// Gives a container spec its owner: the owner's id labels it, its transport environment lets
+/// the runner reach the owner's channels, and its owner file (mounted read-only) stops the
+/// runner when the owner is gone.
+pub(crate) fn owned_by(
+    mut spec: LaunchSpec,
+    owner_id: &SessionId,
+    owner: &Path,
+    runner_env: &[(String, String)],
+) -> LaunchSpec {
+    spec.session_id = owner_id.to_string();
+    spec.env.extend(runner_env.iter().cloned());
+    spec.mounts.push(Mount {
+        host_path: owner.to_path_buf(),
+        container_path: PathBuf::from(CONTAINER_OWNER_FILE),
+        read_only: true,
+    });
+    spec.env
+        .insert(ENV_OWNER_LOCK.into(), CONTAINER_OWNER_FILE.into());
+    spec
+}
+
+/// `python3 -m berth.runner --spec <runner spec>`: a runner of one node.
+pub(crate) fn runner_command(python: &str, runner: &serde_json::Value) -> Vec<String> {
+    vec![
+        python.to_owned(),
+        "-m".into(),
+        "berth.runner".into(),
+        "--spec".into(),
+        runner.to_string(),
+    ]
+}
+
 /// The launch spec of a Python node for its executor's backend.
 pub(crate) fn launch_spec(
     node: &PlannedNode,
@@ -88,6 +191,13 @@ pub(crate) fn launch_spec(
         owner,
         config,
     } = *launch;
+    if let (Executor::Docker, Some(_)) = (&node.executor, &node.spec.docker) {
+        let container = container_spec(node, base_dir, image)?;
+        let runner = runner_spec(node, session, runner_env, &container.node_dirs, config);
+        let mut spec = owned_by(container.spec, session, owner, runner_env);
+        spec.command = runner_command("python3", &runner);
+        return Ok(spec);
+    }
     let mut spec = LaunchSpec {
         session_id: session.to_string(),
         node_id: node.spec.id.clone(),
@@ -95,89 +205,20 @@ pub(crate) fn launch_spec(
     };
     spec.env.extend(runner_env.iter().cloned());
     spec.env.insert("PYTHONUNBUFFERED".into(), "1".into());
-    match (&node.executor, &node.spec.docker) {
-        (Executor::Docker, Some(docker)) => {
-            let mut node_dirs = vec![PathBuf::from(CONTAINER_NODE_DIR)];
-            for volume in &docker.volumes {
-                let host = base_dir.join(&volume.host_path);
-                let host = host.canonicalize().map_err(|e| {
-                    SessionError::Setup(format!(
-                        "node `{}`: volume host_path `{}` ({}): {e}; fix: create it or correct the path (relative paths start at the manifest's folder)",
-                        node.spec.id,
-                        volume.host_path,
-                        host.display()
-                    ))
-                })?;
-                let container_path = PathBuf::from(&volume.container_path);
-                if !node_dirs.contains(&container_path) && container_path.starts_with("/app") {
-                    node_dirs.push(container_path.clone());
-                }
-                spec.mounts.push(Mount {
-                    host_path: host,
-                    container_path,
-                    read_only: volume.read_only,
-                });
-            }
-            spec.env
-                .extend(docker.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-            spec.mounts.push(Mount {
-                host_path: materialize_runner()?,
-                container_path: PathBuf::from(CONTAINER_RUNNER_DIR),
-                read_only: true,
-            });
-            let python_path = match docker.env.get("PYTHONPATH") {
-                Some(theirs) if !theirs.is_empty() => format!("{CONTAINER_RUNNER_DIR}:{theirs}"),
-                _ => CONTAINER_RUNNER_DIR.to_owned(),
-            };
-            spec.env.insert("PYTHONPATH".into(), python_path);
-            spec.mounts.push(Mount {
-                host_path: owner.to_path_buf(),
-                container_path: PathBuf::from(CONTAINER_OWNER_FILE),
-                read_only: true,
-            });
-            spec.env
-                .insert(ENV_OWNER_LOCK.into(), CONTAINER_OWNER_FILE.into());
-            let limits = docker.resource_limits.as_ref();
-            spec.limits = Limits {
-                memory_bytes: limits.and_then(|l| l.memory_mb).map(|mb| mb << 20),
-                cpu_cores: limits.and_then(|l| l.cpu_cores),
-            };
-            spec.image = image;
-            spec.labels
-                .insert(LABEL_ENV_HASH.into(), docker.environment_hash());
-            spec.env.insert("HOME".into(), "/tmp".into());
-            let runner = runner_spec(node, session, runner_env, &node_dirs, config);
-            spec.command = vec![
-                "python3".into(),
-                "-m".into(),
-                "berth.runner".into(),
-                "--spec".into(),
-                runner.to_string(),
-            ];
+    let node_dirs = vec![base_dir.join("nodes")];
+    let runner = runner_spec(node, session, runner_env, &node_dirs, config);
+    let runner_dir = materialize_runner()?;
+    let python_path = match std::env::var("PYTHONPATH") {
+        Ok(existing) if !existing.is_empty() => {
+            format!("{}:{existing}", runner_dir.display())
         }
-        _ => {
-            let node_dirs = vec![base_dir.join("nodes")];
-            let runner = runner_spec(node, session, runner_env, &node_dirs, config);
-            let runner_dir = materialize_runner()?;
-            let python_path = match std::env::var("PYTHONPATH") {
-                Ok(existing) if !existing.is_empty() => {
-                    format!("{}:{existing}", runner_dir.display())
-                }
-                _ => runner_dir.display().to_string(),
-            };
-            spec.env.insert("PYTHONPATH".into(), python_path);
-            spec.env
-                .insert(ENV_OWNER_LOCK.into(), owner.display().to_string());
-            spec.working_dir = Some(base_dir.to_path_buf());
-            spec.command = vec![
-                python.to_owned(),
-                "-m".into(),
-                "berth.runner".into(),
-                "--spec".into(),
-                runner.to_string(),
-            ];
-        }
-    }
+        _ => runner_dir.display().to_string(),
+    };
+    spec.env.insert("PYTHONPATH".into(), python_path);
+    spec.env
+        .insert(ENV_OWNER_LOCK.into(), owner.display().to_string());
+    spec.working_dir = Some(base_dir.to_path_buf());
+    spec.command = runner_command(python, &runner);
     Ok(spec)
 }
 

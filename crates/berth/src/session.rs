@@ -19,6 +19,7 @@ use crate::control::ControlMessage;
 use crate::native::{create_native, native_node_types, spawn_native};
 use crate::owner::OwnerLock;
 use crate::plan::Plan;
+use crate::pool::{Lease, NodePool, StartShared};
 use crate::{SessionError, images::ImageProvider, python};
 
 /// How a session runs.
@@ -115,10 +116,35 @@ struct Control {
     stopped: bool,
 }
 
+/// What serves a node of the session.
+enum Serving {
+    /// A runner of its own (a container or a process).
+    Own(Box<dyn NodeProcess>),
+    /// An instance in a container shared with other sessions of the runtime.
+    Shared(Lease),
+}
+
 struct RunningNode {
-    process: Box<dyn NodeProcess>,
+    node_id: String,
+    serving: Serving,
     backend: Arc<dyn Backend>,
     exit_reported: bool,
+}
+
+impl RunningNode {
+    /// The process (or container) that runs it.
+    fn process(&self) -> &dyn NodeProcess {
+        match &self.serving {
+            Serving::Own(process) => process.as_ref(),
+            Serving::Shared(lease) => lease.node().process.as_ref(),
+        }
+    }
+
+    /// Whether it is done with this session: its runner exited, or its shared instance left.
+    fn finished(&self) -> bool {
+        self.process().try_exit().is_some()
+            || matches!(&self.serving, Serving::Shared(lease) if lease.detached().is_some())
+    }
 }
 
 /// Where one node of a session runs.
@@ -130,6 +156,8 @@ pub struct NodeInfo {
     pub backend: &'static str,
     /// What serves it: a container id, a process id, or a host thread.
     pub id: String,
+    /// How many node instances (of every session) its container serves; 1 when it is its own.
+    pub shared_by: usize,
 }
 
 /// A running pipeline.
@@ -152,11 +180,22 @@ pub struct Session {
     /// Held while the session lives; its nodes stop by themselves when it comes free.
     owner: Option<OwnerLock>,
     torn_down: bool,
+    /// The runtime's shared containers, when the session was started from a runtime.
+    pool: Option<Arc<NodePool>>,
 }
 
 impl Session {
-    /// Starts every node of `manifest` and returns once each one said it is ready.
+    /// Starts every node of `manifest` and returns once each one said it is ready. Its nodes
+    /// are its own; sessions started from a [`Runtime`](crate::Runtime) share containers.
     pub async fn start(manifest: &Manifest, options: SessionOptions) -> Result<Self, SessionError> {
+        Self::start_in(manifest, options, None).await
+    }
+
+    pub(crate) async fn start_in(
+        manifest: &Manifest,
+        options: SessionOptions,
+        pool: Option<Arc<NodePool>>,
+    ) -> Result<Self, SessionError> {
         crate::link_default_plugins();
         manifest.validate_native_types(&native_node_types())?;
         let id = options.session_id.clone().unwrap_or_else(SessionId::random);
@@ -170,6 +209,7 @@ impl Session {
         let span =
             tracing::info_span!("session", session_id = %id, pipeline = %manifest.metadata.name);
         let mut session = Self::open(manifest, id, options)?;
+        session.pool = pool;
         match session.launch(manifest).instrument(span).await {
             Ok(()) => Ok(session),
             Err(e) => {
@@ -209,6 +249,7 @@ impl Session {
             inputs_ended: false,
             owner: Some(owner),
             torn_down: false,
+            pool: None,
         };
         for channel in session.plan.channels() {
             channels.create_channel(channel)?;
@@ -267,6 +308,7 @@ impl Session {
         };
         let mut backends: HashMap<&'static str, Arc<dyn Backend>> = HashMap::new();
         let mut pending: Vec<(Arc<dyn Backend>, berth_backend::LaunchSpec)> = Vec::new();
+        let mut shared = Vec::new();
         for node in &self.plan.nodes {
             let node_id = node.spec.id.clone();
             let backend_name = match node.executor {
@@ -325,6 +367,38 @@ impl Session {
                 }
                 _ => None,
             };
+            if let (Some(pool), Executor::Docker, Some(docker)) =
+                (&self.pool, &node.executor, &node.spec.docker)
+                && docker.shared
+            {
+                let container = python::container_spec(node, &base_dir, image)?;
+                let mut spec = container.spec;
+                spec.cpuset = self.options.cpuset.clone();
+                let key = crate::pool::node_key(&spec, &node.spec.node_type);
+                let runner = python::runner_spec(
+                    node,
+                    &self.id,
+                    &runner_env,
+                    &container.node_dirs,
+                    &self.options.transport_config,
+                );
+                let start = StartShared {
+                    backend: Arc::clone(&backend),
+                    container: spec,
+                    transport: Arc::clone(&self.transport),
+                    config: self.options.transport_config.clone(),
+                    ready_timeout: self.options.ready_timeout,
+                };
+                shared.push((
+                    Arc::clone(pool),
+                    key,
+                    format!("{}_{node_id}", self.id),
+                    start,
+                    runner,
+                    backend,
+                ));
+                continue;
+            }
             let launch = python::SessionLaunch {
                 session: &self.id,
                 runner_env: &runner_env,
@@ -343,19 +417,51 @@ impl Session {
         }
         // Every node starts at once: a start is mostly waiting (on the daemon, on exec), so
         // a session of N containers takes about as long to launch as one.
-        let launched =
-            futures_util::future::join_all(pending.iter().map(|(b, spec)| b.launch(spec))).await;
+        let mut runners = Vec::new();
+        let mut leases = Vec::new();
+        for (pool, key, instance, start, runner, backend) in shared {
+            runners.push(runner);
+            leases.push(async move {
+                let node_id = start.container.node_id.clone();
+                (node_id, backend, pool.acquire(key, instance, start).await)
+            });
+        }
+        let (launched, leased) = futures_util::future::join(
+            futures_util::future::join_all(pending.iter().map(|(b, spec)| b.launch(spec))),
+            futures_util::future::join_all(leases),
+        )
+        .await;
         let mut first_error = None;
-        for ((backend, _), result) in pending.into_iter().zip(launched) {
+        for ((backend, spec), result) in pending.into_iter().zip(launched) {
             match result {
                 // Kept even when another failed, so teardown stops it.
                 Ok(process) => self.nodes.push(RunningNode {
-                    process,
+                    node_id: spec.node_id,
+                    serving: Serving::Own(process),
                     backend,
                     exit_reported: false,
                 }),
                 Err(e) => {
                     first_error.get_or_insert(SessionError::from(e));
+                }
+            }
+        }
+        for ((node_id, backend, result), runner) in leased.into_iter().zip(runners) {
+            match result {
+                Ok(lease) => {
+                    let attached = lease.attach(&runner);
+                    self.nodes.push(RunningNode {
+                        node_id,
+                        serving: Serving::Shared(lease),
+                        backend,
+                        exit_reported: false,
+                    });
+                    if let Err(e) = attached {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
             }
         }
@@ -376,20 +482,42 @@ impl Session {
                 tracing::info!(session_id = %self.id, nodes = self.controls.len(), "every node is ready");
                 return Ok(());
             }
-            for node in &mut self.nodes {
-                let node_id = node.process.node_id().to_owned();
+            for index in 0..self.nodes.len() {
+                let node = &self.nodes[index];
+                let node_id = node.node_id.clone();
                 let ready = self
                     .controls
                     .iter()
                     .any(|c| c.node_id == node_id && c.ready);
-                if let (false, Some(report)) = (ready, node.process.try_exit()) {
-                    node.exit_reported = true;
+                if ready {
+                    continue;
+                }
+                if let Some(report) = node.process().try_exit() {
+                    self.nodes[index].exit_reported = true;
                     // Give the log forwarder a moment to catch the last lines.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     return Err(SessionError::NodeExited {
                         node_id,
                         report,
-                        log_tail: node.process.logs().last_text(20),
+                        log_tail: self.nodes[index].process().logs().last_text(20),
+                    });
+                }
+                if let Serving::Shared(lease) = &node.serving
+                    && let Some(detached) = lease.detached()
+                {
+                    // Its `fatal` (sent before it left) says more than the detach does.
+                    let log_tail = node.process().logs().last_text(20);
+                    self.poll_controls();
+                    if let Some(err) = self.pending.pop_front() {
+                        return Err(err);
+                    }
+                    return Err(SessionError::NodeFatal {
+                        node_id,
+                        stage: "attach".into(),
+                        error: detached.error.unwrap_or_else(|| {
+                            format!("its instance ended with code {}", detached.code)
+                        }),
+                        traceback: log_tail.join("\n"),
                     });
                 }
             }
@@ -403,8 +531,8 @@ impl Session {
                 let tails: Vec<String> = self
                     .nodes
                     .iter()
-                    .filter(|n| waiting.iter().any(|w| w == n.process.node_id()))
-                    .flat_map(|n| n.process.logs().last_text(10))
+                    .filter(|n| waiting.contains(&n.node_id))
+                    .flat_map(|n| n.process().logs().last_text(10))
                     .collect();
                 return Err(SessionError::Setup(format!(
                     "nodes {} were not ready within {:?}; fix: check their output below, or raise the ready timeout\n    {}",
@@ -434,16 +562,21 @@ impl Session {
             .iter()
             .map(|planned| {
                 let node_id = planned.spec.id.clone();
-                match self.nodes.iter().find(|n| n.process.node_id() == node_id) {
+                match self.nodes.iter().find(|n| n.node_id == node_id) {
                     Some(running) => NodeInfo {
                         node_id,
                         backend: running.backend.name(),
-                        id: running.process.id().to_owned(),
+                        id: running.process().id().to_owned(),
+                        shared_by: match &running.serving {
+                            Serving::Own(_) => 1,
+                            Serving::Shared(lease) => lease.sharers(),
+                        },
                     },
                     None => NodeInfo {
                         node_id,
                         backend: "native",
                         id: format!("thread in process {}", std::process::id()),
+                        shared_by: 1,
                     },
                 }
             })
@@ -669,9 +802,9 @@ impl Session {
             if node.exit_reported {
                 continue;
             }
-            if let Some(report) = node.process.try_exit() {
+            if let Some(report) = node.process().try_exit() {
                 node.exit_reported = true;
-                let node_id = node.process.node_id().to_owned();
+                let node_id = node.node_id.clone();
                 let stopped_cleanly = report.success()
                     && self
                         .controls
@@ -682,7 +815,7 @@ impl Session {
                     self.pending.push_back(SessionError::NodeExited {
                         node_id,
                         report,
-                        log_tail: node.process.logs().last_text(20),
+                        log_tail: node.process().logs().last_text(20),
                     });
                 }
             }
@@ -696,9 +829,7 @@ impl Session {
         async {
             self.end_inputs();
             let deadline = Instant::now() + self.options.stop_grace;
-            while Instant::now() < deadline
-                && self.nodes.iter().any(|n| n.process.try_exit().is_none())
-            {
+            while Instant::now() < deadline && self.nodes.iter().any(|n| !n.finished()) {
                 // Keep outputs flowing, so nodes blocked on a full queue can finish.
                 for (_, receiver, _) in &mut self.outputs {
                     while let Ok(Some(_)) = receiver.receive_with(Duration::ZERO, &mut |_, _| {}) {}
@@ -731,14 +862,33 @@ impl Session {
         let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
         let nodes: Vec<RunningNode> = self.nodes.drain(..).collect();
         // All at once, like the launch: each stop is mostly waiting for the node to exit.
-        let stopped =
-            futures_util::future::join_all(nodes.iter().map(|n| n.process.stop(grace))).await;
-        for (node, result) in nodes.into_iter().zip(stopped) {
-            if let Err(e) = result {
-                tracing::warn!(node_id = node.process.node_id(), error = %e, "stopping a node failed");
+        let stopped = futures_util::future::join_all(nodes.into_iter().map(|node| async move {
+            let RunningNode {
+                node_id,
+                serving,
+                backend,
+                ..
+            } = node;
+            match serving {
+                Serving::Own(process) => {
+                    if let Err(e) = process.stop(grace).await {
+                        tracing::warn!(node_id, error = %e, "stopping a node failed");
+                    }
+                }
+                Serving::Shared(lease) => {
+                    let left = lease.detach(grace).await;
+                    if !left {
+                        tracing::warn!(node_id, "its instance did not leave its shared container; stopping the container");
+                    }
+                    lease.release(!left).await;
+                }
             }
-            if !backends.iter().any(|b| b.name() == node.backend.name()) {
-                backends.push(node.backend);
+            backend
+        }))
+        .await;
+        for backend in stopped {
+            if !backends.iter().any(|b| b.name() == backend.name()) {
+                backends.push(backend);
             }
         }
         self.release_channels();
@@ -794,8 +944,12 @@ impl Drop for Session {
         }
         // Dropped without `stop()`: kill everything now, then remove the channels.
         for node in &self.nodes {
-            node.process.abort();
+            if let Serving::Own(process) = &node.serving {
+                process.abort();
+            }
         }
+        // A lease dropped without release asks its instance to leave.
+        self.nodes.clear();
         self.release_channels();
         let _ = self.transport.sweep_session(&self.id);
     }

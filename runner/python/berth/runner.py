@@ -444,7 +444,13 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
         prog="python -m berth.runner", description="Run one Berth node (see docs/PROTOCOL.md)."
     )
     parser.add_argument("--spec", help="node spec JSON (default: $BERTH_NODE_SPEC)")
+    parser.add_argument("--serve", help="serve spec JSON: run a shared runner (serve.py)")
     args = parser.parse_args(None if argv is None else list(argv))
+    if args.serve:
+        from .serve import parse_and_serve
+
+        watch_owner(os.environ.get(ENV_OWNER_LOCK), stop.request, lambda m: print(m, file=sys.stderr))
+        return parse_and_serve(args.serve, stop)[0]
     text = args.spec or os.environ.get("BERTH_NODE_SPEC")
     if not text:
         print("berth: no node spec (pass --spec or set BERTH_NODE_SPEC)", file=sys.stderr)

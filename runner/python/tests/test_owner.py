@@ -3,6 +3,7 @@
 import fcntl
 import os
 import threading
+from typing import List
 
 from berth.owner import watch_owner
 
@@ -13,7 +14,7 @@ def test_no_owner_file_means_no_watcher() -> None:
 
 
 def test_an_unreadable_owner_file_is_logged_not_fatal(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    logged = []
+    logged: List[str] = []
     assert watch_owner(str(tmp_path / "missing"), lambda: None, logged.append) is None
     assert "cannot watch" in logged[0]
 
@@ -25,7 +26,7 @@ def test_the_runner_is_stopped_once_the_host_lets_go(tmp_path) -> None:  # type:
     fcntl.flock(host, fcntl.LOCK_EX)  # the host, alive
     gone = threading.Event()
     exited = threading.Event()
-    logged = []
+    logged: List[str] = []
     thread = watch_owner(str(path), gone.set, logged.append, hard_exit=exited.set)
     assert thread is not None
     assert not gone.wait(0.3), "stopped while the host still holds its lock"

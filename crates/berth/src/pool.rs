@@ -1,0 +1,601 @@
+//! The node pool: container nodes that the sessions of one [`Runtime`](crate::Runtime) share.
+//!
+//! Container nodes whose container would be identical (the [key](node_key): image, mounts,
+//! environment, limits, CPUs, and the node type) are served by one running container, a
+//! shared runner (`python -m berth.runner --serve`, see `docs/PROTOCOL.md`). A session holds a
+//! [`Lease`] on it and attaches its own node instance (its own `params`, state and
+//! session-scoped channels); when the last lease goes, the container stops and is removed.
+//!
+//! A shared container is owned like a session: it has an id of its own, which labels the
+//! container, prefixes its command and reply channels, and names its owner file, so the
+//! orphan sweep cleans up after it exactly as after a session.
+//!
+//! **Invariant:** lease counts change only under the pool's lock, and an entry leaves the map
+//! in the same critical section that takes its count to zero. An acquirer therefore either
+//! joins a live entry (keeping it alive) or makes a fresh one — never one that is stopping.
+//! An entry whose container has exited is replaced by the next acquire; its remaining leases
+//! still release it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use berth_backend::{Backend, LaunchSpec, NodeProcess};
+use berth_transport::{
+    ChannelName, ChannelRole, FrameKind, FrameReceiver, FrameSender, FrameSenderExt, SessionId,
+    SessionTransport, Transport, TransportConfig, monotonic_ns,
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::SessionError;
+use crate::owner::OwnerLock;
+
+/// How long a shared runner may take to stop once its command channel is closed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How often the reply reader looks for a close request when no reply comes.
+const REPLY_POLL: Duration = Duration::from_millis(100);
+
+/// What makes two container nodes interchangeable: everything about the container, and the
+/// node type. `params` are per session, so they are not part of it.
+pub(crate) fn node_key(container: &LaunchSpec, node_type: &str) -> String {
+    let canonical = format!(
+        "{node_type}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        container.image,
+        container.env,
+        container.mounts,
+        container.limits,
+        container.cpuset,
+        container.labels,
+        container.working_dir,
+    );
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Every shared container of one runtime.
+#[derive(Default)]
+pub(crate) struct NodePool {
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+}
+
+/// One shared container, from before it starts until its last lease is gone.
+struct Entry {
+    key: String,
+    /// Leases on it; changed only under the pool's lock.
+    leases: AtomicUsize,
+    node: tokio::sync::OnceCell<Arc<SharedNode>>,
+}
+
+/// What starting a shared container needs.
+pub(crate) struct StartShared {
+    /// The backend that runs it.
+    pub(crate) backend: Arc<dyn Backend>,
+    /// The container, without owner or command ([`crate::python::container_spec`]).
+    pub(crate) container: LaunchSpec,
+    /// The transport its channels use.
+    pub(crate) transport: Arc<dyn Transport>,
+    /// Their sizes.
+    pub(crate) config: TransportConfig,
+    /// How long it may take to say it is ready.
+    pub(crate) ready_timeout: Duration,
+}
+
+/// A shared container as its sessions see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedNodeInfo {
+    /// What its nodes have in common (a hash of the container and the node type).
+    pub key: String,
+    /// Its own id: its label, channel prefix and owner file.
+    pub owner_id: String,
+    /// The backend's id for it (the container id).
+    pub id: String,
+    /// How many node instances (of all sessions) it serves.
+    pub leases: usize,
+}
+
+impl NodePool {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Entry>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A lease on the shared container for `key`, starting it if no live one exists. Two
+    /// acquirers of a new key start one container: the second waits for the first's start.
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        key: String,
+        instance: String,
+        start: StartShared,
+    ) -> Result<Lease, SessionError> {
+        let entry = {
+            let mut entries = self.lock();
+            let live = entries
+                .get(&key)
+                .filter(|e| e.node.get().is_none_or(|n| n.process.try_exit().is_none()))
+                .cloned();
+            let entry = live.unwrap_or_else(|| {
+                let fresh = Arc::new(Entry {
+                    key: key.clone(),
+                    leases: AtomicUsize::new(0),
+                    node: tokio::sync::OnceCell::new(),
+                });
+                entries.insert(key, Arc::clone(&fresh));
+                fresh
+            });
+            entry.leases.fetch_add(1, Ordering::SeqCst);
+            entry
+        };
+        match entry
+            .node
+            .get_or_try_init(|| SharedNode::start(start))
+            .await
+        {
+            Ok(node) => Ok(Lease {
+                pool: Arc::clone(self),
+                node: Arc::clone(node),
+                entry,
+                instance,
+                released: false,
+            }),
+            Err(e) => {
+                if let Some(node) = self.release_entry(&entry) {
+                    node.stop().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes one lease off `entry`; returns its node when that was the last lease, for the
+    /// caller to stop.
+    fn release_entry(&self, entry: &Arc<Entry>) -> Option<Arc<SharedNode>> {
+        let mut entries = self.lock();
+        let left = entry.leases.fetch_sub(1, Ordering::SeqCst) - 1;
+        if left > 0 {
+            return None;
+        }
+        if entries
+            .get(&entry.key)
+            .is_some_and(|current| Arc::ptr_eq(current, entry))
+        {
+            entries.remove(&entry.key);
+        }
+        entry.node.get().cloned()
+    }
+
+    /// The shared containers running now.
+    pub(crate) fn list(&self) -> Vec<SharedNodeInfo> {
+        let entries = self.lock();
+        let mut list: Vec<_> = entries
+            .values()
+            .filter_map(|e| {
+                let node = e.node.get()?;
+                Some(SharedNodeInfo {
+                    key: e.key.clone(),
+                    owner_id: node.owner_id.to_string(),
+                    id: node.process.id().to_owned(),
+                    leases: e.leases.load(Ordering::SeqCst),
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| a.key.cmp(&b.key));
+        list
+    }
+
+    /// Stops every shared container, leased or not.
+    pub(crate) async fn shutdown(&self) {
+        let nodes: Vec<_> = self
+            .lock()
+            .drain()
+            .filter_map(|(_, e)| e.node.get().cloned())
+            .collect();
+        futures_util::future::join_all(nodes.iter().map(|n| n.stop())).await;
+    }
+
+    /// Kills every shared container without waiting (for drop paths).
+    pub(crate) fn abort(&self) {
+        for (_, entry) in self.lock().drain() {
+            if let Some(node) = entry.node.get() {
+                node.abort();
+            }
+        }
+    }
+}
+
+/// How a node instance left its shared runner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Detached {
+    /// The instance's exit code (0 after a clean stop).
+    pub(crate) code: i64,
+    /// Why the runner refused or ended it, when it says.
+    pub(crate) error: Option<String>,
+}
+
+/// A reply of a shared runner (docs/PROTOCOL.md, "Shared runners").
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Reply {
+    Ready {},
+    Detached {
+        instance: String,
+        #[serde(default)]
+        code: i64,
+        #[serde(default)]
+        error: Option<String>,
+    },
+}
+
+#[derive(Default)]
+struct Replies {
+    ready: bool,
+    detached: HashMap<String, Detached>,
+}
+
+/// A running shared runner.
+pub(crate) struct SharedNode {
+    owner_id: SessionId,
+    pub(crate) process: Box<dyn NodeProcess>,
+    pub(crate) backend: Arc<dyn Backend>,
+    transport: Arc<dyn Transport>,
+    commands: Mutex<Option<Box<dyn FrameSender>>>,
+    replies: Arc<Mutex<Replies>>,
+    updates: watch::Receiver<()>,
+    closing: Arc<AtomicBool>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+    channels: Mutex<Option<Box<dyn SessionTransport>>>,
+    owner: Mutex<Option<OwnerLock>>,
+    stopped: tokio::sync::OnceCell<()>,
+}
+
+impl SharedNode {
+    /// Opens its channels, starts its container and waits for its `ready`.
+    async fn start(start: StartShared) -> Result<Arc<Self>, SessionError> {
+        let owner_id = SessionId::random();
+        let span = tracing::info_span!("shared_start", owner_id = %owner_id, node_id = %start.container.node_id);
+        let _enter = span.enter();
+        let mut owner = OwnerLock::acquire(&owner_id)?;
+        owner.record_backend(start.backend.name());
+        let channels = start.transport.open_session(&owner_id, &start.config)?;
+        let commands_channel = ChannelName::new(&owner_id, "serve", ChannelRole::Input)?;
+        let replies_channel = ChannelName::new(&owner_id, "serve", ChannelRole::Control)?;
+        channels.create_channel(&commands_channel)?;
+        channels.create_channel(&replies_channel)?;
+        let receiver = channels.receiver(&replies_channel)?;
+        let commands = channels.sender(&commands_channel)?;
+        let runner_env = channels.runner_env();
+        let env = |key: &str| {
+            runner_env
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let serve = serde_json::json!({
+            "pool_id": owner_id.as_str(),
+            "name": start.container.node_id,
+            "commands": commands_channel.as_str(),
+            "control": replies_channel.as_str(),
+            "iceoryx2_prefix": env("BERTH_IOX2_PREFIX"),
+            "iceoryx2_root": env("BERTH_IOX2_ROOT"),
+        });
+        let mut spec =
+            crate::python::owned_by(start.container, &owner_id, owner.path(), &runner_env);
+        spec.command = vec![
+            "python3".into(),
+            "-m".into(),
+            "berth.runner".into(),
+            "--serve".into(),
+            serve.to_string(),
+        ];
+        drop(_enter);
+
+        let replies = Arc::new(Mutex::new(Replies::default()));
+        let (notify, updates) = watch::channel(());
+        let closing = Arc::new(AtomicBool::new(false));
+        let reader = spawn_reader(receiver, Arc::clone(&replies), notify, Arc::clone(&closing))
+            .map_err(|e| SessionError::Setup(format!("cannot start a reply reader thread: {e}")))?;
+        let process = match start.backend.launch(&spec).await {
+            Ok(process) => process,
+            Err(e) => {
+                // The backend removed what it had created; nothing else was started.
+                closing.store(true, Ordering::SeqCst);
+                let _ = reader.join();
+                drop((commands, channels));
+                owner.release();
+                return Err(e.into());
+            }
+        };
+        let node = Arc::new(SharedNode {
+            owner_id: owner_id.clone(),
+            process,
+            backend: Arc::clone(&start.backend),
+            transport: Arc::clone(&start.transport),
+            commands: Mutex::new(Some(commands)),
+            replies: Arc::clone(&replies),
+            updates,
+            closing,
+            reader: Mutex::new(Some(reader)),
+            channels: Mutex::new(Some(channels)),
+            owner: Mutex::new(Some(owner)),
+            stopped: tokio::sync::OnceCell::new(),
+        });
+        let ready = node
+            .process
+            .wait_ready(&mut || lock(&replies).ready, start.ready_timeout)
+            .await;
+        if let Err(e) = ready {
+            node.stop().await;
+            return Err(e.into());
+        }
+        tracing::info!(owner_id = %owner_id, container = node.process.id(), "shared runner ready");
+        Ok(node)
+    }
+
+    /// Sends one command to the runner.
+    fn command(&self, message: &serde_json::Value) -> Result<(), SessionError> {
+        let mut commands = lock(&self.commands);
+        let Some(sender) = commands.as_mut() else {
+            return Err(SessionError::Setup(format!(
+                "the shared runner {} is stopping",
+                self.owner_id
+            )));
+        };
+        sender.send_bytes(
+            FrameKind::Control,
+            message.to_string().as_bytes(),
+            monotonic_ns(),
+        )?;
+        Ok(())
+    }
+
+    /// How `instance` left, if it has.
+    fn detached(&self, instance: &str) -> Option<Detached> {
+        lock(&self.replies).detached.get(instance).cloned()
+    }
+
+    /// Waits up to `timeout` for `instance` to leave.
+    async fn wait_detached(&self, instance: &str, timeout: Duration) -> Option<Detached> {
+        let mut updates = self.updates.clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            updates.borrow_and_update();
+            if let Some(detached) = self.detached(instance) {
+                return Some(detached);
+            }
+            if self.process.try_exit().is_some() {
+                return None;
+            }
+            // A reply wakes this at once; the timeout bounds how late an exit is seen.
+            let slice = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(Duration::from_millis(50));
+            if slice.is_zero() {
+                return None;
+            }
+            let _ = tokio::time::timeout(slice, updates.changed()).await;
+        }
+    }
+
+    /// Closes the command channel (the runner stops every instance and exits), stops the
+    /// container, removes its channels and checks nothing of it remains. Idempotent.
+    pub(crate) async fn stop(&self) {
+        self.stopped
+            .get_or_init(|| async {
+                if let Some(mut commands) = lock(&self.commands).take()
+                    && let Err(e) = commands.send_end_of_stream()
+                {
+                    tracing::debug!(error = %e, "the shared runner did not take the end of its commands");
+                }
+                let grace = STOP_GRACE;
+                let deadline = tokio::time::Instant::now() + grace;
+                while self.process.try_exit().is_none() && tokio::time::Instant::now() < deadline {
+                    let mut updates = self.updates.clone();
+                    let _ = tokio::time::timeout(Duration::from_millis(20), updates.changed()).await;
+                }
+                if let Err(e) = self.process.stop(Duration::from_millis(500)).await {
+                    tracing::warn!(owner_id = %self.owner_id, error = %e, "stopping a shared runner failed");
+                }
+                self.close_channels();
+                let mut leftovers = Vec::new();
+                if let Ok(found) = self.backend.session_resources(self.owner_id.as_str()).await
+                    && !found.is_empty()
+                {
+                    let _ = self.backend.sweep_session(self.owner_id.as_str()).await;
+                    leftovers.extend(found);
+                }
+                if !self.transport.session_resources(&self.owner_id).is_empty() {
+                    let _ = self.transport.sweep_session(&self.owner_id);
+                    leftovers.extend(self.transport.session_resources(&self.owner_id));
+                }
+                if let Some(owner) = lock(&self.owner).take()
+                    && leftovers.is_empty()
+                {
+                    owner.release();
+                }
+                if leftovers.is_empty() {
+                    tracing::info!(owner_id = %self.owner_id, "shared runner stopped");
+                } else {
+                    tracing::warn!(owner_id = %self.owner_id, ?leftovers, "a shared runner left resources; its owner file stays for a sweep");
+                }
+            })
+            .await;
+    }
+
+    /// Ends the reply reader and drops every port and channel of the shared runner.
+    fn close_channels(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        if let Some(reader) = lock(&self.reader).take() {
+            let _ = reader.join();
+        }
+        lock(&self.commands).take();
+        lock(&self.channels).take();
+    }
+
+    /// Kills the container without waiting and drops its channels (for drop paths).
+    fn abort(&self) {
+        self.process.abort();
+        self.close_channels();
+        let _ = self.transport.sweep_session(&self.owner_id);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A thread that reads the runner's replies (event-woken) until `closing`.
+fn spawn_reader(
+    mut receiver: Box<dyn FrameReceiver>,
+    replies: Arc<Mutex<Replies>>,
+    notify: watch::Sender<()>,
+    closing: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("berth-shared-replies".into())
+        .spawn(move || {
+            while !closing.load(Ordering::SeqCst) {
+                let mut reply = None;
+                match receiver.receive_with(REPLY_POLL, &mut |header, payload| {
+                    if !header.is_end_of_stream() {
+                        reply = Some(serde_json::from_slice::<Reply>(payload));
+                    }
+                }) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading a shared runner's replies failed");
+                        std::thread::sleep(REPLY_POLL);
+                        continue;
+                    }
+                }
+                match reply {
+                    Some(Ok(Reply::Ready {})) => lock(&replies).ready = true,
+                    Some(Ok(Reply::Detached {
+                        instance,
+                        code,
+                        error,
+                    })) => {
+                        lock(&replies)
+                            .detached
+                            .insert(instance, Detached { code, error });
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "unreadable reply from a shared runner");
+                        continue;
+                    }
+                    None => continue,
+                }
+                notify.send_replace(());
+            }
+        })
+}
+
+/// A session's hold on a shared container, for one node instance. Releasing the last lease of
+/// a container stops it.
+pub(crate) struct Lease {
+    pool: Arc<NodePool>,
+    entry: Arc<Entry>,
+    node: Arc<SharedNode>,
+    instance: String,
+    released: bool,
+}
+
+impl Lease {
+    /// The shared runner.
+    pub(crate) fn node(&self) -> &SharedNode {
+        &self.node
+    }
+
+    /// How many leases the container has now.
+    pub(crate) fn sharers(&self) -> usize {
+        self.entry.leases.load(Ordering::SeqCst)
+    }
+
+    /// Starts this lease's node instance with `spec` (the runner spec of docs/PROTOCOL.md).
+    pub(crate) fn attach(&self, spec: &serde_json::Value) -> Result<(), SessionError> {
+        self.node.command(&serde_json::json!({
+            "type": "attach",
+            "instance": self.instance,
+            "spec": spec,
+        }))
+    }
+
+    /// How the instance left, if it has.
+    pub(crate) fn detached(&self) -> Option<Detached> {
+        self.node.detached(&self.instance)
+    }
+
+    /// Asks the instance to stop (its session ends) and waits up to `timeout` for it to
+    /// close its ports; true when it did.
+    pub(crate) async fn detach(&self, timeout: Duration) -> bool {
+        if self.detached().is_some() {
+            return true;
+        }
+        if self.node.process.try_exit().is_some() {
+            return true;
+        }
+        let asked = self.node.command(&serde_json::json!({
+            "type": "detach",
+            "instance": self.instance,
+        }));
+        if let Err(e) = asked {
+            tracing::debug!(error = %e, "detach not delivered");
+        }
+        self.node
+            .wait_detached(&self.instance, timeout)
+            .await
+            .is_some()
+            || self.node.process.try_exit().is_some()
+    }
+
+    /// Gives the lease back; the last one stops the container. `failed`: the instance did not
+    /// leave (e.g. stuck in `process()`), so the container cannot be trusted with other
+    /// sessions' channels and is stopped now.
+    pub(crate) async fn release(mut self, failed: bool) {
+        self.released = true;
+        let last = self.pool.release_entry(&self.entry);
+        if failed {
+            // Out of the map, so no new session joins it; the sessions on it see it exit.
+            {
+                let mut entries = self.pool.lock();
+                if entries
+                    .get(&self.entry.key)
+                    .is_some_and(|current| Arc::ptr_eq(current, &self.entry))
+                {
+                    entries.remove(&self.entry.key);
+                }
+            }
+            self.node.stop().await;
+        } else if let Some(node) = last {
+            node.stop().await;
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        // Dropped without `release()` (a session dropped without `stop()`): ask the instance
+        // to leave, and kill the container if this was its last lease.
+        let _ = self.node.command(&serde_json::json!({
+            "type": "detach",
+            "instance": self.instance,
+        }));
+        if let Some(node) = self.pool.release_entry(&self.entry) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(async move { node.stop().await });
+                }
+                Err(_) => node.abort(),
+            }
+        }
+    }
+}
