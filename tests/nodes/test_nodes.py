@@ -100,3 +100,20 @@ class OnnxInfo(Node):
 
     async def process(self, data: RuntimeData) -> RuntimeData:
         return RuntimeData.text(self.info)
+
+
+class CrashOnce(Node):
+    """Exits the whole process on frame `params["frames"]` (0-based) unless `params["marker"]`
+    exists, creating it first: it dies once, and its restarted runner goes on echoing."""
+
+    async def initialize(self) -> None:
+        self.left = int(self.params.get("frames", 3))
+        self.marker = str(self.params["marker"])
+
+    async def process(self, data: RuntimeData) -> RuntimeData:
+        self.left -= 1
+        if self.left < 0 and not os.path.exists(self.marker):
+            with open(self.marker, "w") as f:
+                f.write("crashed\n")
+            os._exit(3)
+        return data

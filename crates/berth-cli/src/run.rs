@@ -207,8 +207,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
 fn report_one(streamed: &Streamed, stats: &SessionStats) {
     println!("{}", streamed.latencies);
     println!(
-        "frames: sent {} received {} lost {} node errors {}",
-        stats.sent, stats.received, stats.lost, streamed.errors
+        "frames: sent {} received {} lost {} node errors {} restarts {}",
+        stats.sent, stats.received, stats.lost, streamed.errors, stats.restarts
     );
     for (node, count) in &streamed.per_node {
         println!("  {node}: {count} outputs");
@@ -303,6 +303,14 @@ impl Streamed {
                     self.errors += 1;
                     eprintln!("{e}");
                 }
+                // The node comes back by its restart policy; the others go on meanwhile.
+                Err(
+                    e @ (SessionError::NodeExited {
+                        restart_in: Some(_),
+                        ..
+                    }
+                    | SessionError::NodeRestarted { .. }),
+                ) => eprintln!("{e}"),
                 Err(e) => return Err(e.into()),
             }
             timeout = Duration::ZERO;

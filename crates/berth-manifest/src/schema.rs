@@ -56,6 +56,61 @@ pub struct NodeSpec {
     /// Without `docker`: `cpython` runs the node as a host subprocess.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_hint: Option<String>,
+    /// What happens when the node's runner dies while its session runs (out-of-process nodes).
+    #[serde(default, skip_serializing_if = "RestartPolicy::is_default")]
+    pub restart: RestartPolicy,
+}
+
+/// Restarts of a node whose runner died (a crash, an OOM kill, a killed container): up to
+/// `max_restarts` within `window_s` seconds, the n-th after `backoff_ms × 2^(n-1)` ms (at most
+/// 30 s). Frames sent while it is down, and those it held when it died, are counted lost by
+/// number. `max_restarts: 0` turns restarts off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartPolicy {
+    /// Restarts allowed within the window (default 3).
+    #[serde(default = "default_max_restarts")]
+    pub max_restarts: u32,
+    /// Delay before the first restart, doubled for each further one (default 100).
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    /// How far back restarts count against `max_restarts` (default 60).
+    #[serde(default = "default_window_s")]
+    pub window_s: u64,
+}
+
+fn default_max_restarts() -> u32 {
+    3
+}
+
+fn default_backoff_ms() -> u64 {
+    100
+}
+
+fn default_window_s() -> u64 {
+    60
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            max_restarts: default_max_restarts(),
+            backoff_ms: default_backoff_ms(),
+            window_s: default_window_s(),
+        }
+    }
+}
+
+impl RestartPolicy {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The delay before restart number `n` (1-based).
+    pub fn backoff(&self, n: u32) -> std::time::Duration {
+        let factor = 1u64 << n.saturating_sub(1).min(20);
+        std::time::Duration::from_millis(self.backoff_ms.saturating_mul(factor).min(30_000))
+    }
 }
 
 /// A container node's environment and container settings.

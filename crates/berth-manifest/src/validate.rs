@@ -76,6 +76,13 @@ pub(crate) fn validate(
                 format!("use one of: {}", PYTHON_RUNTIME_HINTS.join(", ")),
             );
         }
+        if node.restart.max_restarts > 0 && node.restart.window_s == 0 {
+            report(
+                vec![key("nodes"), Step::Index(i), key("restart"), key("window_s")],
+                "window_s must be positive when restarts are on".into(),
+                "set window_s to how many seconds back restarts count, e.g. 60, or set max_restarts: 0".into(),
+            );
+        }
         let Some(docker) = &node.docker else { continue };
         let docker_path = |rest: &[Step]| {
             let mut path = vec![key("nodes"), Step::Index(i), key("docker")];

@@ -42,14 +42,28 @@ pub enum SessionError {
         traceback: String,
     },
     /// A node ended while the session was running.
-    #[error("node `{node_id}` stopped unexpectedly: {report}{}", tail(.log_tail))]
+    #[error("node `{node_id}` stopped unexpectedly: {report}{}{}", restart_note(.restart_in), tail(.log_tail))]
     NodeExited {
         /// The node.
         node_id: String,
         /// How it ended (an OOM kill names the limit and the usage).
-        report: ExitReport,
+        report: Box<ExitReport>,
         /// Its last output lines.
         log_tail: Vec<String>,
+        /// When its restart policy starts it again; `None`: it stays down.
+        restart_in: Option<std::time::Duration>,
+    },
+    /// A node whose runner died is running again (its restart policy restarted it). Frames
+    /// it held when it died, and frames sent while it was down, were lost: `lost` names them.
+    /// The session goes on.
+    #[error("node `{node_id}` was restarted (restart {restarts} in its window); lost: {}", lost_list(.lost))]
+    NodeRestarted {
+        /// The node.
+        node_id: String,
+        /// Restarts within the policy's window so far.
+        restarts: u32,
+        /// The frames lost, by pipeline input and number.
+        lost: Vec<crate::LostFrames>,
     },
     /// A pipeline input or output name that the manifest does not have.
     #[error("the pipeline has no {what} named `{name}`; it has: {known}")]
@@ -77,6 +91,24 @@ pub enum SessionError {
     /// The session cannot be set up as asked.
     #[error("{0}")]
     Setup(String),
+}
+
+fn restart_note(restart_in: &Option<std::time::Duration>) -> String {
+    match restart_in {
+        Some(delay) => format!("; restarting it in {} ms", delay.as_millis()),
+        None => String::new(),
+    }
+}
+
+fn lost_list(lost: &[crate::LostFrames]) -> String {
+    if lost.is_empty() {
+        "none".into()
+    } else {
+        lost.iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 fn tail(lines: &[String]) -> String {

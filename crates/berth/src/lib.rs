@@ -35,7 +35,7 @@ pub use error::SessionError;
 pub use owner::sweep_orphans;
 pub use pool::SharedNodeInfo;
 pub use runtime::Runtime;
-pub use session::{NodeInfo, Output, Session, SessionOptions, SessionStats};
+pub use session::{LostFrames, NodeInfo, Output, Session, SessionOptions, SessionStats};
 
 /// Pins the calling thread to the CPUs in `cpus` (e.g. `"0"` or `"0-1"`); with
 /// [`SessionOptions::cpuset`] on the same CPUs, a frame's wake-up stays on one core.

@@ -75,6 +75,7 @@ struct Entry {
 }
 
 /// What starting a shared container needs.
+#[derive(Clone)]
 pub(crate) struct StartShared {
     /// The backend that runs it.
     pub(crate) backend: Arc<dyn Backend>,

@@ -69,7 +69,9 @@ class InputPort:
         # Attach to the existing writers now (PROTOCOL.md): a reader connects on its first
         # has_samples()/receive(), and until then a writer's backpressure cannot hold for it.
         self.subscriber.has_samples()
-        self.expected = 0  # next sequence number expected from the writer
+        # The next sequence number expected from the writer; unknown until the first frame, so
+        # a runner that was restarted mid-stream does not mistake the frames before it for lost.
+        self.expected: Optional[int] = None
         self.eos = False
 
     def close(self) -> None:

@@ -299,8 +299,12 @@ class Runner:
         """Processes one received sample; True once every input has ended."""
         header = _header_at(sample.user_header_ptr)
         sequence = header.sequence
-        if sequence != port.expected:
-            self._report_lost(port, sequence)
+        expected = port.expected
+        if expected is not None and sequence != expected:
+            if sequence > expected:
+                self._report_lost(port, sequence)
+            else:  # its writer was restarted and numbers from 0 again
+                self.log(f"{port.name} starts again at frame {sequence} (after {expected - 1})")
         port.expected = sequence + 1
         if header.flags & END_OF_STREAM:
             sample.delete()

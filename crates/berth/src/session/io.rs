@@ -1,0 +1,173 @@
+//! Moving frames: pipeline inputs written straight into shared memory, outputs read in place.
+
+use super::*;
+
+impl Session {
+    /// Sends interleaved f32 audio into pipeline input `input`, written straight into shared
+    /// memory. Returns the frame's number on that input (0, 1, 2, …). While a node the frame
+    /// would pass through is down (being restarted), the frame is not sent and counts as lost.
+    pub fn send_audio(
+        &mut self,
+        input: &str,
+        samples: &[f32],
+        sample_rate: u32,
+        channels: u32,
+    ) -> Result<u64, SessionError> {
+        self.send_audio_at(input, samples, sample_rate, channels, monotonic_ns())
+    }
+
+    /// [`Session::send_audio`] with the caller's timestamp (`CLOCK_MONOTONIC` ns, e.g. when the
+    /// audio was captured). Nodes copy it to what they make of the frame, so
+    /// [`Output::latency_ns`] counts from it and callers can trace outputs back to inputs.
+    pub fn send_audio_at(
+        &mut self,
+        input: &str,
+        samples: &[f32],
+        sample_rate: u32,
+        channels: u32,
+        timestamp_ns: u64,
+    ) -> Result<u64, SessionError> {
+        self.send_each(input, timestamp_ns, |sender| {
+            sender.send_audio(samples, sample_rate, channels, timestamp_ns)
+        })
+    }
+
+    /// Sends a text, JSON or bytes frame into pipeline input `input`.
+    pub fn send_bytes(
+        &mut self,
+        input: &str,
+        kind: FrameKind,
+        bytes: &[u8],
+    ) -> Result<u64, SessionError> {
+        let timestamp = monotonic_ns();
+        self.send_each(input, timestamp, |sender| {
+            sender.send_bytes(kind, bytes, timestamp)
+        })
+    }
+
+    pub(super) fn send_each(
+        &mut self,
+        input: &str,
+        timestamp_ns: u64,
+        mut send: impl FnMut(&mut dyn FrameSender) -> Result<u64, berth_transport::TransportError>,
+    ) -> Result<u64, SessionError> {
+        let (Some(index), Some(senders)) =
+            (self.flow.input_index(input), self.inputs.get_mut(input))
+        else {
+            return Err(SessionError::UnknownEndpoint {
+                what: "input",
+                name: input.to_owned(),
+                known: self
+                    .plan
+                    .inputs
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let number = self.flow.number(index);
+        let mut lost = false;
+        for (k, sender) in senders.iter_mut().enumerate() {
+            let node = self.flow.target(index, k);
+            if let Some(down) = self.flow.blocked_at(node) {
+                self.flow.dropped(down, index, number);
+                lost = true;
+                continue;
+            }
+            send(sender.as_mut())?;
+            self.flow.sent(node, index, number, timestamp_ns);
+        }
+        self.stats.sent += 1;
+        if lost {
+            self.stats.lost += 1;
+        }
+        Ok(number)
+    }
+
+    /// Sends end-of-stream into every pipeline input: each node finishes what it has, passes
+    /// the end downstream and exits. Outputs keep arriving until [`Session::outputs_ended`].
+    pub fn end_inputs(&mut self) {
+        if std::mem::replace(&mut self.inputs_ended, true) {
+            return;
+        }
+        for senders in self.inputs.values_mut() {
+            for sender in senders.iter_mut() {
+                if let Err(e) = sender.send_end_of_stream() {
+                    tracing::debug!(error = %e, "end of stream not delivered; the node will be stopped");
+                }
+            }
+        }
+    }
+
+    /// Whether every pipeline output has delivered its end-of-stream.
+    pub fn outputs_ended(&self) -> bool {
+        self.outputs.iter().all(|(_, _, ended)| *ended)
+    }
+
+    /// Waits up to `timeout` for the next output frame and lets `read` see it in place.
+    /// Returns `Ok(None)` on timeout, and the first node error or crash as `Err` (a node that
+    /// raised goes on; a crashed node does not).
+    pub fn recv_with<R>(
+        &mut self,
+        timeout: Duration,
+        mut read: impl FnMut(Output<'_>) -> R,
+    ) -> Result<Option<R>, SessionError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(err) = self.pending.pop_front() {
+                return Err(err);
+            }
+            let count = self.outputs.len();
+            let slice = if count == 1 {
+                Duration::from_millis(20)
+            } else {
+                Duration::ZERO
+            };
+            let slice = slice.min(deadline.saturating_duration_since(Instant::now()));
+            for i in 0..count {
+                let index = (self.next_output + i) % count;
+                let (node_id, receiver, ended) = &mut self.outputs[index];
+                if *ended {
+                    continue;
+                }
+                let mut result = None;
+                let mut end = false;
+                let mut answers = 0;
+                let delivery = receiver.receive_with(slice, &mut |header, payload| {
+                    if header.is_end_of_stream() {
+                        end = true;
+                    } else {
+                        answers = header.timestamp_ns;
+                        result = Some(read(Output {
+                            node_id,
+                            header,
+                            payload,
+                        }));
+                    }
+                })?;
+                *ended |= end;
+                if let Some(delivery) = delivery
+                    && delivery.lost_before > 0
+                {
+                    self.stats.lost += delivery.lost_before;
+                    tracing::warn!(node_id = %node_id, lost = delivery.lost_before, "output frames lost");
+                }
+                if let Some(result) = result {
+                    self.flow.answered(index, answers);
+                    self.next_output = (index + 1) % count;
+                    self.stats.received += 1;
+                    return Ok(Some(result));
+                }
+            }
+            self.poll_controls();
+            self.poll_exits();
+            if self.pending.is_empty() && Instant::now() >= deadline {
+                return Ok(None);
+            }
+            if count != 1 && self.pending.is_empty() {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+}

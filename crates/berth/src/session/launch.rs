@@ -1,0 +1,253 @@
+//! Starting a session's nodes: native threads, own runners and shared-container leases, all at once; then waiting until every node said it is ready.
+
+use super::*;
+
+impl Session {
+    pub(super) async fn launch(&mut self, manifest: &Manifest) -> Result<(), SessionError> {
+        let channels = self.channels.as_ref().expect("open");
+        let runner_env = channels.runner_env();
+        let base_dir = manifest
+            .base_dir()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let python = if self
+            .plan
+            .nodes
+            .iter()
+            .any(|n| n.executor == Executor::Process)
+        {
+            let named = self
+                .options
+                .python
+                .clone()
+                .or_else(|| std::env::var("BERTH_PYTHON").ok());
+            let python = match named {
+                Some(named) => PathBuf::from(named),
+                None => crate::host_python::managed(&berth_images::default_cache_dir()).await?,
+            };
+            crate::host_python::check(&python).await?;
+            python.display().to_string()
+        } else {
+            String::new()
+        };
+        let mut backends: HashMap<&'static str, Arc<dyn Backend>> = HashMap::new();
+        let mut pending: Vec<(usize, Relaunch, Arc<dyn Backend>)> = Vec::new();
+        for (index, node) in self.plan.nodes.iter().enumerate() {
+            let node_id = node.spec.id.clone();
+            let backend_name = match node.executor {
+                Executor::Native => {
+                    let native = create_native(
+                        &node.spec.node_type,
+                        &serde_json::Value::Object(node.spec.params.clone()),
+                    )
+                    .map_err(|e| SessionError::Setup(format!("node `{node_id}`: {e}")))?;
+                    let readers = node
+                        .reads
+                        .iter()
+                        .map(|c| channels.receiver(c))
+                        .collect::<Result<_, _>>()?;
+                    let handle = spawn_native(
+                        node_id.clone(),
+                        native,
+                        readers,
+                        channels.sender(&node.output)?,
+                        channels.sender(&node.control)?,
+                        Arc::clone(&self.native_stop),
+                    )
+                    .map_err(|e| {
+                        SessionError::Setup(format!(
+                            "node `{node_id}`: cannot start its thread: {e}"
+                        ))
+                    })?;
+                    self.native.push(handle);
+                    continue;
+                }
+                Executor::Process => "process",
+                Executor::Docker => "docker",
+            };
+            if !self.transport.crosses_processes() {
+                return Err(SessionError::Setup(format!(
+                    "node `{node_id}` runs out of process, but the `{}` transport only works within one process; use the iceoryx2 transport",
+                    self.transport.name()
+                )));
+            }
+            let backend = match backends.get(backend_name) {
+                Some(b) => Arc::clone(b),
+                None => {
+                    let backend = backend_by_name(backend_name)?;
+                    backend.check().await?;
+                    backends.insert(backend_name, Arc::clone(&backend));
+                    backend
+                }
+            };
+            let image = match (&node.executor, &node.spec.docker) {
+                (Executor::Docker, Some(docker)) => {
+                    let provider = match &self.options.images {
+                        Some(p) => Arc::clone(p),
+                        None => crate::images::standard().await?,
+                    };
+                    Some(provider.image_for(&node_id, docker).await?)
+                }
+                _ => None,
+            };
+            if let (Some(pool), Executor::Docker, Some(docker)) =
+                (&self.pool, &node.executor, &node.spec.docker)
+                && docker.shared
+            {
+                let container = python::container_spec(node, &base_dir, image)?;
+                let mut spec = container.spec;
+                spec.cpuset = self.options.cpuset.clone();
+                let key = crate::pool::node_key(&spec, &node.spec.node_type);
+                let runner = python::runner_spec(
+                    node,
+                    &self.id,
+                    &runner_env,
+                    &container.node_dirs,
+                    &self.options.transport_config,
+                );
+                let start = StartShared {
+                    backend: Arc::clone(&backend),
+                    container: spec,
+                    transport: Arc::clone(&self.transport),
+                    config: self.options.transport_config.clone(),
+                    ready_timeout: self.options.ready_timeout,
+                };
+                let relaunch = Relaunch::Shared {
+                    pool: Arc::clone(pool),
+                    key,
+                    instance: format!("{}_{node_id}", self.id),
+                    start,
+                    runner,
+                };
+                pending.push((index, relaunch, backend));
+                continue;
+            }
+            let launch = python::SessionLaunch {
+                session: &self.id,
+                runner_env: &runner_env,
+                base_dir: &base_dir,
+                python: &python,
+                owner: self.owner.as_ref().expect("held until teardown").path(),
+                config: &self.options.transport_config,
+            };
+            let spec = python::launch_spec(node, &launch, image)?;
+            let mut spec = spec;
+            spec.cpuset = self.options.cpuset.clone();
+            if let Some(owner) = self.owner.as_mut() {
+                owner.record_backend(backend.name());
+            }
+            pending.push((index, Relaunch::Own(spec), backend));
+        }
+        // Every node starts at once: a start is mostly waiting (on the daemon, on exec), so
+        // a session of N containers takes about as long to launch as one.
+        let launched = futures_util::future::join_all(
+            pending
+                .iter()
+                .map(|(_, relaunch, backend)| relaunch.clone().start(Arc::clone(backend))),
+        )
+        .await;
+        let mut first_error = None;
+        for ((index, relaunch, backend), result) in pending.into_iter().zip(launched) {
+            match result {
+                // Kept even when another failed, so teardown stops it.
+                Ok(serving) => {
+                    let spec = &self.plan.nodes[index].spec;
+                    self.nodes.push(RunningNode {
+                        node_id: spec.id.clone(),
+                        index,
+                        serving,
+                        backend,
+                        exit_reported: false,
+                        relaunch,
+                        policy: spec.restart.clone(),
+                        restarts: Vec::new(),
+                        restarting: None,
+                        awaiting_ready: false,
+                    });
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        self.wait_until_ready().await
+    }
+
+    pub(super) async fn wait_until_ready(&mut self) -> Result<(), SessionError> {
+        let deadline = Instant::now() + self.options.ready_timeout;
+        loop {
+            self.poll_controls();
+            if let Some(err) = self.pending.pop_front() {
+                return Err(err);
+            }
+            if self.controls.iter().all(|c| c.ready) {
+                tracing::info!(session_id = %self.id, nodes = self.controls.len(), "every node is ready");
+                return Ok(());
+            }
+            for index in 0..self.nodes.len() {
+                let node = &self.nodes[index];
+                let node_id = node.node_id.clone();
+                let ready = self
+                    .controls
+                    .iter()
+                    .any(|c| c.node_id == node_id && c.ready);
+                if ready {
+                    continue;
+                }
+                if let Some(report) = node.process().try_exit() {
+                    self.nodes[index].exit_reported = true;
+                    // Give the log forwarder a moment to catch the last lines.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    return Err(SessionError::NodeExited {
+                        node_id,
+                        report: Box::new(report),
+                        log_tail: self.nodes[index].process().logs().last_text(20),
+                        restart_in: None,
+                    });
+                }
+                if let Serving::Shared(lease) = &node.serving
+                    && let Some(detached) = lease.detached()
+                {
+                    // Its `fatal` (sent before it left) says more than the detach does.
+                    let log_tail = node.process().logs().last_text(20);
+                    self.poll_controls();
+                    if let Some(err) = self.pending.pop_front() {
+                        return Err(err);
+                    }
+                    return Err(SessionError::NodeFatal {
+                        node_id,
+                        stage: "attach".into(),
+                        error: detached.error.unwrap_or_else(|| {
+                            format!("its instance ended with code {}", detached.code)
+                        }),
+                        traceback: log_tail.join("\n"),
+                    });
+                }
+            }
+            if Instant::now() >= deadline {
+                let waiting: Vec<_> = self
+                    .controls
+                    .iter()
+                    .filter(|c| !c.ready)
+                    .map(|c| c.node_id.clone())
+                    .collect();
+                let tails: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| waiting.contains(&n.node_id))
+                    .flat_map(|n| n.process().logs().last_text(10))
+                    .collect();
+                return Err(SessionError::Setup(format!(
+                    "nodes {} were not ready within {:?}; fix: check their output below, or raise the ready timeout\n    {}",
+                    waiting.join(", "),
+                    self.options.ready_timeout,
+                    tails.join("\n    ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}

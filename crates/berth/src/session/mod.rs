@@ -1,0 +1,400 @@
+//! A running pipeline: start every node, move frames, watch health, stop and clean up.
+//!
+//! By job: [`launch`] starts the nodes and waits until each is ready, [`io`] moves frames,
+//! [`supervise`] turns control messages and exits into errors (and restarts), [`teardown`]
+//! stops everything and checks that nothing remains.
+
+mod flow;
+mod io;
+mod launch;
+mod supervise;
+mod teardown;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use berth_backend::{Backend, NodeProcess, backend_by_name};
+use berth_manifest::{Executor, Manifest, RestartPolicy};
+use berth_transport::{
+    FrameHeader, FrameKind, FrameReceiver, FrameSender, FrameSenderExt, SessionId,
+    SessionTransport, Transport, TransportConfig, audio_samples, monotonic_ns, transport_by_name,
+};
+use tracing::Instrument;
+
+pub use flow::LostFrames;
+
+use crate::control::ControlMessage;
+use crate::native::{create_native, native_node_types, spawn_native};
+use crate::owner::OwnerLock;
+use crate::plan::Plan;
+use crate::pool::{Lease, NodePool, StartShared};
+use crate::{SessionError, images::ImageProvider, python};
+
+/// How a session runs.
+#[derive(Clone)]
+pub struct SessionOptions {
+    /// The transport; `None` uses the registered `iceoryx2` transport.
+    pub transport: Option<Arc<dyn Transport>>,
+    /// Queue depth, frame size, send timeout and spin.
+    pub transport_config: TransportConfig,
+    /// How long every node together may take to say it is ready.
+    pub ready_timeout: Duration,
+    /// How long a node may take to stop on its own before it is killed.
+    pub stop_grace: Duration,
+    /// The Python interpreter for host-process nodes; `None` uses `$BERTH_PYTHON`, else a
+    /// virtualenv Berth makes once (see [`crate::host_python`]).
+    pub python: Option<String>,
+    /// Resolves the image of each container node; `None` uses [`ImageProvider::standard`].
+    pub images: Option<Arc<dyn ImageProvider>>,
+    /// Session id to use instead of a random one.
+    pub session_id: Option<SessionId>,
+    /// Pin every out-of-process node to these CPUs (e.g. `"0"`); pair it with
+    /// [`pin_current_thread`](crate::pin_current_thread) on the thread that sends and receives,
+    /// so a wake-up does not cross CPUs.
+    pub cpuset: Option<String>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            transport: None,
+            transport_config: TransportConfig::default(),
+            ready_timeout: Duration::from_secs(60),
+            stop_grace: Duration::from_secs(5),
+            python: None,
+            images: None,
+            session_id: None,
+            cpuset: None,
+        }
+    }
+}
+
+/// Counters of a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Frames sent into the pipeline.
+    pub sent: u64,
+    /// Frames received from the pipeline.
+    pub received: u64,
+    /// Frames known to be lost anywhere in the pipeline (always 0 unless something is wrong).
+    pub lost: u64,
+    /// Frames a node raised on.
+    pub node_errors: u64,
+    /// Times a node's runner was restarted after it died.
+    pub restarts: u64,
+}
+
+/// One output frame, read in place in shared memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Output<'a> {
+    /// The node that produced it.
+    pub node_id: &'a str,
+    /// Its header.
+    pub header: &'a FrameHeader,
+    /// Its payload.
+    pub payload: &'a [u8],
+}
+
+impl Output<'_> {
+    /// The samples of an audio frame.
+    pub fn audio(&self) -> Option<&[f32]> {
+        (self.header.frame_kind() == Some(FrameKind::Audio))
+            .then(|| audio_samples(self.payload))
+            .flatten()
+    }
+
+    /// The text of a text or JSON frame.
+    pub fn text(&self) -> Option<&str> {
+        matches!(
+            self.header.frame_kind(),
+            Some(FrameKind::Text | FrameKind::Json)
+        )
+        .then(|| std::str::from_utf8(self.payload).ok())
+        .flatten()
+    }
+
+    /// Nanoseconds since the originating input frame was sent.
+    pub fn latency_ns(&self) -> u64 {
+        monotonic_ns().saturating_sub(self.header.timestamp_ns)
+    }
+}
+
+struct Control {
+    node_id: String,
+    /// The node's position in the plan.
+    index: usize,
+    receiver: Box<dyn FrameReceiver>,
+    ready: bool,
+    stopped: bool,
+}
+
+/// What serves a node of the session.
+enum Serving {
+    /// A runner of its own (a container or a process).
+    Own(Box<dyn NodeProcess>),
+    /// An instance in a container shared with other sessions of the runtime.
+    Shared(Lease),
+}
+
+/// How to start a node's runner again.
+#[derive(Clone)]
+enum Relaunch {
+    /// Launch this spec.
+    Own(berth_backend::LaunchSpec),
+    /// Lease a shared container again and attach the same instance.
+    Shared {
+        pool: Arc<NodePool>,
+        key: String,
+        instance: String,
+        start: StartShared,
+        runner: serde_json::Value,
+    },
+}
+
+impl Relaunch {
+    /// Starts a runner as this says.
+    async fn start(self, backend: Arc<dyn Backend>) -> Result<Serving, SessionError> {
+        match self {
+            Relaunch::Own(spec) => Ok(Serving::Own(backend.launch(&spec).await?)),
+            Relaunch::Shared {
+                pool,
+                key,
+                instance,
+                start,
+                runner,
+            } => {
+                let lease = pool.acquire(key, instance, start).await?;
+                lease.attach(&runner)?;
+                Ok(Serving::Shared(lease))
+            }
+        }
+    }
+}
+
+struct RunningNode {
+    node_id: String,
+    /// Its position in the plan.
+    index: usize,
+    serving: Serving,
+    backend: Arc<dyn Backend>,
+    exit_reported: bool,
+    relaunch: Relaunch,
+    policy: RestartPolicy,
+    /// When it was restarted, within the policy's window.
+    restarts: Vec<Instant>,
+    /// A restart under way.
+    restarting: Option<tokio::task::JoinHandle<Result<Serving, SessionError>>>,
+    /// Restarted, and its `ready` not seen yet.
+    awaiting_ready: bool,
+}
+
+impl RunningNode {
+    /// The process (or container) that runs it.
+    fn process(&self) -> &dyn NodeProcess {
+        match &self.serving {
+            Serving::Own(process) => process.as_ref(),
+            Serving::Shared(lease) => lease.node().process.as_ref(),
+        }
+    }
+
+    /// Whether it is done with this session: its runner exited, or its shared instance left.
+    fn finished(&self) -> bool {
+        self.process().try_exit().is_some()
+            || matches!(&self.serving, Serving::Shared(lease) if lease.detached().is_some())
+    }
+}
+
+/// Where one node of a session runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The node.
+    pub node_id: String,
+    /// The backend that runs it (`docker`, `process`) or `native`.
+    pub backend: &'static str,
+    /// What serves it: a container id, a process id, or a host thread.
+    pub id: String,
+    /// How many node instances (of every session) its container serves; 1 when it is its own.
+    pub shared_by: usize,
+}
+
+/// A running pipeline.
+pub struct Session {
+    id: SessionId,
+    plan: Plan,
+    options: SessionOptions,
+    transport: Arc<dyn Transport>,
+    channels: Option<Box<dyn SessionTransport>>,
+    inputs: BTreeMap<String, Vec<Box<dyn FrameSender>>>,
+    outputs: Vec<(String, Box<dyn FrameReceiver>, bool)>,
+    controls: Vec<Control>,
+    nodes: Vec<RunningNode>,
+    native: Vec<JoinHandle<()>>,
+    native_stop: Arc<AtomicBool>,
+    pending: VecDeque<SessionError>,
+    next_output: usize,
+    stats: SessionStats,
+    inputs_ended: bool,
+    /// Held while the session lives; its nodes stop by themselves when it comes free.
+    owner: Option<OwnerLock>,
+    torn_down: bool,
+    /// The runtime's shared containers, when the session was started from a runtime.
+    pool: Option<Arc<NodePool>>,
+    /// Frames in flight and lost, for the counts.
+    flow: flow::Flow,
+    /// Where restarts and clean-ups run.
+    handle: tokio::runtime::Handle,
+    /// Stops of runners that were replaced by a restart.
+    cleanups: Vec<tokio::task::JoinHandle<()>>,
+    /// Set once `stop()` began: a node that ends now is not restarted.
+    stopping: bool,
+}
+
+impl Session {
+    /// Starts every node of `manifest` and returns once each one said it is ready. Its nodes
+    /// are its own; sessions started from a [`Runtime`](crate::Runtime) share containers.
+    pub async fn start(manifest: &Manifest, options: SessionOptions) -> Result<Self, SessionError> {
+        Self::start_in(manifest, options, None).await
+    }
+
+    pub(crate) async fn start_in(
+        manifest: &Manifest,
+        options: SessionOptions,
+        pool: Option<Arc<NodePool>>,
+    ) -> Result<Self, SessionError> {
+        crate::link_default_plugins();
+        manifest.validate_native_types(&native_node_types())?;
+        let id = options.session_id.clone().unwrap_or_else(SessionId::random);
+        // Once per process: what sessions of dead owners left behind goes first.
+        static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        SWEPT
+            .get_or_init(|| async {
+                crate::owner::sweep_orphans().await;
+            })
+            .await;
+        let span =
+            tracing::info_span!("session", session_id = %id, pipeline = %manifest.metadata.name);
+        let mut session = Self::open(manifest, id, options)?;
+        session.pool = pool;
+        match session.launch(manifest).instrument(span).await {
+            Ok(()) => Ok(session),
+            Err(e) => {
+                session.teardown().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn open(
+        manifest: &Manifest,
+        id: SessionId,
+        options: SessionOptions,
+    ) -> Result<Self, SessionError> {
+        let transport = match &options.transport {
+            Some(t) => Arc::clone(t),
+            None => transport_by_name("iceoryx2")?,
+        };
+        let plan = Plan::new(manifest, id.clone())?;
+        let owner = OwnerLock::acquire(&id)?;
+        let channels = transport.open_session(&id, &options.transport_config)?;
+        let plan_for_flow = plan.clone();
+        let depth = options.transport_config.queue_depth;
+        let mut session = Self {
+            id,
+            plan,
+            options,
+            transport,
+            channels: None,
+            inputs: BTreeMap::new(),
+            outputs: Vec::new(),
+            controls: Vec::new(),
+            nodes: Vec::new(),
+            native: Vec::new(),
+            native_stop: Arc::new(AtomicBool::new(false)),
+            pending: VecDeque::new(),
+            next_output: 0,
+            stats: SessionStats::default(),
+            inputs_ended: false,
+            owner: Some(owner),
+            torn_down: false,
+            pool: None,
+            flow: flow::Flow::new(&plan_for_flow, depth),
+            handle: tokio::runtime::Handle::current(),
+            cleanups: Vec::new(),
+            stopping: false,
+        };
+        for channel in session.plan.channels() {
+            channels.create_channel(channel)?;
+        }
+        // Readers first, so no frame is sent before someone listens.
+        for (node_id, channel) in &session.plan.outputs {
+            session
+                .outputs
+                .push((node_id.clone(), channels.receiver(channel)?, false));
+        }
+        for (index, node) in session.plan.nodes.iter().enumerate() {
+            session.controls.push(Control {
+                node_id: node.spec.id.clone(),
+                index,
+                receiver: channels.receiver(&node.control)?,
+                ready: false,
+                stopped: false,
+            });
+        }
+        for (input, targets) in &session.plan.inputs {
+            let senders = targets
+                .iter()
+                .map(|c| channels.sender(c))
+                .collect::<Result<_, _>>()?;
+            session.inputs.insert(input.clone(), senders);
+        }
+        session.channels = Some(channels);
+        Ok(session)
+    }
+
+    /// The session id.
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    /// The channel plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Where each node runs, in manifest order.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.plan
+            .nodes
+            .iter()
+            .map(|planned| {
+                let node_id = planned.spec.id.clone();
+                match self.nodes.iter().find(|n| n.node_id == node_id) {
+                    Some(running) => NodeInfo {
+                        node_id,
+                        backend: running.backend.name(),
+                        id: running.process().id().to_owned(),
+                        shared_by: match &running.serving {
+                            Serving::Own(_) => 1,
+                            Serving::Shared(lease) => lease.sharers(),
+                        },
+                    },
+                    None => NodeInfo {
+                        node_id,
+                        backend: "native",
+                        id: format!("thread in process {}", std::process::id()),
+                        shared_by: 1,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+}

@@ -1,0 +1,229 @@
+//! Restarts: a node whose runner dies mid-stream is reported, restarted by its policy, and
+//! serves again; every frame is answered or reported lost by number; nothing is left behind.
+//! Host processes and real Docker containers (shared or not), over real iceoryx2.
+
+use std::time::Duration;
+
+use berth::{LostFrames, Runtime, Session, SessionError, SessionOptions, SessionStats};
+use berth_backend::Backend;
+use berth_tests::{assert_nothing_left, docker_available, pipeline, runtime};
+
+const HOST: &str = r#"
+version: "v1"
+metadata: { name: "crash-once" }
+nodes:
+  - id: echo
+    node_type: CrashOnce
+    runtime_hint: cpython
+    params: { frames: 4, marker: "MARKER" }
+connections:
+  - { from: mic, to: echo }
+"#;
+
+const CONTAINER: &str = r#"
+version: "v1"
+metadata: { name: "crash-once" }
+nodes:
+  - id: echo
+    node_type: CrashOnce
+    params: { frames: 4, marker: "/state/crashed" }
+    docker:
+      python_version: "3.11"
+      SHARED
+      volumes:
+        - { host_path: "./nodes", container_path: "/app/nodes", read_only: true }
+        - { host_path: "./state", container_path: "/state", read_only: false }
+connections:
+  - { from: mic, to: echo }
+"#;
+
+/// What a session saw while frames went through a node that dies once.
+#[derive(Debug, Default)]
+struct Seen {
+    answered: u64,
+    exits: u32,
+    lost: Vec<LostFrames>,
+    restarted: bool,
+}
+
+/// Sends frame after frame (each frame's samples are its number) and reads what comes back,
+/// until the node died, came back, and answered 3 frames after that.
+fn stream_through_a_crash(session: &mut Session) -> Seen {
+    let mut seen = Seen::default();
+    let mut after = 0;
+    for n in 0..400u64 {
+        let number = session
+            .send_audio("mic", &[n as f32; 480], 48_000, 1)
+            .unwrap();
+        assert_eq!(number, n, "frames are numbered per input");
+        loop {
+            match session.recv_with(Duration::from_millis(300), |out| out.audio().unwrap()[0]) {
+                Ok(Some(value)) => {
+                    seen.answered += 1;
+                    assert!(
+                        !seen
+                            .lost
+                            .iter()
+                            .any(|l| (l.first..=l.last).contains(&(value as u64))),
+                        "frame {value} was reported lost and answered"
+                    );
+                    if seen.restarted {
+                        after += 1;
+                    }
+                }
+                Ok(None) => break,
+                Err(SessionError::NodeExited {
+                    node_id, report, ..
+                }) => {
+                    assert_eq!(node_id, "echo");
+                    assert_eq!(report.code, Some(3), "{report}");
+                    seen.exits += 1;
+                }
+                Err(SessionError::NodeRestarted {
+                    node_id,
+                    restarts,
+                    lost,
+                }) => {
+                    assert_eq!((node_id.as_str(), restarts), ("echo", 1));
+                    seen.lost = lost;
+                    seen.restarted = true;
+                }
+                Err(other) => panic!("unexpected: {other}"),
+            }
+        }
+        if after >= 3 {
+            return seen;
+        }
+    }
+    panic!("the node did not come back and answer: {seen:?}");
+}
+
+/// Every frame is either answered or reported lost, and the lost ones are frame 4 (the one
+/// the node died on) and those sent until it was back, in one run.
+fn assert_accounted(seen: &Seen, stats: &SessionStats) {
+    assert_eq!(seen.exits, 1, "{seen:?}");
+    assert_eq!(stats.restarts, 1);
+    assert_eq!(
+        seen.lost.len(),
+        1,
+        "one run of lost frames: {:?}",
+        seen.lost
+    );
+    let lost = &seen.lost[0];
+    assert_eq!((lost.input.as_str(), lost.first), ("mic", 4), "{lost}");
+    assert_eq!(stats.lost, lost.last - lost.first + 1, "{stats:?} {lost}");
+    assert_eq!(stats.received, seen.answered);
+    assert_eq!(
+        stats.sent,
+        stats.received + stats.lost,
+        "every frame answered or lost: {stats:?}"
+    );
+}
+
+#[test]
+fn a_host_process_that_dies_is_restarted_and_every_frame_is_accounted_for() {
+    let rt = runtime();
+    let p = pipeline(HOST);
+    let marker = p.dir.path().join("crashed");
+    let p = pipeline(&HOST.replace("MARKER", &marker.display().to_string()));
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    let seen = stream_through_a_crash(&mut session);
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_accounted(&seen, &stats);
+    assert!(marker.exists(), "it did crash");
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn a_container_that_dies_is_restarted_and_every_frame_is_accounted_for() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    let p = pipeline(&CONTAINER.replace("SHARED", "shared: false"));
+    std::fs::create_dir(p.dir.path().join("state")).unwrap();
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    let first = session.nodes()[0].id.clone();
+    let seen = stream_through_a_crash(&mut session);
+    assert_ne!(session.nodes()[0].id, first, "a new container serves it");
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_accounted(&seen, &stats);
+    let left = rt
+        .block_on(berth_docker::DockerBackend::new().session_resources(id.as_str()))
+        .unwrap();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "the dead container was removed too"
+    );
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn a_shared_container_that_dies_comes_back_once_for_every_session_on_it() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    let runtime = Runtime::new();
+    let p = pipeline(&CONTAINER.replace("SHARED", "shared: true"));
+    std::fs::create_dir(p.dir.path().join("state")).unwrap();
+    let mut a = rt
+        .block_on(runtime.session(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let mut b = rt
+        .block_on(runtime.session(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let first = runtime.shared_nodes();
+    assert_eq!(first.len(), 1);
+    // a's fifth frame kills the container under both sessions.
+    let seen = stream_through_a_crash(&mut a);
+    // b sent nothing, so it lost nothing, but it saw the exit and the restart.
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        match b.recv_with(Duration::from_secs(20), |_| ()) {
+            Err(e @ (SessionError::NodeExited { .. } | SessionError::NodeRestarted { .. })) => {
+                events.push(e)
+            }
+            other => panic!("session b: expected the exit and the restart, got {other:?}"),
+        }
+    }
+    assert!(
+        matches!(events[0], SessionError::NodeExited { .. }),
+        "{}",
+        events[0]
+    );
+    match &events[1] {
+        SessionError::NodeRestarted { lost, .. } => assert_eq!(lost, &Vec::new()),
+        other => panic!("{other}"),
+    }
+    let now = runtime.shared_nodes();
+    assert_eq!(now.len(), 1, "one new container for both: {now:?}");
+    assert_ne!(now[0].id, first[0].id);
+    assert_eq!(now[0].leases, 2);
+    b.send_audio("mic", &[7.0; 480], 48_000, 1).unwrap();
+    let echoed = b
+        .recv_with(Duration::from_secs(10), |out| out.audio().unwrap()[0])
+        .unwrap();
+    assert_eq!(echoed, Some(7.0), "b is served by the new container");
+    let ids = [a.id().clone(), b.id().clone()];
+    let stats = rt.block_on(a.stop()).unwrap();
+    assert_accounted(&seen, &stats);
+    rt.block_on(b.stop()).unwrap();
+    assert_eq!(runtime.shared_nodes(), Vec::new());
+    for owner in [&first[0].owner_id, &now[0].owner_id] {
+        let left = rt
+            .block_on(berth_docker::DockerBackend::new().session_resources(owner))
+            .unwrap();
+        assert_eq!(left, Vec::<String>::new());
+    }
+    for id in &ids {
+        assert_nothing_left(id);
+    }
+}
