@@ -1,6 +1,7 @@
 """Python nodes the end-to-end tests run."""
 
 import os
+import time
 
 import numpy as np
 
@@ -116,4 +117,22 @@ class CrashOnce(Node):
             with open(self.marker, "w") as f:
                 f.write("crashed\n")
             os._exit(3)
+        return data
+
+
+class HangOnce(Node):
+    """Sleeps far past any timeout on frame `params["frames"]` (0-based) unless
+    `params["marker"]` exists, creating it first: it hangs once, and its restarted runner goes
+    on echoing."""
+
+    async def initialize(self) -> None:
+        self.left = int(self.params.get("frames", 3))
+        self.marker = str(self.params["marker"])
+
+    async def process(self, data: RuntimeData) -> RuntimeData:
+        self.left -= 1
+        if self.left < 0 and not os.path.exists(self.marker):
+            with open(self.marker, "w") as f:
+                f.write("hung\n")
+            time.sleep(3600)
         return data

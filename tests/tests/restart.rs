@@ -42,13 +42,15 @@ connections:
 struct Seen {
     answered: u64,
     exits: u32,
+    /// The frame a hung node was busy with, when it said so.
+    hung_on: Option<u64>,
     lost: Vec<LostFrames>,
     restarted: bool,
 }
 
 /// Sends frame after frame (each frame's samples are its number) and reads what comes back,
-/// until the node died, came back, and answered 3 frames after that.
-fn stream_through_a_crash(session: &mut Session) -> Seen {
+/// until the node died (with exit code `code`), came back, and answered 3 frames after that.
+fn stream_through_a_crash(session: &mut Session, code: i64) -> Seen {
     let mut seen = Seen::default();
     let mut after = 0;
     for n in 0..400u64 {
@@ -76,8 +78,18 @@ fn stream_through_a_crash(session: &mut Session) -> Seen {
                     node_id, report, ..
                 }) => {
                     assert_eq!(node_id, "echo");
-                    assert_eq!(report.code, Some(3), "{report}");
+                    assert_eq!(report.code, Some(code), "{report}");
                     seen.exits += 1;
+                }
+                Err(SessionError::NodeHung {
+                    node_id,
+                    sequence,
+                    timeout_ms,
+                    busy_ms,
+                }) => {
+                    assert_eq!((node_id.as_str(), timeout_ms), ("echo", 300));
+                    assert!(busy_ms >= 300, "{busy_ms}");
+                    seen.hung_on = sequence;
                 }
                 Err(SessionError::NodeRestarted {
                     node_id,
@@ -130,7 +142,7 @@ fn a_host_process_that_dies_is_restarted_and_every_frame_is_accounted_for() {
         .block_on(Session::start(&p.manifest, SessionOptions::default()))
         .unwrap();
     let id = session.id().clone();
-    let seen = stream_through_a_crash(&mut session);
+    let seen = stream_through_a_crash(&mut session, 3);
     let stats = rt.block_on(session.stop()).unwrap();
     assert_accounted(&seen, &stats);
     assert!(marker.exists(), "it did crash");
@@ -150,7 +162,7 @@ fn a_container_that_dies_is_restarted_and_every_frame_is_accounted_for() {
         .unwrap();
     let id = session.id().clone();
     let first = session.nodes()[0].id.clone();
-    let seen = stream_through_a_crash(&mut session);
+    let seen = stream_through_a_crash(&mut session, 3);
     assert_ne!(session.nodes()[0].id, first, "a new container serves it");
     let stats = rt.block_on(session.stop()).unwrap();
     assert_accounted(&seen, &stats);
@@ -183,7 +195,7 @@ fn a_shared_container_that_dies_comes_back_once_for_every_session_on_it() {
     let first = runtime.shared_nodes();
     assert_eq!(first.len(), 1);
     // a's fifth frame kills the container under both sessions.
-    let seen = stream_through_a_crash(&mut a);
+    let seen = stream_through_a_crash(&mut a, 3);
     // b sent nothing, so it lost nothing, but it saw the exit and the restart.
     let mut events = Vec::new();
     while events.len() < 2 {
@@ -226,4 +238,30 @@ fn a_shared_container_that_dies_comes_back_once_for_every_session_on_it() {
     for id in &ids {
         assert_nothing_left(id);
     }
+}
+
+#[test]
+fn a_node_stuck_in_process_is_caught_by_its_timeout_and_restarted() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("hung");
+    let p = pipeline(
+        &HOST
+            .replace("CrashOnce", "HangOnce")
+            .replace("MARKER", &marker.display().to_string())
+            .replace(
+                "runtime_hint: cpython",
+                "runtime_hint: cpython\n    timeout_ms: 300",
+            ),
+    );
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    let seen = stream_through_a_crash(&mut session, 4);
+    assert_eq!(seen.hung_on, Some(4), "it hung on frame 4: {seen:?}");
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_accounted(&seen, &stats);
+    assert!(marker.exists());
+    assert_nothing_left(&id);
 }

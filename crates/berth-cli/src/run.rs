@@ -309,6 +309,7 @@ impl Streamed {
                         restart_in: Some(_),
                         ..
                     }
+                    | SessionError::NodeHung { .. }
                     | SessionError::NodeRestarted { .. }),
                 ) => eprintln!("{e}"),
                 Err(e) => return Err(e.into()),

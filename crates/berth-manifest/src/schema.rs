@@ -56,6 +56,11 @@ pub struct NodeSpec {
     /// Without `docker`: `cpython` runs the node as a host subprocess.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_hint: Option<String>,
+    /// Longest a Python node's `process()` may take for one frame, in ms (default: no limit).
+    /// A node that takes longer is reported hung, and its runner is ended and restarted by
+    /// `restart` (in a shared container this ends the container, for every session on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
     /// What happens when the node's runner dies while its session runs (out-of-process nodes).
     #[serde(default, skip_serializing_if = "RestartPolicy::is_default")]
     pub restart: RestartPolicy,

@@ -76,6 +76,13 @@ pub(crate) fn validate(
                 format!("use one of: {}", PYTHON_RUNTIME_HINTS.join(", ")),
             );
         }
+        if node.timeout_ms == Some(0) {
+            report(
+                here("timeout_ms"),
+                "timeout_ms must be positive".into(),
+                "set timeout_ms to the longest one frame may take in ms, e.g. 1000, or leave it out".into(),
+            );
+        }
         if node.restart.max_restarts > 0 && node.restart.window_s == 0 {
             report(
                 vec![key("nodes"), Step::Index(i), key("restart"), key("window_s")],

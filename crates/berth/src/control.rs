@@ -33,6 +33,14 @@ pub(crate) enum ControlMessage {
         expected: u64,
         got: u64,
     },
+    /// `process()` has been busy with one frame longer than the node's `timeout_ms`; the runner
+    /// ends itself right after.
+    Hung {
+        #[serde(default)]
+        sequence: Option<u64>,
+        busy_ms: u64,
+        timeout_ms: u64,
+    },
     /// About to exit cleanly.
     Stopped {
         #[serde(default)]

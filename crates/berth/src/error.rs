@@ -53,6 +53,21 @@ pub enum SessionError {
         /// When its restart policy starts it again; `None`: it stays down.
         restart_in: Option<std::time::Duration>,
     },
+    /// A node's `process()` took longer than its `timeout_ms` for one frame; its runner ends
+    /// itself, and its restart policy starts it again.
+    #[error(
+        "node `{node_id}` is hung: process() has been busy with frame {sequence:?} for {busy_ms} ms, longer than its timeout_ms of {timeout_ms}; its runner is ended and restarted"
+    )]
+    NodeHung {
+        /// The node.
+        node_id: String,
+        /// The input frame it was busy with.
+        sequence: Option<u64>,
+        /// How long it had been busy.
+        busy_ms: u64,
+        /// Its limit.
+        timeout_ms: u64,
+    },
     /// A node whose runner died is running again (its restart policy restarted it). Frames
     /// it held when it died, and frames sent while it was down, were lost: `lost` names them.
     /// The session goes on.

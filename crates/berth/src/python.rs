@@ -55,6 +55,7 @@ pub(crate) fn runner_spec(
         "node_dirs": node_dirs,
         "spin_us": config.spin.as_micros() as u64,
         "max_frame_bytes": config.max_frame_bytes,
+        "timeout_ms": node.spec.timeout_ms.unwrap_or(0),
     })
 }
 

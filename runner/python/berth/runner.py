@@ -11,6 +11,7 @@ import os
 import platform
 import signal
 import sys
+import threading
 import time
 import traceback
 from time import perf_counter_ns
@@ -93,6 +94,10 @@ class Runner:
         self.processed = 0
         self.errors = 0
         self._inputs_ended = 0
+        #: `monotonic_ns()` when `process()` began on the current frame; 0 between frames.
+        self.busy_since = 0
+        self.busy_sequence = -1
+        self._watchdog_stop = threading.Event()
 
     # -- logging and control messages -------------------------------------------------------
 
@@ -152,6 +157,8 @@ class Runner:
             self.log(
                 f"ready: inputs {spec.inputs} -> output {spec.output!r}, spin {spec.spin_us} us"
             )
+            if spec.timeout_ms:
+                self._start_watchdog(spec.timeout_ms)
             ended = self.receive_loop()
         except Exception as exc:
             self.fatal(stage, exc, traceback.format_exc())
@@ -209,7 +216,35 @@ class Runner:
         except Exception:
             self.log("cleanup() failed:\n" + traceback.format_exc())
 
+    def _start_watchdog(self, timeout_ms: int) -> None:
+        """A thread that ends the process when one `process()` call outlasts `timeout_ms`: a
+        hung call cannot be interrupted from Python, so the host restarts the runner."""
+        timeout_ns = timeout_ms * 1_000_000
+        interval = min(timeout_ms / 4000, 0.1)
+
+        def watch() -> None:
+            while not self._watchdog_stop.wait(interval):
+                since = self.busy_since
+                if since and monotonic_ns() - since > timeout_ns:
+                    busy_ms = (monotonic_ns() - since) // 1_000_000
+                    self.log(
+                        f"process() has been busy with frame {self.busy_sequence} for "
+                        f"{busy_ms} ms (timeout_ms {timeout_ms}); ending the runner"
+                    )
+                    self.send_control(
+                        {
+                            "type": "hung",
+                            "sequence": self.busy_sequence,
+                            "busy_ms": busy_ms,
+                            "timeout_ms": timeout_ms,
+                        }
+                    )
+                    os._exit(4)
+
+        threading.Thread(target=watch, name="berth-watchdog", daemon=True).start()
+
     def close(self) -> None:
+        self._watchdog_stop.set()
         if self.channels is not None:
             self.channels.close()
             self.channels = None
@@ -317,6 +352,8 @@ class Runner:
         try:
             data = self._decode(header, sample, port.name)
             self.processed += 1
+            self.busy_sequence = sequence
+            self.busy_since = monotonic_ns()
             result = self.node.process(data)  # type: ignore[union-attr]
             if type(result) is CoroutineType:
                 result = self.driver.run(result)
@@ -325,6 +362,7 @@ class Runner:
         except Exception as exc:
             self._report_error(sequence, exc)
         finally:
+            self.busy_since = 0
             if data is not None:
                 data._release()
             sample.delete()

@@ -44,6 +44,9 @@ class NodeSpec:
     coroutine_driver: str = "inline"
     #: How long the runner keeps its ports open after a `fatal` message before exiting.
     exit_linger_ms: int = DEFAULT_EXIT_LINGER_MS
+    #: Longest `process()` may take for one frame (ms); 0: no limit. Past it the runner sends
+    #: `hung` and ends its process, for the host to restart.
+    timeout_ms: int = 0
 
     @classmethod
     def parse(cls, text: str) -> "NodeSpec":
@@ -112,4 +115,5 @@ class NodeSpec:
             module=module or None,
             coroutine_driver=driver,
             exit_linger_ms=integer("exit_linger_ms", DEFAULT_EXIT_LINGER_MS),
+            timeout_ms=integer("timeout_ms", 0),
         )

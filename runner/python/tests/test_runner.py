@@ -391,3 +391,27 @@ def test_output_larger_than_max_frame_bytes_is_an_error(host: Host) -> None:
     out = host.receive()
     assert out.payload == b"y" * 4096 and out.sequence == 0
     stop_with_eos(host)
+
+
+SLOW_NODE = '''
+import time
+from berth import Node
+
+class Slow(Node):
+    async def process(self, data):
+        if data.json.get("hang"):
+            time.sleep(60)
+        return data
+'''
+
+
+def test_a_hung_process_is_reported_and_ends_the_runner(host: Host, tmp_path: Any) -> None:
+    host.start("Slow", node_dirs=[write_nodes(tmp_path, "slow", SLOW_NODE)], timeout_ms=200)
+    host.wait_ready()
+    host.send_json({"n": 0})
+    assert host.receive().json() == {"n": 0}  # a quick frame is no trouble
+    host.send_json({"hang": True})
+    hung = host.wait_control("hung")
+    assert (hung["sequence"], hung["timeout_ms"]) == (1, 200)
+    assert hung["busy_ms"] >= 200
+    assert host.wait_exit() == 4

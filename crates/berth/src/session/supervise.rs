@@ -56,6 +56,18 @@ impl Session {
                             traceback,
                         });
                     }
+                    Some(ControlMessage::Hung {
+                        sequence,
+                        busy_ms,
+                        timeout_ms,
+                    }) => {
+                        self.pending.push_back(SessionError::NodeHung {
+                            node_id: control.node_id.clone(),
+                            sequence,
+                            busy_ms,
+                            timeout_ms,
+                        });
+                    }
                     Some(ControlMessage::Lost {
                         input,
                         expected,
