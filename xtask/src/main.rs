@@ -2,6 +2,7 @@
 
 mod bench_report;
 mod python_env;
+mod soak;
 mod steady_memory;
 mod tasks;
 
@@ -33,6 +34,8 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Long runs: many sessions in a row, then several at once for minutes, nothing left.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => tasks::demo(),
         Task::BenchReport => bench_report::bench_report(),
         Task::SteadyMemory { seconds } => steady_memory::steady_memory(seconds),
+        Task::Soak(args) => soak::soak(&args),
     }
 }

@@ -22,7 +22,7 @@ pub(crate) struct BuildImagesArgs {
 }
 
 /// A multi-threaded runtime for a task.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -164,7 +164,7 @@ pub(crate) fn test() -> anyhow::Result<()> {
 }
 
 /// Berth's iceoryx2 files and shared-memory segments (names with the `berth_` prefix).
-fn iceoryx2_files() -> Vec<String> {
+pub(crate) fn iceoryx2_files() -> Vec<String> {
     let mut files = Vec::new();
     for dir in [
         "/dev/shm",

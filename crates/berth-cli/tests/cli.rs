@@ -451,3 +451,58 @@ fn concurrent_sessions_each_get_only_their_own_frames() {
         "{stdout}"
     );
 }
+
+#[test]
+fn five_concurrent_container_sessions_for_a_minute_account_for_every_frame() {
+    let _one = one_at_a_time();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    match rt.block_on(berth_docker::DockerBackend::connect()) {
+        Ok(_) => {}
+        Err(e) if std::env::var("BERTH_REQUIRE_DOCKER").as_deref() == Ok("1") => {
+            panic!("BERTH_REQUIRE_DOCKER=1 but Docker is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: Docker daemon not reachable ({e})");
+            return;
+        }
+    }
+    // Live pace: a 20 ms frame every 20 ms per session, for 60 s, one shared container.
+    let out = berth(&[
+        "run",
+        &repo("examples/gain-docker/pipeline.yaml"),
+        "--sessions",
+        "5",
+        "--seconds",
+        "60",
+        "--realtime",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("(shared by 5 sessions' nodes)"),
+        "the 5 sessions share one container: {stderr}"
+    );
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("session "))
+        .collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    for line in &lines {
+        assert!(
+            line.contains("sent 3000 received 3000 lost 0 foreign 0"),
+            "{line}"
+        );
+    }
+    assert!(
+        stdout.contains("5 sessions: sent 15000 received 15000 lost 0 foreign 0"),
+        "{stdout}"
+    );
+    eprintln!(
+        "{}",
+        stdout
+            .lines()
+            .find(|l| l.starts_with("5 sessions"))
+            .unwrap_or_default()
+    );
+}

@@ -125,7 +125,7 @@ impl SessionTransport for MemorySession {
         }))
     }
 
-    fn runner_env(&self) -> Vec<(String, String)> {
+    fn runner_spec(&self) -> Vec<(String, String)> {
         Vec::new()
     }
 }

@@ -26,6 +26,13 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Lists the resources a session still holds (files, segments), for leak checks.
     fn session_resources(&self, session: &SessionId) -> Vec<String>;
+
+    /// Host folders a runner in another mount namespace (a container) must see at the same
+    /// path, writable, to reach the channels (e.g. where the transport keeps its files and
+    /// shared memory). Empty for in-process transports.
+    fn shared_paths(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// One session's view of a transport. Dropping it releases every channel it created.
@@ -42,9 +49,9 @@ pub trait SessionTransport: Send + Sync {
     /// A reader on an existing channel; it sees frames sent after it was created.
     fn receiver(&self, channel: &ChannelName) -> Result<Box<dyn FrameReceiver>, TransportError>;
 
-    /// Environment variables a runner in another process needs to attach to this session's
-    /// channels (empty for in-process transports).
-    fn runner_env(&self) -> Vec<(String, String)>;
+    /// Fields of the runner spec (`docs/PROTOCOL.md`) a runner in another process needs to
+    /// reach this session's channels (empty for in-process transports).
+    fn runner_spec(&self) -> Vec<(String, String)>;
 }
 
 /// Writes frames into a channel.

@@ -103,9 +103,120 @@ pub enum SessionError {
         /// What is wrong with it.
         problem: String,
     },
-    /// The session cannot be set up as asked.
-    #[error("{0}")]
-    Setup(String),
+    /// Berth's images cannot be built or used.
+    #[error(transparent)]
+    Images(Box<berth_images::ImageError>),
+    /// A node's image cannot be made or used.
+    #[error("node `{node_id}`: {what}: {source}")]
+    NodeImage {
+        /// The node.
+        node_id: String,
+        /// What failed.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<berth_images::ImageError>,
+    },
+    /// A native node cannot be made or started.
+    #[error("node `{node_id}`: {problem}")]
+    NativeNode {
+        /// The node.
+        node_id: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A node runs out of process but the transport only works within one process.
+    #[error(
+        "node `{node_id}` runs out of process, but the `{transport}` transport only works within one process; use the iceoryx2 transport"
+    )]
+    InProcessTransport {
+        /// The node.
+        node_id: String,
+        /// The transport.
+        transport: &'static str,
+    },
+    /// Nodes did not say they are ready in time.
+    #[error(
+        "nodes {} were not ready within {timeout:?}; fix: check their output below, or raise SessionOptions::ready_timeout{}",
+        .waiting.join(", "),
+        tail(.log_tail)
+    )]
+    ReadyTimeout {
+        /// The nodes still not ready.
+        waiting: Vec<String>,
+        /// The limit.
+        timeout: std::time::Duration,
+        /// Their last output lines.
+        log_tail: Vec<String>,
+    },
+    /// A volume's host folder cannot be used.
+    #[error(
+        "node `{node_id}`: volume host_path `{host_path}` ({}): {source}; fix: create it or correct the path (relative paths start at the manifest's folder)",
+        .resolved.display()
+    )]
+    Volume {
+        /// The node.
+        node_id: String,
+        /// The path as the manifest says it.
+        host_path: String,
+        /// The path Berth looked at.
+        resolved: std::path::PathBuf,
+        /// Why it cannot be used.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A folder in Berth's cache cannot be used.
+    #[error(
+        "cannot use {} for {what}: {source}; fix: make it writable by you alone, or set BERTH_CACHE_DIR to a folder that is",
+        .path.display()
+    )]
+    Cache {
+        /// What Berth keeps there.
+        what: &'static str,
+        /// The folder or file.
+        path: std::path::PathBuf,
+        /// Why it cannot be used.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CPU list that cannot be used.
+    #[error("cannot pin to CPUs `{cpus}`: {problem}")]
+    CpuPinning {
+        /// The list as given.
+        cpus: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A shared container was asked to attach a node while it stops.
+    #[error(
+        "the shared container {owner_id} is stopping; start the session again to get a fresh one"
+    )]
+    SharedStopping {
+        /// The shared container's own id.
+        owner_id: String,
+    },
+    /// A stopped session left resources that could not be removed (a sweep tries again).
+    #[error("session {session} left resources behind: {}", .resources.join(", "))]
+    Leftovers {
+        /// The session.
+        session: String,
+        /// What is left.
+        resources: Vec<String>,
+    },
+    /// A thread or task Berth needs could not run.
+    #[error("{what}: {detail}")]
+    Internal {
+        /// What was being done.
+        what: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+impl From<berth_images::ImageError> for SessionError {
+    fn from(e: berth_images::ImageError) -> Self {
+        SessionError::Images(Box::new(e))
+    }
 }
 
 fn restart_note(restart_in: &Option<std::time::Duration>) -> String {

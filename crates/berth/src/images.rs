@@ -34,7 +34,7 @@ impl BuiltImages {
         Self::connect_with(ImageBuilderConfig {
             run_as: RunAs {
                 user: Some(berth_docker::host_user()),
-                writable_binds: berth_docker::shared_binds(),
+                writable_binds: transport_binds(),
             },
             ..ImageBuilderConfig::default()
         })
@@ -119,10 +119,10 @@ impl BuiltImages {
                 self.builder
                     .validate_custom_base(custom, &docker.python_version)
                     .await
-                    .map_err(|e| {
-                        SessionError::Setup(format!(
-                            "node `{node_id}`: base_image `{custom}` cannot run Berth nodes: {e}"
-                        ))
+                    .map_err(|source| SessionError::NodeImage {
+                        node_id: node_id.to_owned(),
+                        what: format!("base_image `{custom}` cannot run Berth nodes"),
+                        source: Box::new(source),
                     })?;
                 custom.clone()
             }
@@ -137,8 +137,10 @@ impl BuiltImages {
                 self.builder
                     .ensure_node_image(&env, progress)
                     .await
-                    .map_err(|e| {
-                        SessionError::Setup(format!("node `{node_id}`: cannot make its image: {e}"))
+                    .map_err(|source| SessionError::NodeImage {
+                        node_id: node_id.to_owned(),
+                        what: "cannot make its image".into(),
+                        source: Box::new(source),
                     })?
                     .tag
             }
@@ -147,8 +149,20 @@ impl BuiltImages {
     }
 }
 
+/// `path:path` binds of the folders the default transport shares with containers, so a custom
+/// base is probed with what its nodes will get.
+fn transport_binds() -> Vec<String> {
+    crate::link_default_plugins();
+    berth_transport::transport_by_name("iceoryx2")
+        .map(|t| t.shared_paths())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| format!("{0}:{0}", p.display()))
+        .collect()
+}
+
 fn image_error(e: berth_images::ImageError) -> SessionError {
-    SessionError::Setup(e.to_string())
+    SessionError::Images(Box::new(e))
 }
 
 /// The default image provider, shared by every session of the process.

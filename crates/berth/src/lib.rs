@@ -42,10 +42,9 @@ pub use session::{LostFrames, NodeInfo, Output, Session, SessionOptions, Session
 pub fn pin_current_thread(cpus: &str) -> Result<(), SessionError> {
     let mut set = unsafe { std::mem::zeroed::<libc::cpu_set_t>() };
     for part in cpus.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || {
-            SessionError::Setup(format!(
-                "`{cpus}` is not a CPU list like `0`, `0,1` or `0-3`"
-            ))
+        let bad = || SessionError::CpuPinning {
+            cpus: cpus.to_owned(),
+            problem: "it is not a CPU list like `0`, `0,1` or `0-3`".into(),
         };
         let (first, last) = match part.split_once('-') {
             Some((a, b)) => (
@@ -65,10 +64,10 @@ pub fn pin_current_thread(cpus: &str) -> Result<(), SessionError> {
     // SAFETY: plain syscall on the calling thread with a valid set.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if rc != 0 {
-        return Err(SessionError::Setup(format!(
-            "cannot pin to CPUs `{cpus}`: {}",
-            std::io::Error::last_os_error()
-        )));
+        return Err(SessionError::CpuPinning {
+            cpus: cpus.to_owned(),
+            problem: std::io::Error::last_os_error().to_string(),
+        });
     }
     Ok(())
 }

@@ -36,12 +36,10 @@ impl OwnerLock {
     pub(crate) fn acquire(session: &SessionId) -> Result<Self, SessionError> {
         static STAGING: AtomicU64 = AtomicU64::new(0);
         let dir = sessions_dir();
-        let failed = |e: std::io::Error| {
-            SessionError::Setup(format!(
-                "cannot create the session's owner file in {}: {e}; fix: make it writable, or \
-                 set BERTH_CACHE_DIR to a folder that is",
-                dir.display()
-            ))
+        let failed = |source: std::io::Error| SessionError::Cache {
+            what: "the session's owner file",
+            path: dir.clone(),
+            source,
         };
         std::fs::create_dir_all(&dir).map_err(failed)?;
         let path = dir.join(format!("{session}.owner"));

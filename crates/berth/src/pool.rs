@@ -64,6 +64,8 @@ pub(crate) fn node_key(container: &LaunchSpec, node_type: &str) -> String {
 #[derive(Default)]
 pub(crate) struct NodePool {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
+    /// Set by `shutdown`: no container starts any more.
+    closed: AtomicBool,
 }
 
 /// One shared container, from before it starts until its last lease is gone.
@@ -117,6 +119,11 @@ impl NodePool {
     ) -> Result<Lease, SessionError> {
         let entry = {
             let mut entries = self.lock();
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(SessionError::SharedStopping {
+                    owner_id: "(the runtime shut down)".into(),
+                });
+            }
             let live = entries
                 .get(&key)
                 .filter(|e| e.node.get().is_none_or(|n| n.process.try_exit().is_none()))
@@ -133,20 +140,32 @@ impl NodePool {
             entry.leases.fetch_add(1, Ordering::SeqCst);
             entry
         };
+        // Until a `Lease` holds it, the count is given back if this future is dropped (a
+        // cancelled start or restart), so a container never outlives its last user.
+        let mut pending = PendingLease {
+            pool: self,
+            entry: Some(entry),
+        };
+        let entry = pending.entry.as_ref().expect("set above");
         match entry
             .node
             .get_or_try_init(|| SharedNode::start(start))
             .await
         {
-            Ok(node) => Ok(Lease {
-                pool: Arc::clone(self),
-                node: Arc::clone(node),
-                entry,
-                instance,
-                released: false,
-            }),
+            Ok(node) => {
+                let node = Arc::clone(node);
+                node.forget(&instance);
+                Ok(Lease {
+                    pool: Arc::clone(self),
+                    node,
+                    entry: pending.entry.take().expect("set above"),
+                    instance,
+                    released: false,
+                })
+            }
             Err(e) => {
-                if let Some(node) = self.release_entry(&entry) {
+                let entry = pending.entry.take().expect("set above");
+                if let Some(node) = self.release_entry(&entry, false) {
                     node.stop().await;
                 }
                 Err(e)
@@ -155,18 +174,20 @@ impl NodePool {
     }
 
     /// Takes one lease off `entry`; returns its node when that was the last lease, for the
-    /// caller to stop.
-    fn release_entry(&self, entry: &Arc<Entry>) -> Option<Arc<SharedNode>> {
+    /// caller to stop. `evict` takes the entry out of the map in the same critical section
+    /// whatever the count, so no acquirer joins a container about to be stopped.
+    fn release_entry(&self, entry: &Arc<Entry>, evict: bool) -> Option<Arc<SharedNode>> {
         let mut entries = self.lock();
         let left = entry.leases.fetch_sub(1, Ordering::SeqCst) - 1;
-        if left > 0 {
-            return None;
-        }
-        if entries
-            .get(&entry.key)
-            .is_some_and(|current| Arc::ptr_eq(current, entry))
+        if (left == 0 || evict)
+            && entries
+                .get(&entry.key)
+                .is_some_and(|current| Arc::ptr_eq(current, entry))
         {
             entries.remove(&entry.key);
+        }
+        if left > 0 && !evict {
+            return None;
         }
         entry.node.get().cloned()
     }
@@ -190,8 +211,9 @@ impl NodePool {
         list
     }
 
-    /// Stops every shared container, leased or not.
+    /// Stops every shared container, leased or not; none starts afterwards.
     pub(crate) async fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         let nodes: Vec<_> = self
             .lock()
             .drain()
@@ -205,6 +227,28 @@ impl NodePool {
         for (_, entry) in self.lock().drain() {
             if let Some(node) = entry.node.get() {
                 node.abort();
+            }
+        }
+    }
+}
+
+/// An acquire's hold on an entry until its `Lease` exists; dropped early, it gives the count
+/// back (and stops the container if that was the last hold).
+struct PendingLease<'a> {
+    pool: &'a NodePool,
+    entry: Option<Arc<Entry>>,
+}
+
+impl Drop for PendingLease<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take()
+            && let Some(node) = self.pool.release_entry(&entry, false)
+        {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(async move { node.stop().await });
+                }
+                Err(_) => node.abort(),
             }
         }
     }
@@ -270,24 +314,14 @@ impl SharedNode {
         channels.create_channel(&replies_channel)?;
         let receiver = channels.receiver(&replies_channel)?;
         let commands = channels.sender(&commands_channel)?;
-        let runner_env = channels.runner_env();
-        let env = |key: &str| {
-            runner_env
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        let serve = serde_json::json!({
+        let mut serve = serde_json::json!({
             "pool_id": owner_id.as_str(),
             "name": start.container.node_id,
             "commands": commands_channel.as_str(),
             "control": replies_channel.as_str(),
-            "iceoryx2_prefix": env("BERTH_IOX2_PREFIX"),
-            "iceoryx2_root": env("BERTH_IOX2_ROOT"),
         });
-        let mut spec =
-            crate::python::owned_by(start.container, &owner_id, owner.path(), &runner_env);
+        crate::python::with_fields(&mut serve, &channels.runner_spec());
+        let mut spec = crate::python::owned_by(start.container, &owner_id, owner.path());
         spec.command = vec![
             "python3".into(),
             "-m".into(),
@@ -301,7 +335,10 @@ impl SharedNode {
         let (notify, updates) = watch::channel(());
         let closing = Arc::new(AtomicBool::new(false));
         let reader = spawn_reader(receiver, Arc::clone(&replies), notify, Arc::clone(&closing))
-            .map_err(|e| SessionError::Setup(format!("cannot start a reply reader thread: {e}")))?;
+            .map_err(|e| SessionError::Internal {
+                what: "cannot start a shared runner's reply reader thread",
+                detail: e.to_string(),
+            })?;
         let process = match start.backend.launch(&spec).await {
             Ok(process) => process,
             Err(e) => {
@@ -343,10 +380,9 @@ impl SharedNode {
     fn command(&self, message: &serde_json::Value) -> Result<(), SessionError> {
         let mut commands = lock(&self.commands);
         let Some(sender) = commands.as_mut() else {
-            return Err(SessionError::Setup(format!(
-                "the shared runner {} is stopping",
-                self.owner_id
-            )));
+            return Err(SessionError::SharedStopping {
+                owner_id: self.owner_id.to_string(),
+            });
         };
         sender.send_bytes(
             FrameKind::Control,
@@ -359,6 +395,12 @@ impl SharedNode {
     /// How `instance` left, if it has.
     fn detached(&self, instance: &str) -> Option<Detached> {
         lock(&self.replies).detached.get(instance).cloned()
+    }
+
+    /// Drops what is known of `instance`'s last visit (before it attaches again, or after it
+    /// left for good).
+    fn forget(&self, instance: &str) {
+        lock(&self.replies).detached.remove(instance);
     }
 
     /// Waits up to `timeout` for `instance` to leave.
@@ -394,14 +436,16 @@ impl SharedNode {
                 {
                     tracing::debug!(error = %e, "the shared runner did not take the end of its commands");
                 }
-                let grace = STOP_GRACE;
-                let deadline = tokio::time::Instant::now() + grace;
-                while self.process.try_exit().is_none() && tokio::time::Instant::now() < deadline {
-                    let mut updates = self.updates.clone();
-                    let _ = tokio::time::timeout(Duration::from_millis(20), updates.changed()).await;
-                }
+                // It stops every instance and exits by itself; after the grace it is killed.
+                let _ = tokio::time::timeout(STOP_GRACE, self.process.wait()).await;
                 if let Err(e) = self.process.stop(Duration::from_millis(500)).await {
                     tracing::warn!(owner_id = %self.owner_id, error = %e, "stopping a shared runner failed");
+                }
+                self.closing.store(true, Ordering::SeqCst);
+                let reader = lock(&self.reader).take();
+                if let Some(reader) = reader {
+                    // The reader wakes within one poll; join it off the async threads.
+                    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
                 }
                 self.close_channels();
                 let mut leftovers = Vec::new();
@@ -444,6 +488,13 @@ impl SharedNode {
         self.process.abort();
         self.close_channels();
         let _ = self.transport.sweep_session(&self.owner_id);
+    }
+}
+
+impl Drop for SharedNode {
+    fn drop(&mut self) {
+        // However it ends (even a start dropped half-way), its reply reader ends too.
+        self.closing.store(true, Ordering::SeqCst);
     }
 }
 
@@ -560,20 +611,10 @@ impl Lease {
     /// sessions' channels and is stopped now.
     pub(crate) async fn release(mut self, failed: bool) {
         self.released = true;
-        let last = self.pool.release_entry(&self.entry);
-        if failed {
-            // Out of the map, so no new session joins it; the sessions on it see it exit.
-            {
-                let mut entries = self.pool.lock();
-                if entries
-                    .get(&self.entry.key)
-                    .is_some_and(|current| Arc::ptr_eq(current, &self.entry))
-                {
-                    entries.remove(&self.entry.key);
-                }
-            }
-            self.node.stop().await;
-        } else if let Some(node) = last {
+        self.node.forget(&self.instance);
+        // A failed instance takes the container out of the map in the same step, so no new
+        // session joins it; the sessions still on it see it exit.
+        if let Some(node) = self.pool.release_entry(&self.entry, failed) {
             node.stop().await;
         }
     }
@@ -590,7 +631,8 @@ impl Drop for Lease {
             "type": "detach",
             "instance": self.instance,
         }));
-        if let Some(node) = self.pool.release_entry(&self.entry) {
+        self.node.forget(&self.instance);
+        if let Some(node) = self.pool.release_entry(&self.entry, false) {
             match tokio::runtime::Handle::try_current() {
                 Ok(handle) => {
                     handle.spawn(async move { node.stop().await });

@@ -27,22 +27,16 @@ pub(crate) const ENV_OWNER_LOCK: &str = "BERTH_OWNER_LOCK";
 /// `PYTHONPATH`, so images carry only Python and the runner's dependencies.
 pub(crate) const CONTAINER_RUNNER_DIR: &str = "/opt/berth/runner";
 
-/// The runner spec of `docs/PROTOCOL.md` for one node.
+/// The runner spec of `docs/PROTOCOL.md` for one node; `transport` adds what the runner needs
+/// to reach the session's channels (the transport's own fields).
 pub(crate) fn runner_spec(
     node: &PlannedNode,
     session: &SessionId,
-    runner_env: &[(String, String)],
+    transport: &[(String, String)],
     node_dirs: &[PathBuf],
     config: &TransportConfig,
 ) -> serde_json::Value {
-    let env = |key: &str| {
-        runner_env
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    serde_json::json!({
+    let mut spec = serde_json::json!({
         "session_id": session.as_str(),
         "node_id": node.spec.id,
         "node_type": node.spec.node_type,
@@ -50,21 +44,32 @@ pub(crate) fn runner_spec(
         "inputs": node.reads.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         "output": node.output.as_str(),
         "control": node.control.as_str(),
-        "iceoryx2_prefix": env("BERTH_IOX2_PREFIX"),
-        "iceoryx2_root": env("BERTH_IOX2_ROOT"),
         "node_dirs": node_dirs,
         "spin_us": config.spin.as_micros() as u64,
         "max_frame_bytes": config.max_frame_bytes,
         "timeout_ms": node.spec.timeout_ms.unwrap_or(0),
-    })
+    });
+    with_fields(&mut spec, transport);
+    spec
+}
+
+/// Adds `fields` (string values) to the JSON object `spec`.
+pub(crate) fn with_fields(spec: &mut serde_json::Value, fields: &[(String, String)]) {
+    if let Some(object) = spec.as_object_mut() {
+        for (key, value) in fields {
+            object.insert(key.clone(), serde_json::Value::String(value.clone()));
+        }
+    }
 }
 
 /// What every node of a session is launched with.
 pub(crate) struct SessionLaunch<'a> {
     /// The session.
     pub(crate) session: &'a SessionId,
-    /// What the transport tells runners (prefix, root).
-    pub(crate) runner_env: &'a [(String, String)],
+    /// The transport's fields of the runner spec.
+    pub(crate) runner_fields: &'a [(String, String)],
+    /// Host folders the transport needs runners in containers to share.
+    pub(crate) shared_paths: &'a [PathBuf],
     /// The manifest's folder: relative paths start there.
     pub(crate) base_dir: &'a Path,
     /// The host interpreter for host-process nodes.
@@ -90,6 +95,7 @@ pub(crate) fn container_spec(
     node: &PlannedNode,
     base_dir: &Path,
     image: Option<String>,
+    shared_paths: &[PathBuf],
 ) -> Result<ContainerSpec, SessionError> {
     let docker = node
         .spec
@@ -101,16 +107,21 @@ pub(crate) fn container_spec(
         ..LaunchSpec::default()
     };
     spec.env.insert("PYTHONUNBUFFERED".into(), "1".into());
+    // The transport's folders first, at the same path and writable: the runner reaches the
+    // channels through them.
+    spec.mounts.extend(shared_paths.iter().map(|path| Mount {
+        host_path: path.clone(),
+        container_path: path.clone(),
+        read_only: false,
+    }));
     let mut node_dirs = vec![PathBuf::from(CONTAINER_NODE_DIR)];
     for volume in &docker.volumes {
         let host = base_dir.join(&volume.host_path);
-        let host = host.canonicalize().map_err(|e| {
-            SessionError::Setup(format!(
-                "node `{}`: volume host_path `{}` ({}): {e}; fix: create it or correct the path (relative paths start at the manifest's folder)",
-                node.spec.id,
-                volume.host_path,
-                host.display()
-            ))
+        let host = host.canonicalize().map_err(|source| SessionError::Volume {
+            node_id: node.spec.id.clone(),
+            host_path: volume.host_path.clone(),
+            resolved: host.clone(),
+            source,
         })?;
         let container_path = PathBuf::from(&volume.container_path);
         if !node_dirs.contains(&container_path) && container_path.starts_with("/app") {
@@ -146,17 +157,10 @@ pub(crate) fn container_spec(
     Ok(ContainerSpec { spec, node_dirs })
 }
 
-/// Gives a container spec its owner: the owner's id labels it, its transport environment lets
-/// the runner reach the owner's channels, and its owner file (mounted read-only) stops the
-/// runner when the owner is gone.
-pub(crate) fn owned_by(
-    mut spec: LaunchSpec,
-    owner_id: &SessionId,
-    owner: &Path,
-    runner_env: &[(String, String)],
-) -> LaunchSpec {
+/// Gives a container spec its owner: the owner's id labels it, and its owner file (mounted
+/// read-only) stops the runner when the owner is gone.
+pub(crate) fn owned_by(mut spec: LaunchSpec, owner_id: &SessionId, owner: &Path) -> LaunchSpec {
     spec.session_id = owner_id.to_string();
-    spec.env.extend(runner_env.iter().cloned());
     spec.mounts.push(Mount {
         host_path: owner.to_path_buf(),
         container_path: PathBuf::from(CONTAINER_OWNER_FILE),
@@ -186,16 +190,17 @@ pub(crate) fn launch_spec(
 ) -> Result<LaunchSpec, SessionError> {
     let SessionLaunch {
         session,
-        runner_env,
+        runner_fields,
+        shared_paths,
         base_dir,
         python,
         owner,
         config,
     } = *launch;
     if let (Executor::Docker, Some(_)) = (&node.executor, &node.spec.docker) {
-        let container = container_spec(node, base_dir, image)?;
-        let runner = runner_spec(node, session, runner_env, &container.node_dirs, config);
-        let mut spec = owned_by(container.spec, session, owner, runner_env);
+        let container = container_spec(node, base_dir, image, shared_paths)?;
+        let runner = runner_spec(node, session, runner_fields, &container.node_dirs, config);
+        let mut spec = owned_by(container.spec, session, owner);
         spec.command = runner_command("python3", &runner);
         return Ok(spec);
     }
@@ -204,10 +209,9 @@ pub(crate) fn launch_spec(
         node_id: node.spec.id.clone(),
         ..LaunchSpec::default()
     };
-    spec.env.extend(runner_env.iter().cloned());
     spec.env.insert("PYTHONUNBUFFERED".into(), "1".into());
     let node_dirs = vec![base_dir.join("nodes")];
-    let runner = runner_spec(node, session, runner_env, &node_dirs, config);
+    let runner = runner_spec(node, session, runner_fields, &node_dirs, config);
     let runner_dir = materialize_runner()?;
     let python_path = match std::env::var("PYTHONPATH") {
         Ok(existing) if !existing.is_empty() => {
@@ -246,11 +250,10 @@ fn write_runner() -> Result<PathBuf, SessionError> {
     let hash = hasher.finalize();
     let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
     let parent = berth_images::default_cache_dir().join("runner");
-    private_dir(&parent).map_err(|e| {
-        SessionError::Setup(format!(
-            "cannot use {} for the Python runner: {e}",
-            parent.display()
-        ))
+    private_dir(&parent).map_err(|source| SessionError::Cache {
+        what: "the Python runner",
+        path: parent.clone(),
+        source,
     })?;
     let root = parent.join(&hex);
     if root.join("berth").join("__init__.py").exists() {
@@ -271,11 +274,10 @@ fn write_runner() -> Result<PathBuf, SessionError> {
             other => other,
         }
     };
-    write().map_err(|e| {
-        SessionError::Setup(format!(
-            "cannot write the Python runner to {}: {e}",
-            root.display()
-        ))
+    write().map_err(|source| SessionError::Cache {
+        what: "the Python runner",
+        path: root.clone(),
+        source,
     })?;
     Ok(root)
 }

@@ -11,10 +11,6 @@ use bollard::models::{ContainerCreateBody, HostConfig};
 
 use crate::error::{is_not_found, operation_error};
 
-/// The iceoryx2 root path, shared between the host and every container.
-pub const ICEORYX2_ROOT: &str = "/tmp/iceoryx2";
-/// POSIX shared memory, shared between the host and every container.
-pub const SHARED_MEMORY: &str = "/dev/shm";
 /// Environment variable naming the tool that started a runner.
 pub const ENV_MANAGED_BY: &str = "BERTH_MANAGED_BY";
 /// Environment variable naming the runner's session.
@@ -68,17 +64,9 @@ pub fn host_user() -> String {
     format!("{uid}:{gid}")
 }
 
-/// The binds every container gets (`host:container`): the iceoryx2 root and shared memory.
-pub fn shared_binds() -> Vec<String> {
-    vec![
-        format!("{ICEORYX2_ROOT}:{ICEORYX2_ROOT}"),
-        format!("{SHARED_MEMORY}:{SHARED_MEMORY}"),
-    ]
-}
-
-/// The bind mounts: the iceoryx2 root and shared memory, then the spec's own mounts.
+/// The bind mounts: the spec's own (what the transport needs shared comes as mounts too).
 pub(crate) fn binds(spec: &LaunchSpec) -> Result<Vec<String>, BackendError> {
-    let mut binds = shared_binds();
+    let mut binds = Vec::with_capacity(spec.mounts.len());
     for mount in &spec.mounts {
         binds.push(bind_of(mount).map_err(|detail| BackendError::Launch {
             node_id: spec.node_id.clone(),
@@ -180,14 +168,20 @@ pub(crate) fn create_body(
     })
 }
 
-/// Creates the host's iceoryx2 root if missing, so Docker does not create it as root.
-pub(crate) fn ensure_iceoryx2_root(node_id: &str) -> Result<(), BackendError> {
-    std::fs::create_dir_all(ICEORYX2_ROOT).map_err(|e| BackendError::Launch {
-        node_id: node_id.to_owned(),
-        detail: format!(
-            "cannot create `{ICEORYX2_ROOT}` on the host to share it with the container: {e}"
-        ),
-    })
+/// Checks that every mount's host path exists: Docker would create a missing one as root, and
+/// the node would then see an empty folder it cannot write.
+pub(crate) fn ensure_host_paths(spec: &LaunchSpec) -> Result<(), BackendError> {
+    match spec.mounts.iter().find(|m| !m.host_path.exists()) {
+        None => Ok(()),
+        Some(missing) => Err(BackendError::Launch {
+            node_id: spec.node_id.clone(),
+            detail: format!(
+                "the host path `{}` to mount at `{}` does not exist; create it first",
+                missing.host_path.display(),
+                missing.container_path.display()
+            ),
+        }),
+    }
 }
 
 /// Checks that `image` exists locally: nothing can be pulled.
@@ -256,11 +250,8 @@ mod tests {
         let host = body.host_config.unwrap();
         assert_eq!(
             host.binds.unwrap(),
-            vec![
-                "/tmp/iceoryx2:/tmp/iceoryx2",
-                "/dev/shm:/dev/shm",
-                "/srv/models:/models:ro"
-            ]
+            vec!["/srv/models:/models:ro"],
+            "only the spec's mounts: the transport's folders come as mounts too"
         );
         assert_eq!(host.memory, Some(128 << 20));
         assert_eq!(host.memory_swap, Some(128 << 20));

@@ -1,9 +1,9 @@
 //! Berth's Docker backend: each node's runner in a container of its own, driven through the
 //! Docker Engine API.
 //!
-//! A container shares exactly two things with the host: the iceoryx2 root (`/tmp/iceoryx2`) and
-//! POSIX shared memory (`/dev/shm`), and runs as the host's uid:gid so both sides can open each
-//! other's files. Everything else is shut: no network (unless [`DockerBackend::with_network`]),
+//! A container shares with the host exactly the mounts its spec lists — the folders the
+//! transport needs shared (for iceoryx2: its root and `/dev/shm`) and the manifest's volumes —
+//! and runs as the host's uid:gid so both sides can open each other's files. Everything else is shut: no network (unless [`DockerBackend::with_network`]),
 //! no capabilities, no privilege gain, a hard memory limit without swap, a CPU quota and CPU
 //! pinning when the spec asks. Containers carry the `berth.*` labels, which is how a session's
 //! leftovers are found and swept. Nothing is pulled: images must exist locally.
@@ -28,9 +28,7 @@ use bollard::query_parameters::ListContainersOptions;
 use tokio::sync::OnceCell;
 
 pub use connect::{DEFAULT_HOST, PING_TIMEOUT};
-pub use container::{
-    ENV_MANAGED_BY, ENV_SESSION, ICEORYX2_ROOT, SHARED_MEMORY, host_user, shared_binds,
-};
+pub use container::{ENV_MANAGED_BY, ENV_SESSION, host_user};
 pub use node::DockerNode;
 
 use crate::connect::{Address, Daemon};

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::container::{Settings, container_name, create_body, ensure_iceoryx2_root, ensure_image};
+use crate::container::{Settings, container_name, create_body, ensure_host_paths, ensure_image};
 use crate::error::{describe, is_not_found, operation_error};
 use crate::stats::{MemoryPeak, reported_peak, sample_memory};
 
@@ -67,7 +67,7 @@ impl DockerNode {
         }
         let body = create_body(spec, image, settings)?;
         ensure_image(&docker, image, &spec.node_id).await?;
-        ensure_iceoryx2_root(&spec.node_id)?;
+        ensure_host_paths(spec)?;
 
         let name = container_name(spec);
         let span = tracing::info_span!(

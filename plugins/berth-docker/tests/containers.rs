@@ -82,7 +82,8 @@ fn containers_get_exactly_the_isolation_asked_for() {
         let mount = format!("{}:/models:ro", host_dir.display());
         assert_eq!(
             host.binds.clone().unwrap(),
-            vec!["/tmp/iceoryx2:/tmp/iceoryx2", "/dev/shm:/dev/shm", &mount]
+            vec![mount.as_str()],
+            "exactly the spec's mounts (a transport's folders come as mounts too)"
         );
         let mut destinations: Vec<String> = inspect
             .mounts
@@ -91,7 +92,11 @@ fn containers_get_exactly_the_isolation_asked_for() {
             .filter_map(|m| m.destination)
             .collect();
         destinations.sort();
-        assert_eq!(destinations, vec!["/dev/shm", "/models", "/tmp/iceoryx2"]);
+        assert_eq!(
+            destinations,
+            vec!["/models"],
+            "nothing but what was asked for"
+        );
         assert_eq!(config.user.as_deref(), Some(host_uid_gid().as_str()));
         assert_eq!(host.memory, Some(256 << 20));
         assert_eq!(host.memory_swap, host.memory);
@@ -172,7 +177,7 @@ fn networking_is_opt_in() {
 }
 
 #[test]
-fn shared_memory_and_the_iceoryx2_root_are_really_shared() {
+fn the_folders_a_transport_shares_are_really_shared() {
     block_on(async {
         let Some((backend, image)) = common::backend_and_image().await else {
             return;
@@ -187,10 +192,18 @@ fn shared_memory_and_the_iceoryx2_root_are_really_shared() {
              open('{from_container}', 'w').write('written by the container')\n\
              open('{in_root}', 'w').write('root path')\n"
         );
-        let node = backend
-            .launch(&python_spec(&session_id, "shm", &image, &script))
-            .await
-            .expect("launch");
+        // What the iceoryx2 transport asks for: its root and /dev/shm, writable, same paths.
+        std::fs::create_dir_all("/tmp/iceoryx2").unwrap();
+        let mut spec = python_spec(&session_id, "shm", &image, &script);
+        spec.mounts = ["/tmp/iceoryx2", "/dev/shm"]
+            .into_iter()
+            .map(|path| Mount {
+                host_path: PathBuf::from(path),
+                container_path: PathBuf::from(path),
+                read_only: false,
+            })
+            .collect();
+        let node = backend.launch(&spec).await.expect("launch");
         let report = node.wait().await;
         assert!(
             report.success(),

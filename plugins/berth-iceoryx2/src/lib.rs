@@ -75,6 +75,12 @@ impl Transport for Iceoryx2Transport {
     fn session_resources(&self, session: &SessionId) -> Vec<String> {
         resources::list(&self.root, session)
     }
+
+    /// The root path (service and node files, event sockets, liveness locks) and `/dev/shm`
+    /// (the data segments): a container must bind both.
+    fn shared_paths(&self) -> Vec<PathBuf> {
+        vec![self.root.clone(), PathBuf::from(resources::SHM_DIR)]
+    }
 }
 
 berth_transport::inventory::submit! {

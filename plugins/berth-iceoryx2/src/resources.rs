@@ -7,7 +7,7 @@ use iceoryx2::prelude::*;
 
 /// iceoryx2's default root path, where service and node files live.
 pub(crate) const DEFAULT_ROOT: &str = "/tmp/iceoryx2";
-const SHM_DIR: &str = "/dev/shm";
+pub(crate) const SHM_DIR: &str = "/dev/shm";
 
 /// The iceoryx2 prefix of a session; every resource of the session has it in its name.
 pub fn session_prefix(session: &SessionId) -> String {

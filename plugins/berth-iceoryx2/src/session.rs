@@ -201,10 +201,10 @@ impl SessionTransport for Iceoryx2Session {
         )?))
     }
 
-    fn runner_env(&self) -> Vec<(String, String)> {
+    fn runner_spec(&self) -> Vec<(String, String)> {
         vec![
-            ("BERTH_IOX2_PREFIX".into(), session_prefix(&self.session)),
-            ("BERTH_IOX2_ROOT".into(), self.root.clone()),
+            ("iceoryx2_prefix".into(), session_prefix(&self.session)),
+            ("iceoryx2_root".into(), self.root.clone()),
         ]
     }
 }

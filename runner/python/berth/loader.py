@@ -14,6 +14,7 @@ import inspect
 import os
 import re
 import sys
+import threading
 import traceback
 from importlib import metadata
 from types import ModuleType
@@ -101,10 +102,22 @@ def _entry_points() -> List[Any]:
     return list(eps.get(ENTRY_POINT_GROUP, []))
 
 
+_LOADING = threading.Lock()
+"""One search at a time: a shared runner attaches instances on several threads, and a module
+being imported from a node folder is in `sys.modules` before its classes exist."""
+
+
 def find_node_class(
     node_type: str, node_dirs: Sequence[str] = (), module: Optional[str] = None
 ) -> Type[Node]:
     """The `Node` subclass called `node_type`; raises `NodeNotFoundError` listing the search."""
+    with _LOADING:
+        return _find_node_class(node_type, node_dirs, module)
+
+
+def _find_node_class(
+    node_type: str, node_dirs: Sequence[str], module: Optional[str]
+) -> Type[Node]:
     searched: List[str] = []
     found: Dict[str, str] = {}  # class name -> where
     errors: List[str] = []

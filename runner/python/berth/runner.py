@@ -97,6 +97,8 @@ class Runner:
         #: `monotonic_ns()` when `process()` began on the current frame; 0 between frames.
         self.busy_since = 0
         self.busy_sequence = -1
+        self._watched = spec.timeout_ms > 0
+        self._closed = False
         self._watchdog_stop = threading.Event()
 
     # -- logging and control messages -------------------------------------------------------
@@ -220,7 +222,7 @@ class Runner:
         """A thread that ends the process when one `process()` call outlasts `timeout_ms`: a
         hung call cannot be interrupted from Python, so the host restarts the runner."""
         timeout_ns = timeout_ms * 1_000_000
-        interval = min(timeout_ms / 4000, 0.1)
+        interval = min(max(timeout_ms / 4000, 0.005), 0.1)
 
         def watch() -> None:
             while not self._watchdog_stop.wait(interval):
@@ -244,12 +246,15 @@ class Runner:
         threading.Thread(target=watch, name="berth-watchdog", daemon=True).start()
 
     def close(self) -> None:
+        """Closes every port and the event loop; safe to call again."""
         self._watchdog_stop.set()
         if self.channels is not None:
             self.channels.close()
             self.channels = None
         self.inputs, self.output, self.control = [], None, None
-        self.driver.close()
+        if not self._closed:
+            self._closed = True
+            self.driver.close()
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -352,8 +357,9 @@ class Runner:
         try:
             data = self._decode(header, sample, port.name)
             self.processed += 1
-            self.busy_sequence = sequence
-            self.busy_since = monotonic_ns()
+            if self._watched:
+                self.busy_sequence = sequence
+                self.busy_since = monotonic_ns()
             result = self.node.process(data)  # type: ignore[union-attr]
             if type(result) is CoroutineType:
                 result = self.driver.run(result)

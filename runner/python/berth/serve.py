@@ -216,6 +216,7 @@ class Server:
         except BaseException:
             self.log(f"instance {running.instance} failed:\n{traceback.format_exc()}")
         finally:
+            running.runner.close()  # already closed after a normal end; here for the others
             # Every port of the session is closed by now: the host may remove its channels.
             self.send({"type": "detached", "instance": running.instance, "code": code})
 

@@ -110,3 +110,43 @@ def test_serve_spec_names_what_is_missing() -> None:
         assert "commands" in str(exc) and "control" in str(exc)
     else:
         raise AssertionError("a spec without channels must be refused")
+
+
+SLOW_IMPORT_NODE = '''
+import time
+from berth import Node, RuntimeData
+
+time.sleep(0.3)  # a slow import (a big library): other instances attach meanwhile
+
+
+class SlowImport(Node):
+    async def process(self, data: RuntimeData) -> RuntimeData:
+        return data
+'''
+
+
+def test_instances_attaching_at_once_all_find_a_node_still_being_imported(
+    make_host: Callable[..., Host], tmp_path: Any
+) -> None:
+    nodes = tmp_path / "nodes"
+    nodes.mkdir()
+    (nodes / "slow_import.py").write_text(SLOW_IMPORT_NODE)
+    pool = make_host("serve")
+    sessions = [make_host() for _ in range(4)]
+    start_server(pool)
+    pool.wait_ready()
+    for session in sessions:
+        command(
+            pool,
+            {
+                "type": "attach",
+                "instance": f"{session.session}_{session.node_id}",
+                "spec": session.spec("SlowImport", node_dirs=[str(nodes)]),
+            },
+        )
+    for session in sessions:
+        assert session.wait_ready()["type"] == "ready", session.logs()
+        session.send_text("hi")
+        assert session.receive().text() == "hi"
+    pool.terminate()
+    assert pool.wait_exit() == 0

@@ -1,11 +1,13 @@
 //! Where a session's frames are, so that none is lost without being counted: the frames sent
 //! into each host-fed node and not answered yet, and the frames dropped while a node is down.
 //!
-//! Nodes copy the timestamp of the input they answer to what they make of it, so an output
-//! with timestamp `t` answers every frame sent before it into the host-fed nodes it descends
-//! from (nodes answer in order). A runner holds at most a queue of frames plus the one in
-//! `process()`, so a node keeps at most `queue depth + 1` unanswered frames here; nothing on
-//! this path allocates once the queues have their capacity.
+//! Nodes copy the timestamp of the input they answer to what they make of it, and answer in
+//! order, so an output with timestamp `t` answers every frame sent before it on its path. Each
+//! (host-fed node, pipeline output) pair keeps the frames not answered on that output yet — at
+//! most what the queues and nodes along the path can hold, so nothing here allocates once the
+//! queues have their capacity. When a node dies, the frames on their way through it become
+//! suspects; one that is still answered (a node downstream had it already) is taken back, and
+//! the rest are lost when the node is back (or when the session stops).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -34,36 +36,46 @@ impl std::fmt::Display for LostFrames {
 }
 
 /// One frame sent into a host-fed node.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Sent {
     input: usize,
     number: u64,
     timestamp_ns: u64,
 }
 
-/// The session's graph and its frames in flight; indexes are `plan.nodes` positions.
+/// Frames sent into one host-fed node and not answered yet on one pipeline output.
+struct Path {
+    output: usize,
+    unanswered: VecDeque<Sent>,
+    capacity: usize,
+}
+
+/// The session's graph and its frames in flight; node indexes are `plan.nodes` positions,
+/// output indexes `plan.outputs` positions.
 pub(super) struct Flow {
     /// Per node: itself and every node downstream of it.
     downstream: Vec<Vec<usize>>,
     /// Per node: itself and every host-fed node upstream of it.
     fed_from: Vec<Vec<usize>>,
+    /// Per pipeline output: the node that writes it.
+    output_node: Vec<usize>,
     /// Pipeline input name → its index.
     input_index: BTreeMap<String, usize>,
     /// Per pipeline input: the nodes its senders feed, in sender order.
     targets: Vec<Vec<usize>>,
-    /// Per pipeline output (in `plan.outputs` order): the host-fed nodes it answers for.
-    answers: Vec<Vec<usize>>,
-    /// Per node: frames sent into it and not answered yet (host-fed nodes only).
-    in_flight: Vec<VecDeque<Sent>>,
+    /// Per host-fed node: its paths to the pipeline outputs downstream of it.
+    paths: Vec<Vec<Path>>,
+    /// Per node that died: frames that were on their way through it (with the output that
+    /// would have answered them).
+    suspects: Vec<Vec<(usize, Sent)>>,
     /// Per node: whether its runner is down.
     down: Vec<bool>,
-    /// Per node: frames lost since it went down.
-    lost: Vec<Vec<LostFrames>>,
+    /// Per node: frames dropped at the input since it went down.
+    dropped: Vec<Vec<(usize, u64)>>,
     /// Pipeline input names, by index.
     input_names: Vec<String>,
     /// Per pipeline input: the next frame's number.
     next_number: Vec<u64>,
-    capacity: usize,
 }
 
 impl Flow {
@@ -104,6 +116,37 @@ impl Flow {
                     .collect()
             })
             .collect();
+        let output_node: Vec<usize> = plan
+            .outputs
+            .iter()
+            .map(|(node_id, _)| {
+                nodes
+                    .iter()
+                    .position(|n| &n.spec.id == node_id)
+                    .expect("every pipeline output is a node's")
+            })
+            .collect();
+        // Each node on a path holds at most a queue of frames plus the one it works on.
+        let paths = (0..count)
+            .map(|h| {
+                if nodes[h].input.is_none() {
+                    return Vec::new();
+                }
+                output_node
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, node)| downstream[h].contains(node))
+                    .map(|(output, _)| {
+                        let capacity = (queue_depth + 1) * downstream[h].len();
+                        Path {
+                            output,
+                            unanswered: VecDeque::with_capacity(capacity),
+                            capacity,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         let input_names: Vec<String> = plan.inputs.keys().cloned().collect();
         let input_index = input_names
             .iter()
@@ -125,38 +168,18 @@ impl Flow {
                     .collect()
             })
             .collect();
-        let answers = plan
-            .outputs
-            .iter()
-            .map(|(node_id, _)| {
-                nodes
-                    .iter()
-                    .position(|n| &n.spec.id == node_id)
-                    .map(|i| fed_from[i].clone())
-                    .unwrap_or_default()
-            })
-            .collect();
-        let capacity = queue_depth + 1;
         Self {
             downstream,
             fed_from,
+            output_node,
             input_index,
             targets,
-            answers,
-            in_flight: (0..count)
-                .map(|i| {
-                    if nodes[i].input.is_some() {
-                        VecDeque::with_capacity(capacity)
-                    } else {
-                        VecDeque::new()
-                    }
-                })
-                .collect(),
+            paths,
+            suspects: vec![Vec::new(); count],
             down: vec![false; count],
-            lost: vec![Vec::new(); count],
+            dropped: vec![Vec::new(); count],
             next_number: vec![0; input_names.len()],
             input_names,
-            capacity,
         }
     }
 
@@ -188,76 +211,100 @@ impl Flow {
 
     /// A frame went into host-fed `node`.
     pub(super) fn sent(&mut self, node: usize, input: usize, number: u64, timestamp_ns: u64) {
-        let queue = &mut self.in_flight[node];
-        if queue.len() == self.capacity {
-            // Older than anything a runner can still hold: it was taken (and answered, or
-            // dropped by the node's own logic).
-            queue.pop_front();
-        }
-        queue.push_back(Sent {
+        let sent = Sent {
             input,
             number,
             timestamp_ns,
-        });
+        };
+        for path in &mut self.paths[node] {
+            if path.unanswered.len() == path.capacity {
+                // Older than anything the path can still hold: it was taken (and answered,
+                // or dropped by a node's own logic).
+                path.unanswered.pop_front();
+            }
+            path.unanswered.push_back(sent);
+        }
     }
 
     /// A frame was not sent because `down` (at or downstream of its target) is down.
     pub(super) fn dropped(&mut self, down: usize, input: usize, number: u64) {
-        push_lost(&mut self.lost[down], &self.input_names[input], number);
+        self.dropped[down].push((input, number));
     }
 
-    /// Pipeline output `output` delivered a frame answering inputs up to `timestamp_ns`.
+    /// Pipeline output `output` delivered a frame answering the input stamped `timestamp_ns`.
     pub(super) fn answered(&mut self, output: usize, timestamp_ns: u64) {
-        for &node in &self.answers[output] {
-            let queue = &mut self.in_flight[node];
-            while queue
-                .front()
-                .is_some_and(|s| s.timestamp_ns <= timestamp_ns)
-            {
-                queue.pop_front();
+        for &node in &self.fed_from[self.output_node[output]] {
+            for path in self.paths[node].iter_mut().filter(|p| p.output == output) {
+                while path
+                    .unanswered
+                    .front()
+                    .is_some_and(|s| s.timestamp_ns <= timestamp_ns)
+                {
+                    path.unanswered.pop_front();
+                }
+            }
+        }
+        for (node, suspects) in self.suspects.iter_mut().enumerate() {
+            if self.down[node] && !suspects.is_empty() {
+                // A node downstream had it already: it was not lost.
+                suspects.retain(|(o, s)| !(*o == output && s.timestamp_ns == timestamp_ns));
             }
         }
     }
 
-    /// `node`'s runner died: every unanswered frame that was on its way through it is lost.
-    /// Returns how many.
-    pub(super) fn went_down(&mut self, node: usize) -> u64 {
+    /// `node`'s runner died: every unanswered frame whose path runs through it is a suspect.
+    pub(super) fn went_down(&mut self, node: usize) {
         self.down[node] = true;
-        let mut count = 0;
         for &fed in &self.fed_from[node] {
-            while let Some(sent) = self.in_flight[fed].pop_front() {
-                push_lost(
-                    &mut self.lost[node],
-                    &self.input_names[sent.input],
-                    sent.number,
-                );
-                count += 1;
+            for path in &mut self.paths[fed] {
+                if !self.downstream[node].contains(&self.output_node[path.output]) {
+                    continue; // another branch: its frames do not pass through `node`
+                }
+                self.suspects[node].extend(path.unanswered.drain(..).map(|s| (path.output, s)));
             }
         }
-        count
     }
 
-    /// `node` is back; returns what was lost while it was down.
-    pub(super) fn came_back(&mut self, node: usize) -> Vec<LostFrames> {
+    /// `node` is back: returns the frames lost while it was down, and how many of them were
+    /// not counted yet (the suspects; dropped frames are counted when dropped).
+    pub(super) fn came_back(&mut self, node: usize) -> (Vec<LostFrames>, u64) {
         self.down[node] = false;
-        std::mem::take(&mut self.lost[node])
+        self.settle_node(node)
     }
-}
 
-/// Adds frame `number` of `input` to `lost`, extending the last range when it continues it.
-fn push_lost(lost: &mut Vec<LostFrames>, input: &str, number: u64) {
-    if let Some(last) = lost.last_mut()
-        && last.input == input
-        && last.last + 1 == number
-    {
-        last.last = number;
-        return;
+    /// The session ends: the frames of nodes still down are lost; returns how many suspects
+    /// that adds.
+    pub(super) fn settle(&mut self) -> u64 {
+        let down: Vec<usize> = (0..self.down.len()).filter(|&n| self.down[n]).collect();
+        down.into_iter().map(|n| self.settle_node(n).1).sum()
     }
-    lost.push(LostFrames {
-        input: input.to_owned(),
-        first: number,
-        last: number,
-    });
+
+    fn settle_node(&mut self, node: usize) -> (Vec<LostFrames>, u64) {
+        let mut suspects: Vec<(usize, u64)> = self.suspects[node]
+            .drain(..)
+            .map(|(_, s)| (s.input, s.number))
+            .collect();
+        suspects.sort_unstable();
+        suspects.dedup();
+        let counted = suspects.len() as u64;
+        let mut all = suspects;
+        all.append(&mut self.dropped[node]);
+        all.sort_unstable();
+        all.dedup();
+        let mut lost: Vec<LostFrames> = Vec::new();
+        for (input, number) in all {
+            let name = &self.input_names[input];
+            match lost.last_mut() {
+                Some(last) if &last.input == name && last.last + 1 == number => last.last = number,
+                _ => lost.push(LostFrames {
+                    input: name.clone(),
+                    first: number,
+                    last: number,
+                }),
+            }
+        }
+        (lost, counted)
+    }
 }
 
 #[cfg(test)]
@@ -284,26 +331,26 @@ connections:
         Plan::new(&manifest, SessionId::new("s1").unwrap()).unwrap()
     }
 
-    #[test]
-    fn frames_answered_leave_and_a_death_downstream_loses_the_rest_by_number() {
-        let plan = chain();
-        let mut flow = Flow::new(&plan, 4);
-        let input = flow.input_index("mic").unwrap();
-        assert_eq!(flow.target(input, 0), 0, "mic feeds a");
-        for ts in 1..=5 {
-            let n = flow.number(input);
-            flow.sent(0, input, n, ts * 10);
+    fn send(flow: &mut Flow, frames: u64) {
+        for _ in 0..frames {
+            let n = flow.number(0);
+            flow.sent(0, 0, n, (n + 1) * 10);
         }
+    }
+
+    #[test]
+    fn a_death_downstream_loses_what_was_on_its_way_by_number() {
+        let mut flow = Flow::new(&chain(), 4);
+        assert_eq!(flow.input_index("mic"), Some(0));
+        assert_eq!(flow.target(0, 0), 0, "mic feeds a");
+        send(&mut flow, 5); // frames 0..=4
         flow.answered(0, 20); // b's output answered frames 0 and 1
-        assert_eq!(
-            flow.went_down(1),
-            3,
-            "frames 2, 3, 4 were on their way through b"
-        );
+        flow.went_down(1);
         assert_eq!(flow.blocked_at(0), Some(1), "a frame into a would die at b");
-        let n = flow.number(input);
-        flow.dropped(1, input, n);
-        let lost = flow.came_back(1);
+        let n = flow.number(0);
+        flow.dropped(1, 0, n);
+        let (lost, counted) = flow.came_back(1);
+        assert_eq!(counted, 3, "frames 2, 3, 4 were on their way through b");
         assert_eq!(
             lost,
             vec![LostFrames {
@@ -317,13 +364,34 @@ connections:
     }
 
     #[test]
-    fn a_node_keeps_at_most_a_queue_and_one_unanswered_frame() {
-        let plan = chain();
-        let mut flow = Flow::new(&plan, 2);
-        for n in 0..10 {
-            flow.sent(0, 0, n, n + 1);
-        }
-        assert_eq!(flow.went_down(0), 3, "queue depth 2, plus one in process()");
-        assert_eq!(flow.came_back(0)[0].first, 7);
+    fn a_frame_answered_after_its_upstream_died_is_taken_back() {
+        let mut flow = Flow::new(&chain(), 4);
+        send(&mut flow, 3); // frames 0, 1, 2; b still holds 1 and 2 when a dies
+        flow.answered(0, 10);
+        flow.went_down(0);
+        flow.answered(0, 20); // b delivers frame 1 after a's death
+        let (lost, counted) = flow.came_back(0);
+        assert_eq!(counted, 1);
+        assert_eq!((lost[0].first, lost[0].last), (2, 2));
+    }
+
+    #[test]
+    fn a_path_keeps_at_most_what_its_queues_and_nodes_hold() {
+        let mut flow = Flow::new(&chain(), 2);
+        send(&mut flow, 10);
+        flow.went_down(0);
+        // Two nodes on the path, each a queue of 2 plus one in hand: the last 6 frames.
+        let (lost, counted) = flow.came_back(0);
+        assert_eq!(counted, 6);
+        assert_eq!((lost[0].first, lost[0].last), (4, 9));
+    }
+
+    #[test]
+    fn frames_of_a_node_still_down_are_lost_when_the_session_ends() {
+        let mut flow = Flow::new(&chain(), 4);
+        send(&mut flow, 2);
+        flow.went_down(1);
+        assert_eq!(flow.settle(), 2);
+        assert_eq!(flow.settle(), 0, "counted once");
     }
 }

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Longest a stream of outputs keeps control messages and exits from being looked at.
+const WATCH_EVERY: Duration = Duration::from_millis(10);
+
 impl Session {
     /// Sends interleaved f32 audio into pipeline input `input`, written straight into shared
     /// memory. Returns the frame's number on that input (0, 1, 2, …). While a node the frame
@@ -157,11 +160,15 @@ impl Session {
                     self.flow.answered(index, answers);
                     self.next_output = (index + 1) % count;
                     self.stats.received += 1;
+                    // While outputs keep coming, control messages and exits are still looked
+                    // at every few milliseconds (a node elsewhere may have died).
+                    if self.last_watch.elapsed() >= WATCH_EVERY {
+                        self.watch();
+                    }
                     return Ok(Some(result));
                 }
             }
-            self.poll_controls();
-            self.poll_exits();
+            self.watch();
             if self.pending.is_empty() && Instant::now() >= deadline {
                 return Ok(None);
             }

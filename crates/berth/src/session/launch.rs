@@ -5,7 +5,8 @@ use super::*;
 impl Session {
     pub(super) async fn launch(&mut self, manifest: &Manifest) -> Result<(), SessionError> {
         let channels = self.channels.as_ref().expect("open");
-        let runner_env = channels.runner_env();
+        let runner_fields = channels.runner_spec();
+        let shared_paths = self.transport.shared_paths();
         let base_dir = manifest
             .base_dir()
             .map(PathBuf::from)
@@ -40,7 +41,10 @@ impl Session {
                         &node.spec.node_type,
                         &serde_json::Value::Object(node.spec.params.clone()),
                     )
-                    .map_err(|e| SessionError::Setup(format!("node `{node_id}`: {e}")))?;
+                    .map_err(|problem| SessionError::NativeNode {
+                        node_id: node_id.clone(),
+                        problem,
+                    })?;
                     let readers = node
                         .reads
                         .iter()
@@ -54,10 +58,9 @@ impl Session {
                         channels.sender(&node.control)?,
                         Arc::clone(&self.native_stop),
                     )
-                    .map_err(|e| {
-                        SessionError::Setup(format!(
-                            "node `{node_id}`: cannot start its thread: {e}"
-                        ))
+                    .map_err(|e| SessionError::NativeNode {
+                        node_id: node_id.clone(),
+                        problem: format!("cannot start its thread: {e}"),
                     })?;
                     self.native.push(handle);
                     continue;
@@ -66,10 +69,10 @@ impl Session {
                 Executor::Docker => "docker",
             };
             if !self.transport.crosses_processes() {
-                return Err(SessionError::Setup(format!(
-                    "node `{node_id}` runs out of process, but the `{}` transport only works within one process; use the iceoryx2 transport",
-                    self.transport.name()
-                )));
+                return Err(SessionError::InProcessTransport {
+                    node_id,
+                    transport: self.transport.name(),
+                });
             }
             let backend = match backends.get(backend_name) {
                 Some(b) => Arc::clone(b),
@@ -94,14 +97,14 @@ impl Session {
                 (&self.pool, &node.executor, &node.spec.docker)
                 && docker.shared
             {
-                let container = python::container_spec(node, &base_dir, image)?;
+                let container = python::container_spec(node, &base_dir, image, &shared_paths)?;
                 let mut spec = container.spec;
                 spec.cpuset = self.options.cpuset.clone();
                 let key = crate::pool::node_key(&spec, &node.spec.node_type);
                 let runner = python::runner_spec(
                     node,
                     &self.id,
-                    &runner_env,
+                    &runner_fields,
                     &container.node_dirs,
                     &self.options.transport_config,
                 );
@@ -124,7 +127,8 @@ impl Session {
             }
             let launch = python::SessionLaunch {
                 session: &self.id,
-                runner_env: &runner_env,
+                runner_fields: &runner_fields,
+                shared_paths: &shared_paths,
                 base_dir: &base_dir,
                 python: &python,
                 owner: self.owner.as_ref().expect("held until teardown").path(),
@@ -234,18 +238,17 @@ impl Session {
                     .filter(|c| !c.ready)
                     .map(|c| c.node_id.clone())
                     .collect();
-                let tails: Vec<String> = self
+                let log_tail: Vec<String> = self
                     .nodes
                     .iter()
                     .filter(|n| waiting.contains(&n.node_id))
                     .flat_map(|n| n.process().logs().last_text(10))
                     .collect();
-                return Err(SessionError::Setup(format!(
-                    "nodes {} were not ready within {:?}; fix: check their output below, or raise the ready timeout\n    {}",
-                    waiting.join(", "),
-                    self.options.ready_timeout,
-                    tails.join("\n    ")
-                )));
+                return Err(SessionError::ReadyTimeout {
+                    waiting,
+                    timeout: self.options.ready_timeout,
+                    log_tail,
+                });
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

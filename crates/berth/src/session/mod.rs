@@ -251,6 +251,10 @@ pub struct Session {
     cleanups: Vec<tokio::task::JoinHandle<()>>,
     /// Set once `stop()` began: a node that ends now is not restarted.
     stopping: bool,
+    /// Set at teardown: a restart still in its backoff gives up.
+    halt: Arc<AtomicBool>,
+    /// When control messages and exits were last looked at.
+    last_watch: Instant,
 }
 
 impl Session {
@@ -325,6 +329,8 @@ impl Session {
             handle: tokio::runtime::Handle::current(),
             cleanups: Vec::new(),
             stopping: false,
+            halt: Arc::new(AtomicBool::new(false)),
+            last_watch: Instant::now(),
         };
         for channel in session.plan.channels() {
             channels.create_channel(channel)?;

@@ -6,6 +6,13 @@ use futures_util::FutureExt;
 use super::*;
 
 impl Session {
+    /// Looks at control messages, then at exits and restarts.
+    pub(super) fn watch(&mut self) {
+        self.last_watch = Instant::now();
+        self.poll_controls();
+        self.poll_exits();
+    }
+
     /// Reads every pending control message; errors become pending session errors.
     pub(super) fn poll_controls(&mut self) {
         let mut came_ready = Vec::new();
@@ -94,7 +101,8 @@ impl Session {
         if !std::mem::replace(&mut node.awaiting_ready, false) {
             return;
         }
-        let lost = self.flow.came_back(index);
+        let (lost, counted) = self.flow.came_back(index);
+        self.stats.lost += counted;
         self.stats.restarts += 1;
         tracing::info!(session_id = %self.id, node_id = %node.node_id, restarts = node.restarts.len(), lost = ?lost, "node restarted");
         self.pending.push_back(SessionError::NodeRestarted {
@@ -113,24 +121,34 @@ impl Session {
             if node.exit_reported || node.restarting.is_some() {
                 continue;
             }
-            let Some(report) = node.process().try_exit() else {
-                continue;
+            // A shared instance can end while its container goes on (a `fatal` while running).
+            let report = match (node.process().try_exit(), &node.serving) {
+                (Some(report), _) => report,
+                (None, Serving::Shared(lease)) => match lease.detached() {
+                    Some(detached) => berth_backend::ExitReport {
+                        code: Some(detached.code),
+                        ..berth_backend::ExitReport::default()
+                    },
+                    None => continue,
+                },
+                (None, Serving::Own(_)) => continue,
             };
             node.exit_reported = true;
             let (index, node_id) = (node.index, node.node_id.clone());
-            if report.success() && self.controls[index].stopped {
+            // Clean only when this session ended its inputs: a runner stopped by someone else
+            // (another session's failure, a runtime shutdown) left this session without it.
+            if report.success() && self.controls[index].stopped && self.inputs_ended {
                 continue;
             }
             let log_tail = node.process().logs().last_text(20);
             self.controls[index].ready = false;
-            let lost = self.flow.went_down(index);
-            self.stats.lost += lost;
+            self.flow.went_down(index);
             let restart = if self.stopping {
                 None
             } else {
                 self.schedule_restart(i)
             };
-            tracing::error!(session_id = %self.id, node_id = %node_id, %report, lost, restart_in = ?restart, "node stopped unexpectedly");
+            tracing::error!(session_id = %self.id, node_id = %node_id, %report, restart_in = ?restart, "node stopped unexpectedly");
             self.pending.push_back(SessionError::NodeExited {
                 node_id,
                 report: Box::new(report),
@@ -154,11 +172,18 @@ impl Session {
         let delay = node.policy.backoff(node.restarts.len() as u32);
         let relaunch = node.relaunch.clone();
         let backend = Arc::clone(&node.backend);
+        let halt = Arc::clone(&self.halt);
         let span = tracing::info_span!("restart", session_id = %self.id, node_id = %node.node_id, attempt = node.restarts.len());
         node.restarting = Some(
             self.handle.spawn(
                 async move {
                     tokio::time::sleep(delay).await;
+                    if halt.load(Ordering::SeqCst) {
+                        return Err(SessionError::Internal {
+                            what: "restart",
+                            detail: "the session is stopping".into(),
+                        });
+                    }
                     relaunch.start(backend).await
                 }
                 .instrument(span),
@@ -197,8 +222,10 @@ impl Session {
                 self.schedule_restart(i);
             }
             Err(e) => {
-                self.pending
-                    .push_back(SessionError::Setup(format!("a restart task failed: {e}")));
+                self.pending.push_back(SessionError::Internal {
+                    what: "a restart task failed",
+                    detail: e.to_string(),
+                });
             }
         }
     }

@@ -18,18 +18,19 @@ impl Session {
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            self.poll_controls();
+            self.watch();
         }
         .instrument(span)
         .await;
+        // Frames that were on their way through a node still down are lost now.
+        self.stats.lost += self.flow.settle();
         let stats = self.stats;
         let leftovers = self.teardown().await;
         if !leftovers.is_empty() {
-            return Err(SessionError::Setup(format!(
-                "session {} left resources behind: {}",
-                self.id,
-                leftovers.join(", ")
-            )));
+            return Err(SessionError::Leftovers {
+                session: self.id.to_string(),
+                resources: leftovers,
+            });
         }
         Ok(stats)
     }
@@ -41,6 +42,8 @@ impl Session {
         }
         self.torn_down = true;
         self.stopping = true;
+        // A restart still waiting out its backoff gives up; one already launching finishes.
+        self.halt.store(true, Ordering::SeqCst);
         // A restart under way finishes first; its runner is stopped with the rest.
         for node in &mut self.nodes {
             if let Some(task) = node.restarting.take()
@@ -55,6 +58,9 @@ impl Session {
             let _ = cleanup.await;
         }
         let grace = Duration::from_millis(500);
+        // An instance in a shared container may still be loading or cleaning up; it gets the
+        // full stop grace, since failing it stops the container for every session on it.
+        let detach_grace = self.options.stop_grace;
         let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
         let nodes: Vec<RunningNode> = self.nodes.drain(..).collect();
         // All at once, like the launch: each stop is mostly waiting for the node to exit.
@@ -72,7 +78,7 @@ impl Session {
                     }
                 }
                 Serving::Shared(lease) => {
-                    let left = lease.detach(grace).await;
+                    let left = lease.detach(detach_grace).await;
                     if !left {
                         tracing::warn!(node_id, "its instance did not leave its shared container; stopping the container");
                     }
