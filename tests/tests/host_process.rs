@@ -309,3 +309,66 @@ fn a_hundred_sessions_in_a_row_leave_nothing_behind() {
         assert_nothing_left(&id);
     }
 }
+
+#[test]
+fn recv_waits_without_holding_up_a_current_thread_runtime() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let p = pipeline(GAIN);
+    let id = rt.block_on(async {
+        let mut session = Session::start(&p.manifest, SessionOptions::default())
+            .await
+            .unwrap();
+        let ticks = Arc::new(AtomicU64::new(0));
+        let ticker = tokio::spawn({
+            let ticks = Arc::clone(&ticks);
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        // Nothing was sent: recv waits out its timeout, and the other task runs meanwhile (on
+        // this one thread, it could not if recv blocked it).
+        let nothing = session
+            .recv(Duration::from_millis(200), |_| ())
+            .await
+            .unwrap();
+        assert!(nothing.is_none());
+        assert!(
+            ticks.load(Ordering::Relaxed) > 0,
+            "another task ran while recv waited"
+        );
+        // Frames come back through it, woken by their events, bit-exact.
+        for i in 0..200 {
+            let input: Vec<f32> = (0..960).map(|j| ((i * 960 + j) as f32).cos()).collect();
+            session.send_audio("mic", &input, 48_000, 1).unwrap();
+            let output = session
+                .recv(Duration::from_secs(10), |out| {
+                    out.audio().map(<[f32]>::to_vec)
+                })
+                .await
+                .unwrap()
+                .expect("an output within 10 s")
+                .expect("audio");
+            assert!(
+                input
+                    .iter()
+                    .zip(&output)
+                    .all(|(x, y)| (x * 0.5f32).to_bits() == y.to_bits()),
+                "frame {i}"
+            );
+        }
+        ticker.abort();
+        let id = session.id().clone();
+        let stats = session.stop().await.unwrap();
+        assert_eq!((stats.sent, stats.received, stats.lost), (200, 200, 0));
+        id
+    });
+    assert_nothing_left(&id);
+}

@@ -239,6 +239,43 @@ pub fn a_blocked_reader_wakes_for_a_frame(transport: &dyn Transport) {
     assert!(waited < WAIT, "the reader slept through the frame");
 }
 
+/// A receiver's wake-up descriptor, where it has one, reads idle once its wake-ups are taken
+/// and turns readable when a frame is sent — what an event loop waits on.
+pub fn the_wake_descriptor_turns_readable_on_a_frame(transport: &dyn Transport) {
+    let (id, session) = session(transport, &TransportConfig::default());
+    let name = channel(&id, ChannelRole::Output);
+    session.create_channel(&name).unwrap();
+    let mut rx = session.receiver(&name).unwrap();
+    let mut tx = session.sender(&name).unwrap();
+    let Some(fd) = rx.wake_fd() else {
+        return; // the transport has none: its callers poll
+    };
+    let readable = |timeout_ms: i32| {
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the length given.
+        let n = unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+        n == 1 && poll.revents & libc::POLLIN != 0
+    };
+    rx.clear_wakes();
+    assert!(!readable(0), "idle before any frame");
+    tx.send_bytes(FrameKind::Text, b"ring", 0).unwrap();
+    assert!(
+        readable(WAIT.as_millis() as i32),
+        "a frame makes it readable"
+    );
+    rx.clear_wakes();
+    let mut got = Vec::new();
+    rx.receive_with(Duration::ZERO, &mut |_, payload| got = payload.to_vec())
+        .unwrap()
+        .expect("the frame is there");
+    assert_eq!(got, b"ring");
+    assert!(!readable(0), "idle again once its wake-ups are taken");
+}
+
 /// Every reader of a channel gets every frame.
 pub fn every_reader_gets_every_frame(transport: &dyn Transport) {
     let (id, session) = session(transport, &TransportConfig::default());
@@ -308,6 +345,7 @@ macro_rules! transport_conformance_tests {
             end_of_stream_is_delivered,
             an_idle_receive_times_out,
             a_blocked_reader_wakes_for_a_frame,
+            the_wake_descriptor_turns_readable_on_a_frame,
             every_reader_gets_every_frame,
             a_missing_channel_is_an_error,
             nothing_remains_after_a_session,

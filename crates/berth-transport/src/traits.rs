@@ -88,6 +88,17 @@ pub trait FrameReceiver: Send {
 
     /// The channel read from.
     fn channel(&self) -> &ChannelName;
+
+    /// A file descriptor that turns readable when a frame may have arrived, so an event loop
+    /// (epoll, tokio's reactor) can wait on many receivers at once without a thread; `None`
+    /// when the transport has none (the caller then polls). Valid while the receiver lives.
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// Takes the pending wake-ups without waiting, so [`FrameReceiver::wake_fd`] reads idle
+    /// until the next frame arrives. Call it before looking for frames, not after.
+    fn clear_wakes(&mut self) {}
 }
 
 /// Conveniences over [`FrameSender`], for every sender.

@@ -5,14 +5,15 @@
 //! ([`plan`]), starts each node through the backend its executor names (Docker, host process)
 //! or as a [native node](native) on a host thread, waits until every node says it is ready,
 //! and then moves frames: [`Session::send_audio`] writes straight into shared memory and
-//! [`Session::recv_with`] lets the caller read outputs in place.
+//! [`Session::recv`] (async) or [`Session::recv_with`] (blocking) lets the caller read outputs
+//! in place. Sessions started from one [`Runtime`] share container nodes.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), berth::SessionError> {
 //! let manifest = berth::Manifest::from_path("examples/gain/pipeline.yaml").map_err(berth::SessionError::from)?;
 //! let mut session = berth::Session::start(&manifest, berth::SessionOptions::default()).await?;
 //! session.send_audio("mic", &[0.5; 960], 48_000, 1)?;
-//! let doubled = session.recv_with(std::time::Duration::from_secs(1), |out| out.audio().map(<[f32]>::to_vec))?;
+//! let doubled = session.recv(std::time::Duration::from_secs(1), |out| out.audio().map(<[f32]>::to_vec)).await?;
 //! session.stop().await?;
 //! # Ok(()) }
 //! ```

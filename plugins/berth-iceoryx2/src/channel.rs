@@ -212,4 +212,17 @@ impl FrameReceiver for Iceoryx2Receiver {
     fn channel(&self) -> &ChannelName {
         &self.name
     }
+
+    /// The listener's event socket: writers notify it after every send.
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        // SAFETY: the descriptor belongs to the listener, which lives as long as `self`; it is
+        // only handed out for readiness polling, never closed or read through this handle.
+        Some(unsafe { self.listener.file_descriptor().native_handle() })
+    }
+
+    fn clear_wakes(&mut self) {
+        if let Err(e) = self.listener.try_wait(|_| {}) {
+            tracing::debug!(channel = %self.name, error = ?e, "clearing wake-ups failed");
+        }
+    }
 }

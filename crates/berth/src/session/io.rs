@@ -5,6 +5,16 @@ use super::*;
 /// Longest a stream of outputs keeps control messages and exits from being looked at.
 const WATCH_EVERY: Duration = Duration::from_millis(10);
 
+/// A channel's wake-up descriptor, borrowed from its receiver for the reactor.
+#[derive(Debug)]
+pub(super) struct WakeFd(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for WakeFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
+}
+
 impl Session {
     /// Sends interleaved f32 audio into pipeline input `input`, written straight into shared
     /// memory. Returns the frame's number on that input (0, 1, 2, …). While a node the frame
@@ -108,9 +118,92 @@ impl Session {
         self.outputs.iter().all(|(_, _, ended)| *ended)
     }
 
+    /// Waits up to `timeout` for the next output frame and lets `read` see it in place, without
+    /// holding up the async runtime: it sleeps on the wake-ups of every output and control
+    /// channel through tokio's reactor (one wait across all of them, no thread, no polling
+    /// when the transport has wake-up descriptors, as iceoryx2 does), so other tasks — on a
+    /// current-thread runtime too — run meanwhile. Exits are looked at every few milliseconds
+    /// at least. Returns what [`Session::recv_with`] returns.
+    pub async fn recv<R>(
+        &mut self,
+        timeout: Duration,
+        mut read: impl FnMut(Output<'_>) -> R,
+    ) -> Result<Option<R>, SessionError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        if self.wakers.is_none() {
+            self.wakers = Some(self.make_wakers());
+        }
+        loop {
+            // Wake-ups are taken before looking, so a frame that lands after the look still
+            // wakes the wait below.
+            for (_, receiver, _) in &mut self.outputs {
+                receiver.clear_wakes();
+            }
+            for control in &mut self.controls {
+                control.receiver.clear_wakes();
+            }
+            if let Some(result) = self.recv_with(Duration::ZERO, &mut read)? {
+                return Ok(Some(result));
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let wakers = self.wakers.as_deref().unwrap_or_default();
+            let slice = left.min(WATCH_EVERY);
+            if wakers.is_empty() {
+                // No descriptors to wait on (an in-process transport): poll gently.
+                tokio::time::sleep(slice.min(Duration::from_millis(1))).await;
+                continue;
+            }
+            let woken = std::future::poll_fn(|cx| {
+                for waker in wakers {
+                    if let std::task::Poll::Ready(Ok(mut ready)) = waker.poll_read_ready(cx) {
+                        ready.clear_ready();
+                        return std::task::Poll::Ready(());
+                    }
+                }
+                std::task::Poll::Pending
+            });
+            let _ = tokio::time::timeout(slice, woken).await;
+        }
+    }
+
+    /// The reactor registrations of every output's and control channel's wake-up descriptor;
+    /// empty when one of them has none (then `recv` polls).
+    fn make_wakers(&self) -> Vec<tokio::io::unix::AsyncFd<WakeFd>> {
+        let fds: Option<Vec<_>> = self
+            .outputs
+            .iter()
+            .map(|(_, receiver, _)| receiver.wake_fd())
+            .chain(self.controls.iter().map(|c| c.receiver.wake_fd()))
+            .collect();
+        let registered: Result<Vec<_>, _> = fds
+            .unwrap_or_default()
+            .into_iter()
+            .map(|fd| {
+                // SAFETY: the descriptor stays open while the registration lives: it belongs to
+                // a receiver of this session, and `release_channels` drops the registrations
+                // before the receivers.
+                unsafe {
+                    tokio::io::unix::AsyncFd::register_with_interest(
+                        WakeFd(fd),
+                        tokio::io::Interest::READABLE,
+                    )
+                }
+            })
+            .collect();
+        registered.unwrap_or_else(|e| {
+            tracing::debug!(error = ?e, "cannot wait on wake-up descriptors; polling");
+            Vec::new()
+        })
+    }
+
     /// Waits up to `timeout` for the next output frame and lets `read` see it in place.
     /// Returns `Ok(None)` on timeout, and the first node error or crash as `Err` (a node that
-    /// raised goes on; a crashed node does not).
+    /// raised goes on; a crashed node does not). **Blocks the calling thread** while it waits:
+    /// call it from a thread of its own (or `spawn_blocking`), and use [`Session::recv`] in
+    /// async code.
     pub fn recv_with<R>(
         &mut self,
         timeout: Duration,

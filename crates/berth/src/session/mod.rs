@@ -255,6 +255,9 @@ pub struct Session {
     halt: Arc<AtomicBool>,
     /// When control messages and exits were last looked at.
     last_watch: Instant,
+    /// `recv`'s reactor registrations of the channels' wake-up descriptors (made on first use,
+    /// dropped before the channels).
+    wakers: Option<Vec<tokio::io::unix::AsyncFd<io::WakeFd>>>,
 }
 
 impl Session {
@@ -331,6 +334,7 @@ impl Session {
             stopping: false,
             halt: Arc::new(AtomicBool::new(false)),
             last_watch: Instant::now(),
+            wakers: None,
         };
         for channel in session.plan.channels() {
             channels.create_channel(channel)?;

@@ -128,6 +128,8 @@ impl Session {
 impl Session {
     /// Ends the native node threads and drops every port and channel of the session.
     pub(super) fn release_channels(&mut self) {
+        // The reactor lets go of the descriptors before their receivers close them.
+        self.wakers = None;
         self.native_stop.store(true, Ordering::Relaxed);
         for handle in self.native.drain(..) {
             let _ = handle.join();
