@@ -339,6 +339,8 @@ impl SharedNode {
                 what: "cannot start a shared runner's reply reader thread",
                 detail: e.to_string(),
             })?;
+        // A start dropped half-way (a cancelled session start) still ends the reader.
+        let mut reader_stop = CloseOnDrop(Some(Arc::clone(&closing)));
         let process = match start.backend.launch(&spec).await {
             Ok(process) => process,
             Err(e) => {
@@ -350,6 +352,7 @@ impl SharedNode {
                 return Err(e.into());
             }
         };
+        reader_stop.0 = None; // from here on the node's own Drop does it
         let node = Arc::new(SharedNode {
             owner_id: owner_id.clone(),
             process,
@@ -488,6 +491,17 @@ impl SharedNode {
         self.process.abort();
         self.close_channels();
         let _ = self.transport.sweep_session(&self.owner_id);
+    }
+}
+
+/// Sets its flag when dropped, unless emptied first.
+struct CloseOnDrop(Option<Arc<AtomicBool>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::SeqCst);
+        }
     }
 }
 

@@ -183,6 +183,7 @@ class Server:
     def attach(self, instance: str, raw: Any) -> None:
         from .runner import Runner, StopFlag  # runner imports this module
 
+        self._reap()  # an instance that has just ended makes room for one of the same name
         if instance in self.instances:
             self.send(
                 {
@@ -216,9 +217,11 @@ class Server:
         except BaseException:
             self.log(f"instance {running.instance} failed:\n{traceback.format_exc()}")
         finally:
-            running.runner.close()  # already closed after a normal end; here for the others
-            # Every port of the session is closed by now: the host may remove its channels.
-            self.send({"type": "detached", "instance": running.instance, "code": code})
+            try:
+                running.runner.close()  # already closed after a normal end; here for the others
+            finally:
+                # Every port of the session is closed by now: the host may remove its channels.
+                self.send({"type": "detached", "instance": running.instance, "code": code})
 
     def _reap(self) -> None:
         for instance, running in list(self.instances.items()):

@@ -6,8 +6,11 @@
 //! (host-fed node, pipeline output) pair keeps the frames not answered on that output yet — at
 //! most what the queues and nodes along the path can hold, so nothing here allocates once the
 //! queues have their capacity. When a node dies, the frames on their way through it become
-//! suspects; one that is still answered (a node downstream had it already) is taken back, and
-//! the rest are lost when the node is back (or when the session stops).
+//! suspects. Answers still come in order, so an answer stamped `t` on an output settles that
+//! output's suspects: the one stamped `t` was not lost after all (a node downstream, or the
+//! host's queue, had it already), and those stamped before `t` were. A node's restart is
+//! reported once it is back and all its suspects are settled (by its first answers); what is
+//! still unsettled when the session stops is lost.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -72,6 +75,14 @@ pub(super) struct Flow {
     down: Vec<bool>,
     /// Per node: frames dropped at the input since it went down.
     dropped: Vec<Vec<(usize, u64)>>,
+    /// Per node: suspects found lost so far (input, number).
+    found_lost: Vec<Vec<(usize, u64)>>,
+    /// Per node: back up, its restart not reported yet.
+    awaiting: Vec<bool>,
+    /// Nodes whose restart can be reported now.
+    resolved: Vec<usize>,
+    /// Suspects of every node together (0 keeps `answered` cheap).
+    suspect_count: usize,
     /// Pipeline input names, by index.
     input_names: Vec<String>,
     /// Per pipeline input: the next frame's number.
@@ -178,6 +189,10 @@ impl Flow {
             suspects: vec![Vec::new(); count],
             down: vec![false; count],
             dropped: vec![Vec::new(); count],
+            found_lost: vec![Vec::new(); count],
+            awaiting: vec![false; count],
+            resolved: Vec::new(),
+            suspect_count: 0,
             next_number: vec![0; input_names.len()],
             input_names,
         }
@@ -231,8 +246,9 @@ impl Flow {
         self.dropped[down].push((input, number));
     }
 
-    /// Pipeline output `output` delivered a frame answering the input stamped `timestamp_ns`.
-    pub(super) fn answered(&mut self, output: usize, timestamp_ns: u64) {
+    /// Pipeline output `output` delivered a frame answering the input stamped `timestamp_ns`;
+    /// returns how many suspects that shows were lost.
+    pub(super) fn answered(&mut self, output: usize, timestamp_ns: u64) -> u64 {
         for &node in &self.fed_from[self.output_node[output]] {
             for path in self.paths[node].iter_mut().filter(|p| p.output == output) {
                 while path
@@ -244,50 +260,67 @@ impl Flow {
                 }
             }
         }
-        for (node, suspects) in self.suspects.iter_mut().enumerate() {
-            if self.down[node] && !suspects.is_empty() {
-                // A node downstream had it already: it was not lost.
-                suspects.retain(|(o, s)| !(*o == output && s.timestamp_ns == timestamp_ns));
-            }
+        if self.suspect_count == 0 {
+            return 0;
         }
+        let mut lost = 0;
+        for node in 0..self.suspects.len() {
+            if self.suspects[node].is_empty() {
+                continue;
+            }
+            let before = self.suspects[node].len();
+            let found = &mut self.found_lost[node];
+            self.suspects[node].retain(|(o, s)| {
+                if *o != output || s.timestamp_ns > timestamp_ns {
+                    return true;
+                }
+                // Equal: answered after all. Earlier: passed over, so it was lost.
+                if s.timestamp_ns < timestamp_ns && !found.contains(&(s.input, s.number)) {
+                    found.push((s.input, s.number));
+                    lost += 1;
+                }
+                false
+            });
+            self.suspect_count -= before - self.suspects[node].len();
+            self.check_resolved(node);
+        }
+        lost
     }
 
     /// `node`'s runner died: every unanswered frame whose path runs through it is a suspect.
     pub(super) fn went_down(&mut self, node: usize) {
         self.down[node] = true;
+        self.awaiting[node] = false;
         for &fed in &self.fed_from[node] {
             for path in &mut self.paths[fed] {
                 if !self.downstream[node].contains(&self.output_node[path.output]) {
                     continue; // another branch: its frames do not pass through `node`
                 }
+                let before = self.suspects[node].len();
                 self.suspects[node].extend(path.unanswered.drain(..).map(|s| (path.output, s)));
+                self.suspect_count += self.suspects[node].len() - before;
             }
         }
     }
 
-    /// `node` is back: returns the frames lost while it was down, and how many of them were
-    /// not counted yet (the suspects; dropped frames are counted when dropped).
-    pub(super) fn came_back(&mut self, node: usize) -> (Vec<LostFrames>, u64) {
+    /// `node` is back; its restart is reported once its suspects are settled.
+    pub(super) fn came_back(&mut self, node: usize) {
         self.down[node] = false;
-        self.settle_node(node)
+        self.awaiting[node] = true;
+        self.check_resolved(node);
     }
 
-    /// The session ends: the frames of nodes still down are lost; returns how many suspects
-    /// that adds.
-    pub(super) fn settle(&mut self) -> u64 {
-        let down: Vec<usize> = (0..self.down.len()).filter(|&n| self.down[n]).collect();
-        down.into_iter().map(|n| self.settle_node(n).1).sum()
+    fn check_resolved(&mut self, node: usize) {
+        if self.awaiting[node] && self.suspects[node].is_empty() {
+            self.awaiting[node] = false;
+            self.resolved.push(node);
+        }
     }
 
-    fn settle_node(&mut self, node: usize) -> (Vec<LostFrames>, u64) {
-        let mut suspects: Vec<(usize, u64)> = self.suspects[node]
-            .drain(..)
-            .map(|(_, s)| (s.input, s.number))
-            .collect();
-        suspects.sort_unstable();
-        suspects.dedup();
-        let counted = suspects.len() as u64;
-        let mut all = suspects;
+    /// A node that is back with every frame of its outage settled, and what it lost.
+    pub(super) fn take_resolved(&mut self) -> Option<(usize, Vec<LostFrames>)> {
+        let node = self.resolved.pop()?;
+        let mut all = std::mem::take(&mut self.found_lost[node]);
         all.append(&mut self.dropped[node]);
         all.sort_unstable();
         all.dedup();
@@ -303,7 +336,25 @@ impl Flow {
                 }),
             }
         }
-        (lost, counted)
+        Some((node, lost))
+    }
+
+    /// The session ends: every suspect still unsettled is lost; returns how many.
+    pub(super) fn settle(&mut self) -> u64 {
+        let mut lost = 0;
+        for node in 0..self.suspects.len() {
+            let found = &self.found_lost[node];
+            let mut numbers: Vec<(usize, u64)> = self.suspects[node]
+                .drain(..)
+                .map(|(_, s)| (s.input, s.number))
+                .filter(|n| !found.contains(n))
+                .collect();
+            numbers.sort_unstable();
+            numbers.dedup();
+            lost += numbers.len() as u64;
+        }
+        self.suspect_count = 0;
+        lost
     }
 }
 
@@ -344,13 +395,24 @@ connections:
         assert_eq!(flow.input_index("mic"), Some(0));
         assert_eq!(flow.target(0, 0), 0, "mic feeds a");
         send(&mut flow, 5); // frames 0..=4
-        flow.answered(0, 20); // b's output answered frames 0 and 1
+        assert_eq!(flow.answered(0, 20), 0); // b's output answered frames 0 and 1
         flow.went_down(1);
         assert_eq!(flow.blocked_at(0), Some(1), "a frame into a would die at b");
         let n = flow.number(0);
-        flow.dropped(1, 0, n);
-        let (lost, counted) = flow.came_back(1);
-        assert_eq!(counted, 3, "frames 2, 3, 4 were on their way through b");
+        flow.dropped(1, 0, n); // frame 5, counted by the caller
+        flow.came_back(1);
+        assert!(
+            flow.take_resolved().is_none(),
+            "frames 2..=4 are not settled yet"
+        );
+        send(&mut flow, 1); // frame 6, stamped 70
+        assert_eq!(
+            flow.answered(0, 70),
+            3,
+            "the first answer after the restart settles 2..=4"
+        );
+        let (node, lost) = flow.take_resolved().expect("settled");
+        assert_eq!(node, 1);
         assert_eq!(
             lost,
             vec![LostFrames {
@@ -369,9 +431,15 @@ connections:
         send(&mut flow, 3); // frames 0, 1, 2; b still holds 1 and 2 when a dies
         flow.answered(0, 10);
         flow.went_down(0);
-        flow.answered(0, 20); // b delivers frame 1 after a's death
-        let (lost, counted) = flow.came_back(0);
-        assert_eq!(counted, 1);
+        assert_eq!(
+            flow.answered(0, 20),
+            0,
+            "b delivers frame 1 after a's death"
+        );
+        flow.came_back(0);
+        send(&mut flow, 1); // frame 3
+        assert_eq!(flow.answered(0, 40), 1, "frame 2 was lost");
+        let (_, lost) = flow.take_resolved().unwrap();
         assert_eq!((lost[0].first, lost[0].last), (2, 2));
     }
 
@@ -381,9 +449,7 @@ connections:
         send(&mut flow, 10);
         flow.went_down(0);
         // Two nodes on the path, each a queue of 2 plus one in hand: the last 6 frames.
-        let (lost, counted) = flow.came_back(0);
-        assert_eq!(counted, 6);
-        assert_eq!((lost[0].first, lost[0].last), (4, 9));
+        assert_eq!(flow.settle(), 6);
     }
 
     #[test]
@@ -393,5 +459,16 @@ connections:
         flow.went_down(1);
         assert_eq!(flow.settle(), 2);
         assert_eq!(flow.settle(), 0, "counted once");
+    }
+
+    #[test]
+    fn a_node_with_nothing_in_flight_is_reported_back_at_once() {
+        let mut flow = Flow::new(&chain(), 4);
+        flow.went_down(0);
+        flow.came_back(0);
+        assert_eq!(
+            flow.take_resolved().map(|(n, l)| (n, l.len())),
+            Some((0, 0))
+        );
     }
 }

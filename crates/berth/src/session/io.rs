@@ -120,10 +120,11 @@ impl Session {
 
     /// Waits up to `timeout` for the next output frame and lets `read` see it in place, without
     /// holding up the async runtime: it sleeps on the wake-ups of every output and control
-    /// channel through tokio's reactor (one wait across all of them, no thread, no polling
-    /// when the transport has wake-up descriptors, as iceoryx2 does), so other tasks — on a
-    /// current-thread runtime too — run meanwhile. Exits are looked at every few milliseconds
-    /// at least. Returns what [`Session::recv_with`] returns.
+    /// channel through tokio's reactor (one wait across all of them, no thread; a transport
+    /// without wake-up descriptors is polled every millisecond), so other tasks — on a
+    /// current-thread runtime too — run meanwhile. It also wakes every 10 ms to look at node
+    /// exits. The runtime needs its IO driver (`enable_io`/`enable_all`). Returns what
+    /// [`Session::recv_with`] returns.
     pub async fn recv<R>(
         &mut self,
         timeout: Duration,
@@ -250,7 +251,8 @@ impl Session {
                     tracing::warn!(node_id = %node_id, lost = delivery.lost_before, "output frames lost");
                 }
                 if let Some(result) = result {
-                    self.flow.answered(index, answers);
+                    self.stats.lost += self.flow.answered(index, answers);
+                    self.report_recovered();
                     self.next_output = (index + 1) % count;
                     self.stats.received += 1;
                     // While outputs keep coming, control messages and exits are still looked

@@ -86,6 +86,8 @@ pub struct SessionStats {
     pub node_errors: u64,
     /// Times a node's runner was restarted after it died.
     pub restarts: u64,
+    /// Outputs that arrived after [`Session::stop`] began, discarded unread.
+    pub drained: u64,
 }
 
 /// One output frame, read in place in shared memory.
@@ -167,6 +169,11 @@ impl Relaunch {
                 start,
                 runner,
             } => {
+                // Each attach its own name: what a shared runner says about an earlier
+                // instance of this node can never be taken for this one.
+                static ATTACHES: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(0);
+                let instance = format!("{instance}_{}", ATTACHES.fetch_add(1, Ordering::Relaxed));
                 let lease = pool.acquire(key, instance, start).await?;
                 lease.attach(&runner)?;
                 Ok(Serving::Shared(lease))

@@ -101,15 +101,26 @@ impl Session {
         if !std::mem::replace(&mut node.awaiting_ready, false) {
             return;
         }
-        let (lost, counted) = self.flow.came_back(index);
-        self.stats.lost += counted;
         self.stats.restarts += 1;
-        tracing::info!(session_id = %self.id, node_id = %node.node_id, restarts = node.restarts.len(), lost = ?lost, "node restarted");
-        self.pending.push_back(SessionError::NodeRestarted {
-            node_id: node.node_id.clone(),
-            restarts: node.restarts.len() as u32,
-            lost,
-        });
+        tracing::info!(session_id = %self.id, node_id = %node.node_id, restarts = node.restarts.len(), "node running again");
+        self.flow.came_back(index);
+        self.report_recovered();
+    }
+
+    /// Reports every restarted node whose outage is settled (its first answers came, or it
+    /// had nothing in flight), with the frames it lost.
+    pub(super) fn report_recovered(&mut self) {
+        while let Some((index, lost)) = self.flow.take_resolved() {
+            let Some(node) = self.nodes.iter().find(|n| n.index == index) else {
+                continue;
+            };
+            tracing::info!(session_id = %self.id, node_id = %node.node_id, lost = ?lost, "node restarted");
+            self.pending.push_back(SessionError::NodeRestarted {
+                node_id: node.node_id.clone(),
+                restarts: node.restarts.len() as u32,
+                lost,
+            });
+        }
     }
 
     /// Turns a node that ended while the session runs into a pending error (once per exit),

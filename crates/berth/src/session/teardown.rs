@@ -14,7 +14,11 @@ impl Session {
             while Instant::now() < deadline && self.nodes.iter().any(|n| !n.finished()) {
                 // Keep outputs flowing, so nodes blocked on a full queue can finish.
                 for (_, receiver, _) in &mut self.outputs {
-                    while let Ok(Some(_)) = receiver.receive_with(Duration::ZERO, &mut |_, _| {}) {}
+                    let mut frames = 0;
+                    while let Ok(Some(_)) = receiver.receive_with(Duration::ZERO, &mut |h, _| {
+                        frames += u64::from(!h.is_end_of_stream())
+                    }) {}
+                    self.stats.drained += frames;
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
@@ -143,10 +147,11 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if self.torn_down {
+        if self.torn_down && self.channels.is_none() {
             return;
         }
-        // Dropped without `stop()`: kill everything now, then remove the channels.
+        // Dropped without `stop()` (or while a `stop()` was cut short): kill what is left
+        // now, then remove the channels — the reactor lets go of their descriptors first.
         for node in &self.nodes {
             if let Some(task) = &node.restarting {
                 task.abort();
