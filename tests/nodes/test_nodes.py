@@ -111,28 +111,20 @@ class CrashOnce(Node):
         self.left = int(self.params.get("frames", 3))
         self.marker = str(self.params["marker"])
 
-    async def process(self, data: RuntimeData) -> RuntimeData:
-        self.left -= 1
-        if self.left < 0 and not os.path.exists(self.marker):
-            with open(self.marker, "w") as f:
-                f.write("crashed\n")
-            os._exit(3)
-        return data
-
-
-class HangOnce(Node):
-    """Sleeps far past any timeout on frame `params["frames"]` (0-based) unless
-    `params["marker"]` exists, creating it first: it hangs once, and its restarted runner goes
-    on echoing."""
-
-    async def initialize(self) -> None:
-        self.left = int(self.params.get("frames", 3))
-        self.marker = str(self.params["marker"])
+    def misbehave(self) -> None:
+        os._exit(3)
 
     async def process(self, data: RuntimeData) -> RuntimeData:
         self.left -= 1
         if self.left < 0 and not os.path.exists(self.marker):
             with open(self.marker, "w") as f:
-                f.write("hung\n")
-            time.sleep(3600)
+                f.write(f"{type(self).__name__}\n")
+            self.misbehave()
         return data
+
+
+class HangOnce(CrashOnce):
+    """Like `CrashOnce`, but sleeps far past any timeout instead of exiting."""
+
+    def misbehave(self) -> None:
+        time.sleep(3600)

@@ -122,3 +122,30 @@ pub fn round_trips(session: &mut Session, input: &str, frames: usize) -> Vec<(Ve
     }
     pairs
 }
+
+/// Sends `frames` frames through `session` and checks each output is `input * gain`, bit for bit,
+/// and that only `node` answers.
+pub fn assert_scaled(session: &mut Session, node: &str, frames: usize, gain: impl Fn(f32) -> f32) {
+    for i in 0..frames {
+        let input: Vec<f32> = (0..960)
+            .map(|j| ((i * 960 + j) as f32 * 0.001).sin() * 0.9)
+            .collect();
+        session.send_audio("mic", &input, 48_000, 1).expect("send");
+        let (from, output) = session
+            .recv_with(std::time::Duration::from_secs(20), |out| {
+                (out.node_id.to_owned(), out.audio().map(<[f32]>::to_vec))
+            })
+            .expect("no node error")
+            .expect("an output within 20 s");
+        assert_eq!(from, node, "only the last node's output reaches the host");
+        let output = output.expect("audio");
+        assert_eq!(output.len(), input.len());
+        assert!(
+            input
+                .iter()
+                .zip(&output)
+                .all(|(i, o)| gain(*i).to_bits() == o.to_bits()),
+            "frame {i} is not bit-exact"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use berth::{Runtime, Session, SessionError, SessionOptions};
 use berth_backend::Backend;
-use berth_tests::{assert_nothing_left, docker_available, pipeline, runtime};
+use berth_tests::{assert_nothing_left, assert_scaled, docker_available, pipeline, runtime};
 use berth_transport::SessionId;
 
 const SHARED_GAIN: &str = r#"
@@ -34,29 +34,6 @@ fn gain_manifest(gain: f32) -> berth_tests::Pipeline {
 fn containers_of(rt: &tokio::runtime::Runtime, owner: &str) -> Vec<String> {
     rt.block_on(berth_docker::DockerBackend::new().session_resources(owner))
         .unwrap()
-}
-
-/// Sends `frames` frames and checks each output is the input times `gain`, bit for bit.
-fn assert_scaled(session: &mut Session, frames: usize, gain: f32) {
-    for i in 0..frames {
-        let input: Vec<f32> = (0..960).map(|j| ((i * 960 + j) as f32).sin()).collect();
-        session.send_audio("mic", &input, 48_000, 1).unwrap();
-        let output = session
-            .recv_with(Duration::from_secs(10), |out| {
-                out.audio().map(<[f32]>::to_vec)
-            })
-            .unwrap()
-            .expect("an output within 10 s")
-            .expect("audio");
-        assert!(
-            input
-                .iter()
-                .zip(&output)
-                .all(|(x, y)| (x * gain).to_bits() == y.to_bits()),
-            "session {} frame {i}: every sample times {gain}",
-            session.id()
-        );
-    }
 }
 
 /// Asserts nothing of the sessions and of the runtime's shared containers remains.
@@ -101,9 +78,20 @@ fn two_sessions_share_one_container_each_with_its_own_params() {
 
     // Interleaved, each session sees its own instance's params.
     for _ in 0..3 {
-        assert_scaled(&mut a, 10, 0.5);
-        assert_scaled(&mut b, 10, 2.0);
+        assert_scaled(&mut a, "gain", 10, |x| x * 0.5);
+        assert_scaled(&mut b, "gain", 10, |x| x * 2.0);
     }
+    // Both see the shared container's totals, measured from its cgroup.
+    let (used_a, used_b) = (a.usage(), b.usage());
+    assert_eq!(used_a[0].shared_by, 2);
+    assert_eq!(used_a[0].source, used_b[0].source, "one container measured");
+    assert!(used_a[0].source.starts_with("cgroup v"), "{:?}", used_a[0]);
+    let usage = used_a[0].usage.expect("a reading");
+    assert!(
+        usage.memory_bytes > 0 && usage.cpu > Duration::ZERO,
+        "{usage:?}"
+    );
+    assert_eq!(usage.memory_limit_bytes, Some(256 << 20));
     let (ida, idb) = (a.id().clone(), b.id().clone());
     let stats = rt.block_on(a.stop()).unwrap();
     assert_eq!((stats.sent, stats.received, stats.lost), (30, 30, 0));
@@ -114,7 +102,7 @@ fn two_sessions_share_one_container_each_with_its_own_params() {
         "b still holds the container"
     );
     assert_eq!(runtime.shared_nodes()[0].leases, 1);
-    assert_scaled(&mut b, 10, 2.0);
+    assert_scaled(&mut b, "gain", 10, |x| x * 2.0);
     let stats = rt.block_on(b.stop()).unwrap();
     assert_eq!((stats.sent, stats.received, stats.lost), (40, 40, 0));
     assert_eq!(
@@ -143,8 +131,8 @@ fn two_sessions_starting_at_once_start_one_container() {
     let shared = runtime.shared_nodes();
     assert_eq!(shared.len(), 1, "{shared:?}");
     assert_eq!(containers_of(&rt, &shared[0].owner_id).len(), 1);
-    assert_scaled(&mut a, 5, 0.5);
-    assert_scaled(&mut b, 5, 0.5);
+    assert_scaled(&mut a, "gain", 5, |x| x * 0.5);
+    assert_scaled(&mut b, "gain", 5, |x| x * 0.5);
     let ids = [a.id().clone(), b.id().clone()];
     rt.block_on(a.stop()).unwrap();
     rt.block_on(b.stop()).unwrap();
@@ -176,7 +164,7 @@ fn a_session_joining_while_the_last_one_leaves_never_gets_a_dying_container() {
         stopped.unwrap_or_else(|e| panic!("round {round}: {e}"));
         let mut joined = joined.unwrap_or_else(|e| panic!("round {round}: {e}"));
         // Whichever way the race went, the joiner's container is alive and serves it.
-        assert_scaled(&mut joined, 3, 0.5);
+        assert_scaled(&mut joined, "gain", 3, |x| x * 0.5);
         let shared = runtime.shared_nodes();
         assert_eq!(shared.len(), 1, "round {round}: {shared:?}");
         assert_eq!(shared[0].leases, 1, "round {round}");
@@ -242,7 +230,7 @@ fn a_shared_containers_crash_reaches_every_session_using_it() {
     let mut fresh = rt
         .block_on(runtime.session(&p.manifest, SessionOptions::default()))
         .unwrap();
-    assert_scaled(&mut fresh, 3, 0.5);
+    assert_scaled(&mut fresh, "gain", 3, |x| x * 0.5);
     let id = fresh.id().clone();
     let owner = SessionId::new(runtime.shared_nodes()[0].owner_id.clone()).unwrap();
     rt.block_on(fresh.stop()).unwrap();
@@ -297,8 +285,8 @@ fn shared_false_gives_every_session_a_container_of_its_own() {
     assert_eq!(containers_of(&rt, a.id().as_str()).len(), 1);
     assert_eq!(containers_of(&rt, b.id().as_str()).len(), 1);
     assert_ne!(a.nodes()[0].id, b.nodes()[0].id);
-    assert_scaled(&mut a, 3, 0.5);
-    assert_scaled(&mut b, 3, 0.5);
+    assert_scaled(&mut a, "gain", 3, |x| x * 0.5);
+    assert_scaled(&mut b, "gain", 3, |x| x * 0.5);
     let ids = [a.id().clone(), b.id().clone()];
     rt.block_on(a.stop()).unwrap();
     rt.block_on(b.stop()).unwrap();

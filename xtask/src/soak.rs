@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use berth::{Manifest, Runtime, SessionOptions};
 
-use crate::python_env::{root, run};
-use crate::tasks::{DEMO_PIPELINE, iceoryx2_files, preflight, runtime};
+use crate::python_env::root;
+use crate::tasks::{DEMO_PIPELINE, iceoryx2_files, preflight, release_berth, runtime};
 
 /// Arguments of `cargo xtask soak`.
 #[derive(clap::Args)]
@@ -40,19 +40,13 @@ pub(crate) fn soak(args: &SoakArgs) -> anyhow::Result<()> {
         anyhow::ensure!(left.is_empty(), "left behind: {left:?}");
     }
     if args.concurrent > 0 {
-        run(Command::new("cargo").current_dir(&root).args([
-            "build",
-            "--release",
-            "--quiet",
-            "--bin",
-            "berth",
-        ]))?;
+        let berth = release_berth()?;
         println!(
             "{} sessions at once for {} s at live pace (berth run --sessions {0} --seconds {1} --realtime)",
             args.concurrent, args.seconds
         );
         let started = Instant::now();
-        let out = Command::new(root.join("target/release/berth"))
+        let out = Command::new(berth)
             .current_dir(&root)
             .args(["run", DEMO_PIPELINE, "--realtime", "--sessions"])
             .arg(args.concurrent.to_string())
@@ -86,7 +80,7 @@ fn consecutive(manifest: &Manifest, count: usize) -> anyhow::Result<()> {
     let rt = runtime()?;
     let runtime = Runtime::new();
     let mut took = Vec::with_capacity(count);
-    let rss_start = rss_kib();
+    let mut rss_warm = None;
     let started = Instant::now();
     for i in 0..count {
         let began = Instant::now();
@@ -111,6 +105,9 @@ fn consecutive(manifest: &Manifest, count: usize) -> anyhow::Result<()> {
             "session {i}: {stats:?}"
         );
         took.push(began.elapsed());
+        if i + 1 == count.min(10) {
+            rss_warm = Some(rss_kib()); // after the first sessions loaded what they load once
+        }
         if (i + 1) % 100 == 0 {
             println!(
                 "  {} sessions, {:.0} s",
@@ -123,12 +120,13 @@ fn consecutive(manifest: &Manifest, count: usize) -> anyhow::Result<()> {
     took.sort();
     let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
     println!(
-        "{count} consecutive sessions in {:.0} s: start+3 frames+stop p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; host RSS {} -> {} KiB",
+        "{count} consecutive sessions in {:.0} s: start+3 frames+stop p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; host RSS after {} sessions {} KiB, after all {} KiB",
         started.elapsed().as_secs_f64(),
         at(0.5),
         at(0.99),
         at(1.0),
-        rss_start,
+        count.min(10),
+        rss_warm.unwrap_or(0),
         rss_kib()
     );
     Ok(())

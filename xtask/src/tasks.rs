@@ -225,11 +225,8 @@ fn leak_check(before: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo pipeline: one Python node in a container.
-pub(crate) const DEMO_PIPELINE: &str = "examples/gain-docker/pipeline.yaml";
-
-pub(crate) fn demo() -> anyhow::Result<()> {
-    preflight()?;
+/// Builds the `berth` command (release) and returns its path.
+pub(crate) fn release_berth() -> anyhow::Result<std::path::PathBuf> {
     let root = root();
     println!("building the berth command (release)");
     run(Command::new("cargo").current_dir(&root).args([
@@ -239,7 +236,16 @@ pub(crate) fn demo() -> anyhow::Result<()> {
         "--bin",
         "berth",
     ]))?;
-    let berth = root.join("target/release/berth");
+    Ok(root.join("target/release/berth"))
+}
+
+/// The demo pipeline: one Python node in a container.
+pub(crate) const DEMO_PIPELINE: &str = "examples/gain-docker/pipeline.yaml";
+
+pub(crate) fn demo() -> anyhow::Result<()> {
+    preflight()?;
+    let root = root();
+    let berth = release_berth()?;
     println!("berth build {DEMO_PIPELINE}");
     run(Command::new(&berth)
         .current_dir(&root)

@@ -223,6 +223,29 @@ pub async fn memory_limit_is_enforced(backend: &dyn Backend, harness: &Harness) 
     node.stop(Duration::from_secs(1)).await.expect("stop");
 }
 
+/// A node that burns CPU and holds memory is measured by the backend's sampler (its
+/// container's cgroup, or its process), and reads as gone once stopped.
+pub async fn usage_is_measured(backend: &dyn Backend, harness: &Harness) {
+    use berth_resources::conformance::{
+        BUSY_SCRIPT, a_gone_node_reads_as_gone, measures_a_busy_allocating_node,
+    };
+    let node = backend
+        .launch(&spec(harness, "busy", BUSY_SCRIPT))
+        .await
+        .expect("launch");
+    assert!(
+        wait_for_line(node.logs(), "ready").await,
+        "{:?}",
+        node.logs().lines()
+    );
+    let sampler = node
+        .sampler()
+        .unwrap_or_else(|| panic!("{} measures nothing", backend.name()));
+    measures_a_busy_allocating_node(sampler.as_ref());
+    node.stop(Duration::from_secs(1)).await.expect("stop");
+    a_gone_node_reads_as_gone(sampler.as_ref());
+}
+
 /// After stop, the backend holds nothing of the session.
 pub async fn nothing_remains_after_stop(backend: &dyn Backend, harness: &Harness) {
     let spec = spec(harness, "tidy", "import time; print('up'); time.sleep(60)");
@@ -274,6 +297,7 @@ macro_rules! backend_conformance_tests {
             wait_ready_fails_fast_on_exit,
             wait_ready_times_out,
             memory_limit_is_enforced,
+            usage_is_measured,
             nothing_remains_after_stop,
             a_missing_program_is_reported,
         );

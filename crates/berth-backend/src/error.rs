@@ -33,7 +33,7 @@ pub enum BackendError {
         /// The node.
         node_id: String,
         /// How it ended.
-        report: ExitReport,
+        report: Box<ExitReport>,
         /// Its last output lines.
         log_tail: Vec<String>,
     },

@@ -15,6 +15,11 @@ pub struct ExitReport {
     pub memory_limit_bytes: Option<u64>,
     /// The most memory it was seen using, in bytes.
     pub memory_peak_bytes: Option<u64>,
+    /// Whether that peak is an estimate (no reading of the kernel's own record came in time;
+    /// after an OOM kill the limit then stands in as a lower bound).
+    pub memory_peak_estimated: bool,
+    /// How often a memory charge hit the limit (the cgroup's failure count), when known.
+    pub memory_limit_hits: Option<u64>,
 }
 
 impl ExitReport {
@@ -32,10 +37,25 @@ impl fmt::Display for ExitReport {
                 write!(f, " of {} MiB", limit / (1 << 20))?;
             }
             if let Some(peak) = self.memory_peak_bytes {
-                write!(f, ", peak usage {} MiB", peak / (1 << 20))?;
+                if self.memory_peak_estimated {
+                    write!(
+                        f,
+                        ", peak usage at least {} MiB (estimated: the kernel's record of it was not read in time)",
+                        peak / (1 << 20)
+                    )?;
+                } else {
+                    write!(
+                        f,
+                        ", peak usage {} MiB as the kernel recorded it",
+                        peak / (1 << 20)
+                    )?;
+                }
                 if let Some(limit) = self.memory_limit_bytes.filter(|l| peak > *l) {
                     write!(f, " ({} MiB over)", (peak - limit) / (1 << 20))?;
                 }
+            }
+            if let Some(hits) = self.memory_limit_hits.filter(|h| *h > 0) {
+                write!(f, "; {hits} memory charges hit the limit before the kill")?;
             }
             return Ok(());
         }
@@ -94,13 +114,26 @@ mod tests {
             oom_killed: true,
             memory_limit_bytes: Some(64 << 20),
             memory_peak_bytes: Some(64 << 20),
+            memory_limit_hits: Some(812),
             ..ExitReport::default()
         };
         assert_eq!(
             report.to_string(),
-            "killed for exceeding its memory limit of 64 MiB, peak usage 64 MiB"
+            "killed for exceeding its memory limit of 64 MiB, peak usage 64 MiB as the kernel \
+             recorded it; 812 memory charges hit the limit before the kill"
         );
         assert!(!report.success());
+        let estimated = ExitReport {
+            memory_peak_estimated: true,
+            memory_limit_hits: None,
+            ..report
+        };
+        assert!(
+            estimated.to_string().ends_with(
+                "peak usage at least 64 MiB (estimated: the kernel's record of it was not read in time)"
+            ),
+            "{estimated}"
+        );
     }
 
     #[test]

@@ -62,6 +62,12 @@ pub trait NodeProcess: Send + Sync {
     /// Its output so far (the last lines).
     fn logs(&self) -> &LogTail;
 
+    /// What it uses (CPU, memory, limit hits), read from its own cgroup or process; `None`
+    /// when the backend cannot measure it.
+    fn sampler(&self) -> Option<Box<dyn berth_resources::Sampler>> {
+        None
+    }
+
     /// Kills it without waiting and releases what it held, best effort. For drop paths that
     /// cannot await [`NodeProcess::stop`].
     fn abort(&self);
@@ -84,7 +90,7 @@ pub trait NodeProcess: Send + Sync {
                 }
                 return Err(BackendError::ExitedBeforeReady {
                     node_id: self.node_id().to_owned(),
-                    report,
+                    report: Box::new(report),
                     log_tail: self.logs().last_text(20),
                 });
             }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use berth::{Manifest, Output, Session, SessionError, SessionOptions, SessionStats};
+use berth::{Manifest, NodeUsage, Output, Session, SessionError, SessionOptions, SessionStats};
 
 use crate::audio::{self, Audio};
 use crate::latency::Latencies;
@@ -158,6 +158,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
             eprintln!("  node {:<16} {served_by}", node.node_id);
         }
     }
+    let usage_before: Vec<Vec<NodeUsage>> = sessions.iter().map(Session::usage).collect();
+    let streaming = Instant::now();
     let results: Vec<anyhow::Result<Streamed>> = runtime.block_on(async {
         tokio::task::block_in_place(|| {
             std::thread::scope(|scope| {
@@ -178,15 +180,18 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
             })
         })
     });
+    let usage_after: Vec<Vec<NodeUsage>> = sessions.iter().map(Session::usage).collect();
+    let streamed_for = streaming.elapsed();
     let ids: Vec<String> = sessions.iter().map(|s| s.id().to_string()).collect();
     let stopped = runtime.block_on(futures_util::future::join_all(
         sessions.into_iter().map(Session::stop),
     ));
     runtime.block_on(berth.shutdown());
     let mut runs = Vec::with_capacity(count);
-    for ((id, result), stats) in ids.into_iter().zip(results).zip(stopped) {
+    for ((id, result), stats) in ids.iter().cloned().zip(results).zip(stopped) {
         runs.push((id, result?, stats?));
     }
+    print_usage(&ids, &usage_before, &usage_after, streamed_for);
     if let [(_, streamed, stats)] = runs.as_slice() {
         report_one(streamed, stats);
         if let Some(path) = &args.output {
@@ -201,6 +206,72 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
     } else {
         Ended::Complete
     })
+}
+
+/// What each node used while the input streamed: CPU time and share, memory now and at its
+/// kernel-recorded peak, its limit and how often a charge hit it.
+fn print_usage(
+    ids: &[String],
+    before: &[Vec<NodeUsage>],
+    after: &[Vec<NodeUsage>],
+    elapsed: Duration,
+) {
+    let mib = |bytes: Option<u64>| {
+        bytes.map_or_else(
+            || "-".to_owned(),
+            |b| format!("{:.1} MiB", b as f64 / 1048576.0),
+        )
+    };
+    println!(
+        "{:<9} {:<14} {:>7} {:>6} {:>11} {:>11} {:>11} {:>5}  measured",
+        "session", "node", "CPU s", "CPU %", "memory", "peak", "limit", "hits"
+    );
+    for ((id, before), after) in ids.iter().zip(before).zip(after) {
+        for (start, end) in before.iter().zip(after) {
+            let Some(now) = end.usage else {
+                println!(
+                    "{id:<9} {:<14} (runs on the host's own threads)",
+                    end.node_id
+                );
+                continue;
+            };
+            let cpu = start
+                .usage
+                .map_or(0.0, |then| now.cpu_percent_since(&then, elapsed));
+            let shared = if end.shared_by > 1 {
+                format!(" (shared by {})", end.shared_by)
+            } else {
+                String::new()
+            };
+            println!(
+                "{id:<9} {:<14} {:>7.2} {:>5.1}% {:>11} {:>11} {:>11} {:>5}  {}{shared}",
+                end.node_id,
+                now.cpu.as_secs_f64(),
+                cpu,
+                mib(Some(now.memory_bytes)),
+                mib(now.memory_peak_bytes),
+                mib(now.memory_limit_bytes),
+                now.memory_limit_hits
+                    .map_or_else(|| "-".to_owned(), |h| h.to_string()),
+                short_ids(&end.source),
+            );
+        }
+    }
+}
+
+/// `source` with long hex ids (a container's) cut to 12 characters, as `docker ps` shows them.
+fn short_ids(source: &str) -> String {
+    source
+        .split('/')
+        .map(|part| {
+            if part.len() >= 32 && part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                &part[..12]
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The figures of a single session.

@@ -506,3 +506,47 @@ fn five_concurrent_container_sessions_for_a_minute_account_for_every_frame() {
             .unwrap_or_default()
     );
 }
+
+#[test]
+fn run_prints_what_each_node_used() {
+    let _one = one_at_a_time();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    match rt.block_on(berth_docker::DockerBackend::connect()) {
+        Ok(_) => {}
+        Err(e) if std::env::var("BERTH_REQUIRE_DOCKER").as_deref() == Ok("1") => {
+            panic!("BERTH_REQUIRE_DOCKER=1 but Docker is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: Docker daemon not reachable ({e})");
+            return;
+        }
+    }
+    let out = berth(&[
+        "run",
+        &repo("examples/gain-docker/pipeline.yaml"),
+        "--seconds",
+        "1",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("CPU s"), "a usage table: {stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("gain"))
+        .unwrap_or_else(|| panic!("a row for the node: {stdout}"));
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    let cpu: f64 = fields[2].parse().unwrap();
+    assert!(cpu > 0.0, "{row}");
+    assert!(
+        row.contains("cgroup v"),
+        "measured from the container's cgroup: {row}"
+    );
+    assert!(
+        row.contains("512.0 MiB"),
+        "the example's memory limit: {row}"
+    );
+}

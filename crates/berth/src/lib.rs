@@ -31,12 +31,13 @@ mod runtime;
 mod session;
 
 pub use berth_manifest::Manifest;
+pub use berth_resources::Usage;
 pub use berth_transport::{FrameHeader, FrameKind, TransportConfig, monotonic_ns};
 pub use error::SessionError;
 pub use owner::sweep_orphans;
 pub use pool::SharedNodeInfo;
 pub use runtime::Runtime;
-pub use session::{LostFrames, NodeInfo, Output, Session, SessionOptions, SessionStats};
+pub use session::{LostFrames, NodeInfo, NodeUsage, Output, Session, SessionOptions, SessionStats};
 
 /// Pins the calling thread to the CPUs in `cpus` (e.g. `"0"` or `"0-1"`); with
 /// [`SessionOptions::cpuset`] on the same CPUs, a frame's wake-up stays on one core.

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use crate::container::{Settings, container_name, create_body, ensure_host_paths, ensure_image};
 use crate::error::{describe, is_not_found, operation_error};
-use crate::stats::{MemoryPeak, reported_peak, sample_memory};
+use crate::stats::{MemoryPeak, reported_peak, sample_memory, watch_cgroup};
 
 /// How many output lines a node keeps for error reports.
 const LOG_TAIL_LINES: usize = 200;
@@ -44,6 +44,8 @@ pub struct DockerNode {
     removed: tokio::sync::Mutex<Option<ExitReport>>,
     /// Whether removal is done or under way (by `stop` or `abort`).
     released: AtomicBool,
+    /// The container's cgroup, found from its first process.
+    cgroup: Option<berth_resources::CgroupSampler>,
 }
 
 impl DockerNode {
@@ -119,6 +121,21 @@ impl DockerNode {
             });
         }
         span.in_scope(|| tracing::info!(container = %name, "container started"));
+        // Its cgroup, for measuring what it uses, is found from its first process.
+        let cgroup = match docker.inspect_container(&id, None).await {
+            Ok(inspect) => inspect
+                .state
+                .and_then(|s| s.pid)
+                .filter(|pid| *pid > 0)
+                .and_then(|pid| match berth_resources::for_cgroup_of(pid as u32) {
+                    Ok(cgroup) => Some(cgroup),
+                    Err(e) => {
+                        tracing::debug!(container = %name, error = %e, "its cgroup cannot be read; its usage is not measured");
+                        None
+                    }
+                }),
+            Err(_) => None,
+        };
 
         let logs = LogTail::new(&spec.session_id, &spec.node_id, LOG_TAIL_LINES);
         let (logs_tx, logs_done) = watch::channel(false);
@@ -129,7 +146,11 @@ impl DockerNode {
             logs_tx,
         ));
         let peak = MemoryPeak::default();
-        let sampler = tokio::spawn(sample_memory(docker.clone(), id.clone(), peak.clone()));
+        // The cgroup's own record where it can be read; Docker's stats otherwise.
+        let sampler = match &cgroup {
+            Some(cgroup) => tokio::spawn(watch_cgroup(cgroup.clone(), peak.clone())),
+            None => tokio::spawn(sample_memory(docker.clone(), id.clone(), peak.clone())),
+        };
         let (exit_tx, exit) = watch::channel(None);
         let waiter = tokio::spawn(watch_exit(
             docker.clone(),
@@ -151,6 +172,7 @@ impl DockerNode {
             tasks: vec![log_task, waiter],
             removed: tokio::sync::Mutex::new(None),
             released: AtomicBool::new(false),
+            cgroup,
         })
     }
 
@@ -284,6 +306,11 @@ impl NodeProcess for DockerNode {
         &self.logs
     }
 
+    fn sampler(&self) -> Option<Box<dyn berth_resources::Sampler>> {
+        let cgroup = self.cgroup.clone()?;
+        Some(Box::new(cgroup))
+    }
+
     fn abort(&self) {
         if self.released.swap(true, Ordering::AcqRel) {
             return;
@@ -407,12 +434,16 @@ async fn watch_exit(
     let report = match state {
         Some(state) => {
             let oom_killed = state.oom_killed.unwrap_or(false);
+            let (memory_peak_bytes, memory_peak_estimated) =
+                reported_peak(peak.get(), memory_limit, oom_killed);
             ExitReport {
                 code: state.exit_code,
                 signal: None,
                 oom_killed,
                 memory_limit_bytes: memory_limit,
-                memory_peak_bytes: reported_peak(peak.get(), memory_limit, oom_killed),
+                memory_peak_bytes,
+                memory_peak_estimated,
+                memory_limit_hits: peak.hits(),
             }
         }
         None => ExitReport {

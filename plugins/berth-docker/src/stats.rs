@@ -1,4 +1,5 @@
-//! Sampling a running container's memory use, to report its peak when it ends.
+//! Watching a running container's memory, to report its peak (as the kernel recorded it) and
+//! the charges that hit its limit when it ends.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,19 +12,58 @@ use futures_util::StreamExt;
 /// How often memory is sampled while a container runs.
 pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The highest memory use seen so far, in bytes (0 until a sample arrived).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct MemoryPeak(Arc<AtomicU64>);
+/// The highest memory use seen so far, in bytes (0 until a sample arrived), and the limit
+/// hits the cgroup counted (`u64::MAX` until known).
+#[derive(Clone, Debug)]
+pub(crate) struct MemoryPeak(Arc<(AtomicU64, AtomicU64)>);
+
+impl Default for MemoryPeak {
+    fn default() -> Self {
+        Self(Arc::new((AtomicU64::new(0), AtomicU64::new(u64::MAX))))
+    }
+}
 
 impl MemoryPeak {
     /// Records a sample.
     pub(crate) fn observe(&self, bytes: u64) {
-        self.0.fetch_max(bytes, Ordering::Relaxed);
+        self.0.0.fetch_max(bytes, Ordering::Relaxed);
+    }
+
+    /// Records the cgroup's count of charges that hit the limit.
+    pub(crate) fn observe_hits(&self, hits: u64) {
+        self.0.1.store(hits, Ordering::Relaxed);
     }
 
     /// The highest sample, if any arrived.
     pub(crate) fn get(&self) -> Option<u64> {
-        Some(self.0.load(Ordering::Relaxed)).filter(|b| *b > 0)
+        Some(self.0.0.load(Ordering::Relaxed)).filter(|b| *b > 0)
+    }
+
+    /// The limit hits, if the cgroup was read.
+    pub(crate) fn hits(&self) -> Option<u64> {
+        Some(self.0.1.load(Ordering::Relaxed)).filter(|h| *h != u64::MAX)
+    }
+}
+
+/// How often the container's cgroup is read while it runs: a few small files, so often enough
+/// to catch the kernel's peak record before an OOM kill removes the cgroup.
+pub(crate) const CGROUP_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Reads the container's cgroup every [`CGROUP_INTERVAL`] until cancelled: the kernel's own
+/// peak record and limit-hit count, not a sampled guess.
+pub(crate) async fn watch_cgroup(cgroup: berth_resources::CgroupSampler, peak: MemoryPeak) {
+    use berth_resources::Sampler;
+    loop {
+        match cgroup.sample() {
+            Ok(usage) => {
+                peak.observe(usage.memory_peak_bytes.unwrap_or(usage.memory_bytes));
+                if let Some(hits) = usage.memory_limit_hits {
+                    peak.observe_hits(hits);
+                }
+            }
+            Err(_) => return, // the cgroup is gone with the container
+        }
+        tokio::time::sleep(CGROUP_INTERVAL).await;
     }
 }
 
@@ -52,27 +92,17 @@ pub(crate) async fn sample_memory(docker: Docker, id: String, peak: MemoryPeak) 
     }
 }
 
-/// The peak to report. The kernel kills a container for memory only once its use reached the
-/// limit, so after an OOM kill the limit is a lower bound of the peak even when the samples
-/// (taken every [`SAMPLE_INTERVAL`]) missed the climb.
+/// The peak to report, and whether it is an estimate. The kernel kills a container for memory
+/// only once its use reached the limit, so after an OOM kill the limit is a lower bound of the
+/// peak when the last reading missed the climb.
 pub(crate) fn reported_peak(
     sampled: Option<u64>,
     limit: Option<u64>,
     oom_killed: bool,
-) -> Option<u64> {
+) -> (Option<u64>, bool) {
     match (oom_killed, limit) {
-        (true, Some(limit)) => {
-            if sampled.is_none_or(|s| s < limit) {
-                tracing::info!(
-                    limit,
-                    sampled = sampled.unwrap_or(0),
-                    "memory peak reported as the limit: the kernel killed the node on reaching \
-                     it, before a usage sample showed the climb"
-                );
-            }
-            Some(sampled.map_or(limit, |s| s.max(limit)))
-        }
-        _ => sampled,
+        (true, Some(limit)) if sampled.is_none_or(|s| s < limit) => (Some(limit), true),
+        _ => (sampled, false),
     }
 }
 
@@ -91,9 +121,13 @@ mod tests {
 
     #[test]
     fn an_oom_kill_reports_at_least_the_limit() {
-        assert_eq!(reported_peak(None, Some(128), true), Some(128));
-        assert_eq!(reported_peak(Some(40), Some(128), true), Some(128));
-        assert_eq!(reported_peak(Some(40), Some(128), false), Some(40));
-        assert_eq!(reported_peak(None, None, false), None);
+        assert_eq!(reported_peak(None, Some(128), true), (Some(128), true));
+        assert_eq!(reported_peak(Some(40), Some(128), true), (Some(128), true));
+        assert_eq!(
+            reported_peak(Some(130), Some(128), true),
+            (Some(130), false)
+        );
+        assert_eq!(reported_peak(Some(40), Some(128), false), (Some(40), false));
+        assert_eq!(reported_peak(None, None, false), (None, false));
     }
 }

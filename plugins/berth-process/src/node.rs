@@ -156,6 +156,11 @@ impl NodeProcess for ProcessNode {
         &self.logs
     }
 
+    fn sampler(&self) -> Option<Box<dyn berth_resources::Sampler>> {
+        let sampler = berth_resources::for_process(self.pid as u32).ok()?;
+        Some(Box::new(sampler))
+    }
+
     fn abort(&self) {
         self.signal_group(libc::SIGKILL);
     }

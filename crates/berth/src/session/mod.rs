@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use berth_backend::{Backend, NodeProcess, backend_by_name};
 use berth_manifest::{Executor, Manifest, RestartPolicy};
+use berth_resources::Usage;
 use berth_transport::{
     FrameHeader, FrameKind, FrameReceiver, FrameSender, FrameSenderExt, SessionId,
     SessionTransport, Transport, TransportConfig, audio_samples, monotonic_ns, transport_by_name,
@@ -215,6 +216,20 @@ impl RunningNode {
     }
 }
 
+/// What one node of a session uses now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeUsage {
+    /// The node.
+    pub node_id: String,
+    /// What was measured (a container's cgroup, a process); empty for a native node, which
+    /// runs on the host's own threads.
+    pub source: String,
+    /// The reading, when there is one.
+    pub usage: Option<Usage>,
+    /// How many node instances share what was measured (a shared container's totals).
+    pub shared_by: usize,
+}
+
 /// Where one node of a session runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -403,6 +418,40 @@ impl Session {
                         node_id,
                         backend: "native",
                         id: format!("thread in process {}", std::process::id()),
+                        shared_by: 1,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// What each node uses now, in manifest order: CPU time, memory and its kernel-recorded
+    /// peak, its limit and the charges that hit it, from the node's container cgroup or its
+    /// process. A shared container reports its totals (see `shared_by`). Reads a few small
+    /// files per node; cheap enough to call every second.
+    pub fn usage(&self) -> Vec<NodeUsage> {
+        self.plan
+            .nodes
+            .iter()
+            .map(|planned| {
+                let node_id = planned.spec.id.clone();
+                match self.nodes.iter().find(|n| n.node_id == node_id) {
+                    Some(running) => {
+                        let sampler = running.process().sampler();
+                        NodeUsage {
+                            source: sampler.as_ref().map(|s| s.source()).unwrap_or_default(),
+                            usage: sampler.and_then(|s| s.sample().ok()),
+                            shared_by: match &running.serving {
+                                Serving::Own(_) => 1,
+                                Serving::Shared(lease) => lease.sharers(),
+                            },
+                            node_id,
+                        }
+                    }
+                    None => NodeUsage {
+                        node_id,
+                        source: String::new(),
+                        usage: None,
                         shared_by: 1,
                     },
                 }

@@ -1,0 +1,80 @@
+//! A host process's usage from `/proc/<pid>`: `stat` for CPU time, `status` for memory and
+//! threads. A host process shares its cgroup with others, so its own numbers come from here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{ResourceError, Sampler, Usage, number, read};
+
+/// Samples one process (with its threads).
+#[derive(Clone, Debug)]
+pub struct ProcSampler {
+    pid: u32,
+    dir: PathBuf,
+    ticks_per_second: u64,
+}
+
+impl ProcSampler {
+    /// A sampler of process `pid`; fails when it does not exist.
+    pub fn new(pid: u32) -> Result<Self, ResourceError> {
+        let dir = PathBuf::from(format!("/proc/{pid}"));
+        if !dir.exists() {
+            return Err(ResourceError::Gone {
+                what: format!("process {pid}"),
+            });
+        }
+        // SAFETY: sysconf only reads a configuration value.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Ok(Self {
+            pid,
+            dir,
+            ticks_per_second: u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100),
+        })
+    }
+}
+
+impl Sampler for ProcSampler {
+    fn source(&self) -> String {
+        format!("process {}", self.pid)
+    }
+
+    fn sample(&self) -> Result<Usage, ResourceError> {
+        let what = self.source();
+        let stat_path = self.dir.join("stat");
+        let stat = read(&stat_path, &what)?;
+        // Fields after the command (which may hold spaces) start after the last ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .ok_or_else(|| ResourceError::Malformed {
+                    path: stat_path.display().to_string(),
+                    text: stat.chars().take(80).collect(),
+                })
+                .and_then(|f| number(&stat_path, f))
+        };
+        let cpu_ticks = ticks(11)? + ticks(12)?;
+        let cpu = Duration::from_nanos(cpu_ticks * 1_000_000_000 / self.ticks_per_second);
+        let status_path = self.dir.join("status");
+        let status = read(&status_path, &what)?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        Ok(Usage {
+            cpu,
+            memory_bytes: field("VmRSS:").unwrap_or(0) * 1024,
+            memory_peak_bytes: field("VmHWM:").map(|kib| kib * 1024),
+            memory_limit_bytes: None,
+            memory_limit_hits: None,
+            tasks: field("Threads:"),
+        })
+    }
+}
