@@ -222,31 +222,38 @@ fn print_usage(
             |b| format!("{:.1} MiB", b as f64 / 1048576.0),
         )
     };
+    println!("what each node used while the input streamed:");
     println!(
-        "{:<9} {:<14} {:>7} {:>6} {:>11} {:>11} {:>11} {:>5}  measured",
+        "  {:<9} {:<14} {:>7} {:>6} {:>11} {:>11} {:>11} {:>5}  measured",
         "session", "node", "CPU s", "CPU %", "memory", "peak", "limit", "hits"
     );
     for ((id, before), after) in ids.iter().zip(before).zip(after) {
         for (start, end) in before.iter().zip(after) {
             let Some(now) = end.usage else {
-                println!(
-                    "{id:<9} {:<14} (runs on the host's own threads)",
-                    end.node_id
-                );
+                let why = if end.source.is_empty() {
+                    "(runs on the host's own threads)"
+                } else {
+                    "(not measured: it had ended)"
+                };
+                println!("  {id:<9} {:<14} {why}", end.node_id);
                 continue;
             };
-            let cpu = start
-                .usage
-                .map_or(0.0, |then| now.cpu_percent_since(&then, elapsed));
+            let (cpu_time, cpu) = match start.usage {
+                Some(then) => (
+                    now.cpu.saturating_sub(then.cpu),
+                    now.cpu_percent_since(&then, elapsed),
+                ),
+                None => (now.cpu, 0.0),
+            };
             let shared = if end.shared_by > 1 {
                 format!(" (shared by {})", end.shared_by)
             } else {
                 String::new()
             };
             println!(
-                "{id:<9} {:<14} {:>7.2} {:>5.1}% {:>11} {:>11} {:>11} {:>5}  {}{shared}",
+                "  {id:<9} {:<14} {:>7.3} {:>5.1}% {:>11} {:>11} {:>11} {:>5}  {}{shared}",
                 end.node_id,
-                now.cpu.as_secs_f64(),
+                cpu_time.as_secs_f64(),
                 cpu,
                 mib(Some(now.memory_bytes)),
                 mib(now.memory_peak_bytes),

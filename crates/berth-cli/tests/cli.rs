@@ -17,6 +17,22 @@ fn berth(args: &[&str]) -> std::process::Output {
         .expect("berth runs")
 }
 
+/// Whether the Docker daemon answers; without it a test says so loudly and passes, unless
+/// `BERTH_REQUIRE_DOCKER=1` makes that a failure.
+fn docker_available() -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    match rt.block_on(berth_docker::DockerBackend::connect()) {
+        Ok(_) => true,
+        Err(e) if std::env::var("BERTH_REQUIRE_DOCKER").as_deref() == Ok("1") => {
+            panic!("BERTH_REQUIRE_DOCKER=1 but Docker is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: Docker daemon not reachable ({e})");
+            false
+        }
+    }
+}
+
 fn repo(path: &str) -> String {
     format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
 }
@@ -455,16 +471,8 @@ fn concurrent_sessions_each_get_only_their_own_frames() {
 #[test]
 fn five_concurrent_container_sessions_for_a_minute_account_for_every_frame() {
     let _one = one_at_a_time();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    match rt.block_on(berth_docker::DockerBackend::connect()) {
-        Ok(_) => {}
-        Err(e) if std::env::var("BERTH_REQUIRE_DOCKER").as_deref() == Ok("1") => {
-            panic!("BERTH_REQUIRE_DOCKER=1 but Docker is unreachable: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: Docker daemon not reachable ({e})");
-            return;
-        }
+    if !docker_available() {
+        return;
     }
     // Live pace: a 20 ms frame every 20 ms per session, for 60 s, one shared container.
     let out = berth(&[
@@ -510,16 +518,8 @@ fn five_concurrent_container_sessions_for_a_minute_account_for_every_frame() {
 #[test]
 fn run_prints_what_each_node_used() {
     let _one = one_at_a_time();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    match rt.block_on(berth_docker::DockerBackend::connect()) {
-        Ok(_) => {}
-        Err(e) if std::env::var("BERTH_REQUIRE_DOCKER").as_deref() == Ok("1") => {
-            panic!("BERTH_REQUIRE_DOCKER=1 but Docker is unreachable: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: Docker daemon not reachable ({e})");
-            return;
-        }
+    if !docker_available() {
+        return;
     }
     let out = berth(&[
         "run",

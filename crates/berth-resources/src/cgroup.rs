@@ -82,8 +82,11 @@ impl CgroupSampler {
             });
         }
         let path = unified?;
-        let dir = root.join(&path);
-        dir.is_dir().then(|| Self {
+        // A hybrid host mounts the unified tree at `unified/`; a v2-only host at the root.
+        let dir = [root.join("unified").join(&path), root.join(&path)]
+            .into_iter()
+            .find(|d| d.is_dir())?;
+        Some(Self {
             name: format!("cgroup v2 /{path}"),
             layout: Layout::V2 { dir },
         })

@@ -12,6 +12,9 @@ pub struct ProcSampler {
     pid: u32,
     dir: PathBuf,
     ticks_per_second: u64,
+    /// The process's start time (field 22 of `stat`): a later process with the same pid has
+    /// another, so it is never measured in this one's place.
+    started: u64,
 }
 
 impl ProcSampler {
@@ -25,11 +28,37 @@ impl ProcSampler {
         }
         // SAFETY: sysconf only reads a configuration value.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        Ok(Self {
+        let mut sampler = Self {
             pid,
             dir,
             ticks_per_second: u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100),
-        })
+            started: 0,
+        };
+        sampler.started = sampler.stat()?.2;
+        Ok(sampler)
+    }
+
+    /// utime + stime (ticks) and the start time, from `stat`.
+    fn stat(&self) -> Result<(u64, u64, u64), ResourceError> {
+        let path = self.dir.join("stat");
+        let stat = read(&path, &self.source())?;
+        // Fields after the command (which may hold spaces) start after the last ')': field
+        // 3 of the line is index 0 there, so utime (14), stime (15), starttime (22) are 11,
+        // 12, 19.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .ok_or_else(|| ResourceError::Malformed {
+                    path: path.display().to_string(),
+                    text: stat.chars().take(80).collect(),
+                })
+                .and_then(|f| number(&path, f))
+        };
+        Ok((field(11)?, field(12)?, field(19)?))
     }
 }
 
@@ -40,24 +69,11 @@ impl Sampler for ProcSampler {
 
     fn sample(&self) -> Result<Usage, ResourceError> {
         let what = self.source();
-        let stat_path = self.dir.join("stat");
-        let stat = read(&stat_path, &what)?;
-        // Fields after the command (which may hold spaces) start after the last ')'.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .ok_or_else(|| ResourceError::Malformed {
-                    path: stat_path.display().to_string(),
-                    text: stat.chars().take(80).collect(),
-                })
-                .and_then(|f| number(&stat_path, f))
-        };
-        let cpu_ticks = ticks(11)? + ticks(12)?;
+        let (utime, stime, started) = self.stat()?;
+        if started != self.started {
+            return Err(ResourceError::Gone { what }); // its pid now names another process
+        }
+        let cpu_ticks = utime + stime;
         let cpu = Duration::from_nanos(cpu_ticks * 1_000_000_000 / self.ticks_per_second);
         let status_path = self.dir.join("status");
         let status = read(&status_path, &what)?;

@@ -128,7 +128,15 @@ impl DockerNode {
                 .and_then(|s| s.pid)
                 .filter(|pid| *pid > 0)
                 .and_then(|pid| match berth_resources::for_cgroup_of(pid as u32) {
-                    Ok(cgroup) => Some(cgroup),
+                    // The pid is the daemon's view: from another pid namespace (Berth itself
+                    // in a container) it names some other process, whose cgroup is not ours.
+                    Ok(cgroup) if berth_resources::Sampler::source(&cgroup).contains(&id) => {
+                        Some(cgroup)
+                    }
+                    Ok(other) => {
+                        tracing::debug!(container = %name, cgroup = %berth_resources::Sampler::source(&other), "the container's first process is in another cgroup here (another pid namespace?); its usage is not measured");
+                        None
+                    }
                     Err(e) => {
                         tracing::debug!(container = %name, error = %e, "its cgroup cannot be read; its usage is not measured");
                         None
@@ -434,8 +442,12 @@ async fn watch_exit(
     let report = match state {
         Some(state) => {
             let oom_killed = state.oom_killed.unwrap_or(false);
-            let (memory_peak_bytes, memory_peak_estimated) =
-                reported_peak(peak.get(), memory_limit, oom_killed);
+            let (memory_peak_bytes, memory_peak_estimated) = reported_peak(
+                peak.get(),
+                memory_limit,
+                oom_killed,
+                peak.is_kernel_record(),
+            );
             ExitReport {
                 code: state.exit_code,
                 signal: None,

@@ -15,11 +15,15 @@ pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
 /// The highest memory use seen so far, in bytes (0 until a sample arrived), and the limit
 /// hits the cgroup counted (`u64::MAX` until known).
 #[derive(Clone, Debug)]
-pub(crate) struct MemoryPeak(Arc<(AtomicU64, AtomicU64)>);
+pub(crate) struct MemoryPeak(Arc<(AtomicU64, AtomicU64, std::sync::atomic::AtomicBool)>);
 
 impl Default for MemoryPeak {
     fn default() -> Self {
-        Self(Arc::new((AtomicU64::new(0), AtomicU64::new(u64::MAX))))
+        Self(Arc::new((
+            AtomicU64::new(0),
+            AtomicU64::new(u64::MAX),
+            std::sync::atomic::AtomicBool::new(false),
+        )))
     }
 }
 
@@ -43,6 +47,16 @@ impl MemoryPeak {
     pub(crate) fn hits(&self) -> Option<u64> {
         Some(self.0.1.load(Ordering::Relaxed)).filter(|h| *h != u64::MAX)
     }
+
+    /// Notes that the peak is the kernel's own record, not the highest of sampled readings.
+    pub(crate) fn recorded_by_kernel(&self) {
+        self.0.2.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the peak is the kernel's own record.
+    pub(crate) fn is_kernel_record(&self) -> bool {
+        self.0.2.load(Ordering::Relaxed)
+    }
 }
 
 /// How often the container's cgroup is read while it runs: a few small files, so often enough
@@ -56,7 +70,13 @@ pub(crate) async fn watch_cgroup(cgroup: berth_resources::CgroupSampler, peak: M
     loop {
         match cgroup.sample() {
             Ok(usage) => {
-                peak.observe(usage.memory_peak_bytes.unwrap_or(usage.memory_bytes));
+                match usage.memory_peak_bytes {
+                    Some(record) => {
+                        peak.observe(record);
+                        peak.recorded_by_kernel();
+                    }
+                    None => peak.observe(usage.memory_bytes), // v2 before Linux 5.19
+                }
                 if let Some(hits) = usage.memory_limit_hits {
                     peak.observe_hits(hits);
                 }
@@ -94,15 +114,17 @@ pub(crate) async fn sample_memory(docker: Docker, id: String, peak: MemoryPeak) 
 
 /// The peak to report, and whether it is an estimate. The kernel kills a container for memory
 /// only once its use reached the limit, so after an OOM kill the limit is a lower bound of the
-/// peak when the last reading missed the climb.
+/// peak when the last reading missed the climb; a peak taken from sampled usage, not the
+/// kernel's record, is an estimate too.
 pub(crate) fn reported_peak(
     sampled: Option<u64>,
     limit: Option<u64>,
     oom_killed: bool,
+    kernel_record: bool,
 ) -> (Option<u64>, bool) {
     match (oom_killed, limit) {
         (true, Some(limit)) if sampled.is_none_or(|s| s < limit) => (Some(limit), true),
-        _ => (sampled, false),
+        _ => (sampled, sampled.is_some() && !kernel_record),
     }
 }
 
@@ -121,13 +143,12 @@ mod tests {
 
     #[test]
     fn an_oom_kill_reports_at_least_the_limit() {
-        assert_eq!(reported_peak(None, Some(128), true), (Some(128), true));
-        assert_eq!(reported_peak(Some(40), Some(128), true), (Some(128), true));
-        assert_eq!(
-            reported_peak(Some(130), Some(128), true),
-            (Some(130), false)
-        );
-        assert_eq!(reported_peak(Some(40), Some(128), false), (Some(40), false));
-        assert_eq!(reported_peak(None, None, false), (None, false));
+        let peak = |s, l, oom, record| reported_peak(s, l, oom, record);
+        assert_eq!(peak(None, Some(128), true, true), (Some(128), true));
+        assert_eq!(peak(Some(40), Some(128), true, true), (Some(128), true));
+        assert_eq!(peak(Some(130), Some(128), true, true), (Some(130), false));
+        assert_eq!(peak(Some(130), Some(128), true, false), (Some(130), true));
+        assert_eq!(peak(Some(40), Some(128), false, true), (Some(40), false));
+        assert_eq!(peak(None, None, false, false), (None, false));
     }
 }

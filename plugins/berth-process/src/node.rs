@@ -157,6 +157,9 @@ impl NodeProcess for ProcessNode {
     }
 
     fn sampler(&self) -> Option<Box<dyn berth_resources::Sampler>> {
+        if self.try_exit().is_some() {
+            return None; // reaped: its pid may name another process by now
+        }
         let sampler = berth_resources::for_process(self.pid as u32).ok()?;
         Some(Box::new(sampler))
     }

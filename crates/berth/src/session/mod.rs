@@ -209,6 +209,14 @@ impl RunningNode {
         }
     }
 
+    /// How many node instances (of every session) its runner serves.
+    fn shared_by(&self) -> usize {
+        match &self.serving {
+            Serving::Own(_) => 1,
+            Serving::Shared(lease) => lease.sharers(),
+        }
+    }
+
     /// Whether it is done with this session: its runner exited, or its shared instance left.
     fn finished(&self) -> bool {
         self.process().try_exit().is_some()
@@ -409,10 +417,7 @@ impl Session {
                         node_id,
                         backend: running.backend.name(),
                         id: running.process().id().to_owned(),
-                        shared_by: match &running.serving {
-                            Serving::Own(_) => 1,
-                            Serving::Shared(lease) => lease.sharers(),
-                        },
+                        shared_by: running.shared_by(),
                     },
                     None => NodeInfo {
                         node_id,
@@ -441,10 +446,7 @@ impl Session {
                         NodeUsage {
                             source: sampler.as_ref().map(|s| s.source()).unwrap_or_default(),
                             usage: sampler.and_then(|s| s.sample().ok()),
-                            shared_by: match &running.serving {
-                                Serving::Own(_) => 1,
-                                Serving::Shared(lease) => lease.sharers(),
-                            },
+                            shared_by: running.shared_by(),
                             node_id,
                         }
                     }
