@@ -96,7 +96,7 @@ fn exceeding_the_memory_limit_names_node_limit_and_usage() {
     }
     let yaml = CONTAINER_GAIN
         .replace("node_type: Scale", "node_type: Hog")
-        .replace("gain: 0.5", "mb: 48")
+        .replace("gain: 0.5", "mb: 384") // three times its limit, in one frame
         .replace("memory_mb: 256", "memory_mb: 128");
     let p = pipeline(&yaml);
     let mut session = rt
@@ -115,7 +115,7 @@ fn exceeding_the_memory_limit_names_node_limit_and_usage() {
             }
         }
     }
-    let err = failure.expect("the node was killed before 20 frames of 48 MiB each");
+    let err = failure.expect("the node was killed on its first frame of 384 MiB");
     match &err {
         SessionError::NodeExited {
             node_id, report, ..
@@ -124,12 +124,14 @@ fn exceeding_the_memory_limit_names_node_limit_and_usage() {
             assert!(report.oom_killed, "{err}");
             assert_eq!(report.memory_limit_bytes, Some(128 << 20));
             assert!(report.memory_peak_bytes.is_some(), "{err}");
-            // Read from the container's cgroup: its failure count is known, and the peak is
-            // the kernel's record or says plainly that it is an estimate.
+            // Read from the container's cgroup when its OOM killer ran: the kernel's own
+            // record of the peak, not a sampled guess.
             assert!(report.memory_limit_hits.is_some(), "{err}");
+            assert!(!report.memory_peak_estimated, "{err}");
+            assert_eq!(report.memory_peak_bytes, Some(128 << 20), "{err}");
             let text = report.to_string();
             assert!(
-                text.contains("as the kernel recorded it") || text.contains("(estimated:"),
+                text.contains("peak usage 128 MiB as the kernel recorded it"),
                 "{text}"
             );
             eprintln!("OOM report: {text}");

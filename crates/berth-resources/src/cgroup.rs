@@ -146,6 +146,36 @@ impl CgroupSampler {
     }
 }
 
+impl CgroupSampler {
+    /// An eventfd the kernel signals when the cgroup's OOM killer runs (cgroup v1
+    /// `memory.oom_control` through `cgroup.event_control`): read the cgroup at that moment and
+    /// its peak record and failure count are still there, before the cgroup is removed.
+    /// `None` under v2, or when the cgroup does not allow it.
+    pub fn oom_events(&self) -> Option<std::os::fd::OwnedFd> {
+        use std::io::Write;
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let Layout::V1 { memory, .. } = &self.layout else {
+            return None;
+        };
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor we own.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: `raw` is a fresh descriptor nothing else owns.
+        let events = unsafe { OwnedFd::from_raw_fd(raw) };
+        let control = std::fs::File::open(memory.join("memory.oom_control")).ok()?;
+        let registration = format!("{} {}", events.as_raw_fd(), control.as_raw_fd());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(memory.join("cgroup.event_control"))
+            .and_then(|mut f| f.write_all(registration.as_bytes()))
+            .ok()?;
+        // The kernel keeps its own reference to `memory.oom_control` once registered.
+        Some(events)
+    }
+}
+
 impl Sampler for CgroupSampler {
     fn source(&self) -> String {
         self.name.clone()

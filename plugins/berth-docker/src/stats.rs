@@ -67,6 +67,15 @@ pub(crate) const CGROUP_INTERVAL: Duration = Duration::from_millis(50);
 /// peak record and limit-hit count, not a sampled guess.
 pub(crate) async fn watch_cgroup(cgroup: berth_resources::CgroupSampler, peak: MemoryPeak) {
     use berth_resources::Sampler;
+    // The OOM killer's own signal, where the cgroup gives one: the reading taken then has the
+    // peak and failure count the kill was about, however fast the climb was.
+    let oom = cgroup.oom_events().and_then(|fd| {
+        // SAFETY: the registration owns the eventfd, so it stays open while registered.
+        unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        }
+        .ok()
+    });
     loop {
         match cgroup.sample() {
             Ok(usage) => {
@@ -83,7 +92,22 @@ pub(crate) async fn watch_cgroup(cgroup: berth_resources::CgroupSampler, peak: M
             }
             Err(_) => return, // the cgroup is gone with the container
         }
-        tokio::time::sleep(CGROUP_INTERVAL).await;
+        match &oom {
+            Some(events) => {
+                if let Ok(Ok(mut ready)) =
+                    tokio::time::timeout(CGROUP_INTERVAL, events.readable()).await
+                {
+                    use std::os::fd::AsRawFd;
+                    let mut count = [0u8; 8];
+                    // SAFETY: an 8-byte read from an eventfd into an 8-byte buffer.
+                    let _ = unsafe {
+                        libc::read(events.get_ref().as_raw_fd(), count.as_mut_ptr().cast(), 8)
+                    };
+                    ready.clear_ready();
+                }
+            }
+            None => tokio::time::sleep(CGROUP_INTERVAL).await,
+        }
     }
 }
 
