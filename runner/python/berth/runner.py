@@ -59,6 +59,17 @@ def _iceoryx2_version() -> str:
         return "unknown"
 
 
+def ready_message() -> Dict[str, Any]:
+    """The `ready` control message: who is running, on what."""
+    return {
+        "type": "ready",
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "iceoryx2": _iceoryx2_version(),
+        "berth": __version__,
+    }
+
+
 class StopFlag:
     """Set from the SIGTERM/SIGINT handler; the receive loop checks it between frames."""
 
@@ -147,15 +158,7 @@ class Runner:
             stage = "initialize"
             self.driver.call(self.node.initialize())
             stage = "run"
-            self.send_control(
-                {
-                    "type": "ready",
-                    "pid": os.getpid(),
-                    "python": platform.python_version(),
-                    "iceoryx2": _iceoryx2_version(),
-                    "berth": __version__,
-                }
-            )
+            self.send_control(ready_message())
             self.log(
                 f"ready: inputs {spec.inputs} -> output {spec.output!r}, spin {spec.spin_us} us"
             )

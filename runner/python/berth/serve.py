@@ -20,8 +20,6 @@ Python code (limits apply to the container as a whole).
 
 import ctypes
 import json
-import os
-import platform
 import sys
 import threading
 import time
@@ -31,13 +29,10 @@ from typing import Any, Dict, Optional, Tuple
 
 import iceoryx2 as iox2
 
-from . import __version__
 from .channels import Channels, OutputPort
 from .frame import END_OF_STREAM, KIND_CONTROL, FrameHeader, monotonic_ns
+from .runner import WAIT_TIMEOUT_MS, Runner, StopFlag, ready_message
 from .spec import NodeSpec, SpecError
-
-WAIT_TIMEOUT_MS = 100
-"""Longest blocking wait, so a stop request is seen promptly even without a wake-up."""
 
 JOIN_TIMEOUT_S = 5.0
 """How long a stopping server waits for each instance to finish."""
@@ -126,15 +121,7 @@ class Server:
             self.log("cannot open the server's channels:\n" + traceback.format_exc())
             self.close()
             return 1
-        self.send(
-            {
-                "type": "ready",
-                "pid": os.getpid(),
-                "python": platform.python_version(),
-                "iceoryx2": _iceoryx2_version(),
-                "berth": __version__,
-            }
-        )
+        self.send(ready_message())
         self.log(f"serving {spec.name}: commands on {spec.commands!r}")
         receive = commands.subscriber.receive
         wait = commands.listener.timed_wait
@@ -181,8 +168,6 @@ class Server:
             self.log(f"unknown command {kind!r}")
 
     def attach(self, instance: str, raw: Any) -> None:
-        from .runner import Runner, StopFlag  # runner imports this module
-
         self._reap()  # an instance that has just ended makes room for one of the same name
         if instance in self.instances:
             self.send(
@@ -247,15 +232,6 @@ class Server:
             if self.channels is not None:
                 self.channels.close()
                 self.channels = None
-
-
-def _iceoryx2_version() -> str:
-    try:
-        from importlib import metadata
-
-        return metadata.version("iceoryx2")
-    except Exception:
-        return "unknown"
 
 
 def parse_and_serve(text: str, stop: Any) -> Tuple[int, Optional[Server]]:
