@@ -64,9 +64,7 @@ impl Session {
         timestamp_ns: u64,
         mut send: impl FnMut(&mut dyn FrameSender) -> Result<u64, berth_transport::TransportError>,
     ) -> Result<u64, SessionError> {
-        let (Some(index), Some(senders)) =
-            (self.flow.input_index(input), self.inputs.get_mut(input))
-        else {
+        let Some(index) = self.flow.input_index(input) else {
             return Err(SessionError::UnknownEndpoint {
                 what: "input",
                 name: input.to_owned(),
@@ -79,6 +77,7 @@ impl Session {
                     .join(", "),
             });
         };
+        let senders = &mut self.inputs[index];
         let number = self.flow.number(index);
         let mut lost = false;
         for (k, sender) in senders.iter_mut().enumerate() {
@@ -104,7 +103,7 @@ impl Session {
         if std::mem::replace(&mut self.inputs_ended, true) {
             return;
         }
-        for senders in self.inputs.values_mut() {
+        for senders in &mut self.inputs {
             for sender in senders.iter_mut() {
                 if let Err(e) = sender.send_end_of_stream() {
                     tracing::debug!(error = %e, "end of stream not delivered; the node will be stopped");

@@ -10,7 +10,7 @@ mod launch;
 mod supervise;
 mod teardown;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -258,7 +258,8 @@ pub struct Session {
     options: SessionOptions,
     transport: Arc<dyn Transport>,
     channels: Option<Box<dyn SessionTransport>>,
-    inputs: BTreeMap<String, Vec<Box<dyn FrameSender>>>,
+    /// Per pipeline input (in the flow's input order): the senders into the nodes it feeds.
+    inputs: Vec<Vec<Box<dyn FrameSender>>>,
     outputs: Vec<(String, Box<dyn FrameReceiver>, bool)>,
     controls: Vec<Control>,
     nodes: Vec<RunningNode>,
@@ -345,7 +346,7 @@ impl Session {
             options,
             transport,
             channels: None,
-            inputs: BTreeMap::new(),
+            inputs: Vec::new(),
             outputs: Vec::new(),
             controls: Vec::new(),
             nodes: Vec::new(),
@@ -384,12 +385,13 @@ impl Session {
                 stopped: false,
             });
         }
-        for (input, targets) in &session.plan.inputs {
+        // In `plan.inputs` order, which is the flow's input numbering.
+        for targets in session.plan.inputs.values() {
             let senders = targets
                 .iter()
                 .map(|c| channels.sender(c))
                 .collect::<Result<_, _>>()?;
-            session.inputs.insert(input.clone(), senders);
+            session.inputs.push(senders);
         }
         session.channels = Some(channels);
         Ok(session)
@@ -405,27 +407,32 @@ impl Session {
         &self.plan
     }
 
+    /// Every node of the plan, upstream first, with what runs it out of process (`None`: a
+    /// native node on a host thread).
+    fn planned_nodes(&self) -> impl Iterator<Item = (String, Option<&RunningNode>)> {
+        self.plan.nodes.iter().map(|planned| {
+            let node_id = planned.spec.id.clone();
+            let running = self.nodes.iter().find(|n| n.node_id == node_id);
+            (node_id, running)
+        })
+    }
+
     /// Where each node runs, in manifest order.
     pub fn nodes(&self) -> Vec<NodeInfo> {
-        self.plan
-            .nodes
-            .iter()
-            .map(|planned| {
-                let node_id = planned.spec.id.clone();
-                match self.nodes.iter().find(|n| n.node_id == node_id) {
-                    Some(running) => NodeInfo {
-                        node_id,
-                        backend: running.backend.name(),
-                        id: running.process().id().to_owned(),
-                        shared_by: running.shared_by(),
-                    },
-                    None => NodeInfo {
-                        node_id,
-                        backend: "native",
-                        id: format!("thread in process {}", std::process::id()),
-                        shared_by: 1,
-                    },
-                }
+        self.planned_nodes()
+            .map(|(node_id, running)| match running {
+                Some(running) => NodeInfo {
+                    node_id,
+                    backend: running.backend.name(),
+                    id: running.process().id().to_owned(),
+                    shared_by: running.shared_by(),
+                },
+                None => NodeInfo {
+                    node_id,
+                    backend: "native",
+                    id: format!("thread in process {}", std::process::id()),
+                    shared_by: 1,
+                },
             })
             .collect()
     }
@@ -435,28 +442,23 @@ impl Session {
     /// process. A shared container reports its totals (see `shared_by`). Reads a few small
     /// files per node; cheap enough to call every second.
     pub fn usage(&self) -> Vec<NodeUsage> {
-        self.plan
-            .nodes
-            .iter()
-            .map(|planned| {
-                let node_id = planned.spec.id.clone();
-                match self.nodes.iter().find(|n| n.node_id == node_id) {
-                    Some(running) => {
-                        let sampler = running.process().sampler();
-                        NodeUsage {
-                            source: sampler.as_ref().map(|s| s.source()).unwrap_or_default(),
-                            usage: sampler.and_then(|s| s.sample().ok()),
-                            shared_by: running.shared_by(),
-                            node_id,
-                        }
-                    }
-                    None => NodeUsage {
+        self.planned_nodes()
+            .map(|(node_id, running)| match running {
+                Some(running) => {
+                    let sampler = running.process().sampler();
+                    NodeUsage {
+                        source: sampler.as_ref().map(|s| s.source()).unwrap_or_default(),
+                        usage: sampler.and_then(|s| s.sample().ok()),
+                        shared_by: running.shared_by(),
                         node_id,
-                        source: String::new(),
-                        usage: None,
-                        shared_by: 1,
-                    },
+                    }
                 }
+                None => NodeUsage {
+                    node_id,
+                    source: String::new(),
+                    usage: None,
+                    shared_by: 1,
+                },
             })
             .collect()
     }
