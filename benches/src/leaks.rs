@@ -25,21 +25,7 @@ pub fn raw_session() -> SessionId {
 
 /// Pids of live (non-zombie) processes labelled `BERTH_SESSION_ID={session}`.
 pub fn session_processes(session: &str) -> Vec<u32> {
-    let label = format!("BERTH_SESSION_ID={session}");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| {
-            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true);
-            !zombie && environ.split(|b| *b == 0).any(|v| v == label.as_bytes())
-        })
-        .collect()
+    berth_resources::processes_with_env(&[("BERTH_SESSION_ID", session)])
 }
 
 /// Checks one session now: iceoryx2 files and segments, processes. Sweeps what it finds and

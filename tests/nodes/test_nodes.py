@@ -128,3 +128,10 @@ class HangOnce(CrashOnce):
 
     def misbehave(self) -> None:
         time.sleep(3600)
+
+
+class Interfaces(Node):
+    """Answers every frame with the network interfaces it sees, sorted, comma-separated."""
+
+    async def process(self, data: RuntimeData) -> RuntimeData:
+        return RuntimeData.text(",".join(sorted(os.listdir("/sys/class/net"))))

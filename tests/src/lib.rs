@@ -51,26 +51,9 @@ pub fn assert_nothing_left(session: &SessionId) {
 
 /// Pids of live processes labelled with the session id.
 pub fn session_processes(session: &str) -> Vec<String> {
-    let label = format!("BERTH_SESSION_ID={session}");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .chars()
-                .all(|c| c.is_ascii_digit())
-        })
-        .filter(|e| {
-            let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
-            let zombie = std::fs::read_to_string(e.path().join("stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true);
-            !zombie && environ.split(|b| *b == 0).any(|v| v == label.as_bytes())
-        })
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    berth_resources::processes_with_env(&[("BERTH_SESSION_ID", session)])
+        .into_iter()
+        .map(|pid| pid.to_string())
         .collect()
 }
 

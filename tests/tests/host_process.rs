@@ -144,8 +144,10 @@ fn a_crashing_node_is_detected_fast() {
     let err = session
         .recv_with(Duration::from_secs(10), |_| ())
         .unwrap_err();
+    // Found by the exit watch (tens of ms here, measured in the closing notes), not by the
+    // 10 s receive timeout; the bound is generous for a busy machine.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(5),
         "detected in {:?}",
         started.elapsed()
     );

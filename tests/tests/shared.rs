@@ -36,6 +36,27 @@ fn containers_of(rt: &tokio::runtime::Runtime, owner: &str) -> Vec<String> {
         .unwrap()
 }
 
+/// Ends the session's input and waits for its end of stream; returns its node's final runner
+/// report and the shared container's reading then.
+fn end_and_report(session: &mut Session) -> (berth::RunnerStats, berth::Usage) {
+    session.end_inputs();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !session.outputs_ended() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no end of stream within 20 s"
+        );
+        session
+            .recv_with(Duration::from_millis(100), |_| ())
+            .expect("no node error");
+    }
+    let usage = session.usage().remove(0);
+    (
+        usage.runner.expect("the runner's final report"),
+        usage.usage.expect("the container still runs"),
+    )
+}
+
 /// Asserts nothing of the sessions and of the runtime's shared containers remains.
 fn assert_all_gone(rt: &tokio::runtime::Runtime, runtime: &Runtime, sessions: &[SessionId]) {
     assert_eq!(
@@ -92,6 +113,13 @@ fn two_sessions_share_one_container_each_with_its_own_params() {
         "{usage:?}"
     );
     assert_eq!(usage.memory_limit_bytes, Some(256 << 20));
+    // Each instance's runner measures its own thread: this session's share of the container.
+    let (share_a, container) = end_and_report(&mut a);
+    assert_eq!((share_a.frames, share_a.errors), (30, 0), "{share_a:?}");
+    assert!(
+        share_a.cpu > Duration::ZERO && share_a.cpu < container.cpu,
+        "a's share {share_a:?} of {container:?}"
+    );
     let (ida, idb) = (a.id().clone(), b.id().clone());
     let stats = rt.block_on(a.stop()).unwrap();
     assert_eq!((stats.sent, stats.received, stats.lost), (30, 30, 0));
@@ -103,6 +131,12 @@ fn two_sessions_share_one_container_each_with_its_own_params() {
     );
     assert_eq!(runtime.shared_nodes()[0].leases, 1);
     assert_scaled(&mut b, "gain", 10, |x| x * 2.0);
+    let (share_b, container) = end_and_report(&mut b);
+    assert_eq!(share_b.frames, 40, "{share_b:?}");
+    assert!(
+        share_a.cpu + share_b.cpu < container.cpu,
+        "shares {share_a:?} and {share_b:?} of {container:?}"
+    );
     let stats = rt.block_on(b.stop()).unwrap();
     assert_eq!((stats.sent, stats.received, stats.lost), (40, 40, 0));
     assert_eq!(

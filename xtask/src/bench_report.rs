@@ -664,12 +664,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             )?;
             writeln!(
                 page,
-                "| Runner process RSS (in the container) | {} |",
-                mib("runner_rss_growth_bytes")
-            )?;
-            writeln!(
-                page,
-                "| Container (cgroup usage − inactive file, as `docker stats`) | {} |\n",
+                "| Container (its cgroup's memory usage) | {} |\n",
                 mib("container_memory_growth_bytes")
             )?;
         }

@@ -28,11 +28,14 @@ enum Task {
     Demo,
     /// Turn criterion's saved estimates into BENCHMARKS.md.
     BenchReport,
-    /// Stream 20 ms frames through a container node and report host and container memory.
+    /// Stream 20 ms frames through a container node; fail if host or container memory grows.
     SteadyMemory {
         /// How long to stream, in seconds.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Most either may grow after the warm-up, in KiB.
+        #[arg(long, default_value_t = 1024)]
+        limit_kib: u64,
     },
     /// Long runs: many sessions in a row, then several at once for minutes, nothing left.
     Soak(soak::SoakArgs),
@@ -45,7 +48,9 @@ fn main() -> anyhow::Result<()> {
         Task::Test => tasks::test(),
         Task::Demo => tasks::demo(),
         Task::BenchReport => bench_report::bench_report(),
-        Task::SteadyMemory { seconds } => steady_memory::steady_memory(seconds),
+        Task::SteadyMemory { seconds, limit_kib } => {
+            steady_memory::steady_memory(seconds, limit_kib)
+        }
         Task::Soak(args) => soak::soak(&args),
     }
 }

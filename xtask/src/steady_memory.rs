@@ -1,14 +1,15 @@
 //! `steady-memory`: streams paced 20 ms frames through one Python node in a container for a
-//! while and samples memory every second: the host process's RSS (`/proc/self/status`), the
-//! runner's RSS and the container's memory as `docker stats` counts it (cgroup usage minus
-//! inactive file cache). Prints a table and the growth after a warm-up (last sample minus the
-//! first one after it), and saves the result for the benchmarks page
-//! (`target/steady-memory.json`). It reports; it does not judge.
+//! while (60 s by default) and samples memory every second through `berth-resources`: the host
+//! process's RSS and the container's memory (its cgroup's usage, as [`berth::Session::usage`]
+//! reads it). Prints a table and the growth after a warm-up (the median of the last five
+//! samples minus that of the first five after it), saves the result for the benchmarks page (`target/steady-memory.json`), and fails
+//! when either grew by more than the limit (1 MiB by default).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use berth_resources::Sampler;
 
 /// One frame: 960 samples, 20 ms at 48 kHz.
 const FRAME_SAMPLES: usize = 960;
@@ -23,14 +24,13 @@ struct Row {
     second: u64,
     frames: u64,
     host_rss: Option<u64>,
-    runner_rss: Option<u64>,
     container: Option<u64>,
     p50_us: f64,
     max_us: f64,
 }
 
 /// Streams frames for `seconds` through a container node and reports memory growth.
-pub(crate) fn steady_memory(seconds: u64) -> anyhow::Result<()> {
+pub(crate) fn steady_memory(seconds: u64, limit_kib: u64) -> anyhow::Result<()> {
     let seconds = seconds.max(2);
     let warm_up = (seconds / 6).clamp(1, 10);
     let image = std::env::var("BERTH_BENCH_IMAGE")
@@ -79,22 +79,20 @@ connections:
             berth::SessionOptions::default(),
         ))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let runner = runner_pid(session.id().as_str());
-    if runner.is_none() {
-        eprintln!("warning: the runner's process was not found; container memory will be missing");
-    }
+    let host = berth_resources::for_process(std::process::id())?;
+    let node_memory = |session: &mut berth::Session| {
+        session
+            .usage()
+            .first()
+            .and_then(|n| n.usage)
+            .map(|u| u.memory_bytes)
+    };
     println!(
         "streaming 20 ms frames for {seconds} s (warm-up {warm_up} s), sampling every second\n"
     );
     println!(
-        "{:>5} {:>7} {:>14} {:>16} {:>19} {:>12} {:>12}",
-        "t (s)",
-        "frames",
-        "host RSS KiB",
-        "runner RSS KiB",
-        "container mem KiB",
-        "rt p50 µs",
-        "rt max µs"
+        "{:>5} {:>7} {:>14} {:>19} {:>12} {:>12}",
+        "t (s)", "frames", "host RSS KiB", "container mem KiB", "rt p50 µs", "rt max µs"
     );
 
     let frame: Vec<f32> = (0..FRAME_SAMPLES)
@@ -132,20 +130,17 @@ connections:
             let row = Row {
                 second,
                 frames,
-                host_rss: vm_rss(Path::new("/proc/self/status")),
-                runner_rss: runner
-                    .and_then(|pid| vm_rss(&PathBuf::from(format!("/proc/{pid}/status")))),
-                container: runner.and_then(container_memory),
+                host_rss: host.sample().ok().map(|u| u.memory_bytes),
+                container: node_memory(&mut session),
                 p50_us: window.get(window.len() / 2).copied().unwrap_or(0.0),
                 max_us: window.last().copied().unwrap_or(0.0),
             };
             window.clear();
             println!(
-                "{:>5} {:>7} {:>14} {:>16} {:>19} {:>12.1} {:>12.1}",
+                "{:>5} {:>7} {:>14} {:>19} {:>12.1} {:>12.1}",
                 row.second,
                 row.frames,
                 kib(row.host_rss),
-                kib(row.runner_rss),
                 kib(row.container),
                 row.p50_us,
                 row.max_us
@@ -165,21 +160,27 @@ connections:
     );
 
     let after: Vec<&Row> = rows.iter().filter(|r| r.second > warm_up).collect();
+    // Median of the first and of the last few samples: one reading's noise (a page-cache
+    // blip, the kernel's per-CPU charge batches) is not growth.
+    let ends = (after.len() / 4).clamp(1, 5);
     let growth = |pick: fn(&Row) -> Option<u64>| -> Option<i64> {
-        let first = after.first().and_then(|r| pick(r))?;
-        let last = after.last().and_then(|r| pick(r))?;
-        Some(last as i64 - first as i64)
+        let median = |rows: &[&Row]| -> Option<i64> {
+            let mut values: Vec<u64> = rows.iter().map(|r| pick(r)).collect::<Option<_>>()?;
+            values.sort_unstable();
+            values.get(values.len() / 2).map(|v| *v as i64)
+        };
+        let first = median(after.get(..ends)?)?;
+        let last = median(after.get(after.len().saturating_sub(ends)..)?)?;
+        Some(last - first)
     };
-    let host = growth(|r| r.host_rss);
-    let runner_growth = growth(|r| r.runner_rss);
+    let host_growth = growth(|r| r.host_rss);
     let container = growth(|r| r.container);
     let span = after
         .first()
         .zip(after.last())
         .map_or(0, |(a, b)| b.second - a.second);
     println!("growth over the last {span} s (after {warm_up} s of warm-up):");
-    println!("  host RSS:         {}", signed_kib(host));
-    println!("  runner RSS:       {}", signed_kib(runner_growth));
+    println!("  host RSS:         {}", signed_kib(host_growth));
     println!("  container memory: {}", signed_kib(container));
 
     let json = serde_json::json!({
@@ -189,9 +190,9 @@ connections:
         "frames": stats.received,
         "lost": stats.lost,
         "image": image.as_deref().unwrap_or("berth/python:3.11"),
-        "host_rss_growth_bytes": host,
-        "runner_rss_growth_bytes": runner_growth,
+        "host_rss_growth_bytes": host_growth,
         "container_memory_growth_bytes": container,
+        "limit_bytes": limit_kib * 1024,
         "first": after.first().map(|r| row_json(r)),
         "last": after.last().map(|r| row_json(r)),
         "measured_unix_seconds": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
@@ -202,6 +203,24 @@ connections:
     }
     std::fs::write(&out, serde_json::to_string_pretty(&json)?)?;
     println!("saved {}", out.display());
+    let limit = i64::try_from(limit_kib * 1024).unwrap_or(i64::MAX);
+    let mut over = Vec::new();
+    for (what, grew) in [("host RSS", host_growth), ("container memory", container)] {
+        match grew {
+            Some(bytes) if bytes > limit => {
+                over.push(format!("{what} grew {}", signed_kib(Some(bytes))))
+            }
+            Some(_) => {}
+            None => over.push(format!("{what} was not measured")),
+        }
+    }
+    if !over.is_empty() {
+        bail!(
+            "memory is not steady: {} (limit {limit_kib} KiB after {warm_up} s of warm-up)",
+            over.join(", ")
+        );
+    }
+    println!("steady: neither grew by more than {limit_kib} KiB");
     Ok(())
 }
 
@@ -209,7 +228,6 @@ fn row_json(row: &Row) -> serde_json::Value {
     serde_json::json!({
         "second": row.second,
         "host_rss_bytes": row.host_rss,
-        "runner_rss_bytes": row.runner_rss,
         "container_memory_bytes": row.container,
     })
 }
@@ -240,68 +258,4 @@ fn signed_kib(bytes: Option<i64>) -> String {
             )
         },
     )
-}
-
-/// `VmRSS` of a `/proc/*/status` file, in bytes.
-fn vm_rss(status: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(status).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// The runner of session `session` as the host sees it: the Python process labelled
-/// `BERTH_SESSION_ID` running `berth.runner` (not the container's init, whose command line
-/// names the runner too).
-fn runner_pid(session: &str) -> Option<u32> {
-    let label = format!("BERTH_SESSION_ID={session}");
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .find(|pid| {
-            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let mut args = cmdline.split(|b| *b == 0).map(String::from_utf8_lossy);
-            let program = args.next().unwrap_or_default();
-            environ.split(|b| *b == 0).any(|v| v == label.as_bytes())
-                && program.contains("python")
-                && args.any(|a| a == "berth.runner")
-        })
-}
-
-/// The memory of the cgroup `pid` is in, counted like `docker stats`: usage minus inactive
-/// file cache (cgroup v1 `memory.usage_in_bytes` − `total_inactive_file`, v2 `memory.current`
-/// − `inactive_file`).
-fn container_memory(pid: u32) -> Option<u64> {
-    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    for line in cgroups.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let path = path.trim_start_matches('/');
-        if controllers.split(',').any(|c| c == "memory") {
-            let dir = Path::new("/sys/fs/cgroup/memory").join(path);
-            let usage = read_u64(&dir.join("memory.usage_in_bytes"))?;
-            let inactive = stat(&dir.join("memory.stat"), "total_inactive_file").unwrap_or(0);
-            return Some(usage.saturating_sub(inactive));
-        }
-        if controllers.is_empty() {
-            let dir = Path::new("/sys/fs/cgroup").join(path);
-            if let Some(usage) = read_u64(&dir.join("memory.current")) {
-                let inactive = stat(&dir.join("memory.stat"), "inactive_file").unwrap_or(0);
-                return Some(usage.saturating_sub(inactive));
-            }
-        }
-    }
-    None
-}
-
-fn read_u64(path: &Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-fn stat(path: &Path, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -35,9 +35,24 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// How long one check may take before the suite calls the backend hung: far more than any
+/// check needs (a container start is well under a few seconds), so only a hang reaches it.
+pub const CHECK_TIME_LIMIT: Duration = Duration::from_secs(180);
+
+/// Runs one check, failing with its name when it outlives [`CHECK_TIME_LIMIT`] (a backend
+/// whose `wait` or `stop` never returns must fail the suite, not hang it).
+pub async fn within_time_limit(check: &str, run: impl Future<Output = ()>) {
+    if tokio::time::timeout(CHECK_TIME_LIMIT, run).await.is_err() {
+        panic!(
+            "conformance check `{check}` did not finish within {CHECK_TIME_LIMIT:?}: the \
+             backend hangs"
+        );
+    }
+}
+
 fn spec(harness: &Harness, node_id: &str, script: &str) -> LaunchSpec {
     LaunchSpec {
-        session_id: format!("conf{:08x}", rand_u32()),
+        session_id: format!("conf{:08x}", fastrand::u32(..)),
         node_id: node_id.to_owned(),
         command: vec![
             harness.python.clone(),
@@ -48,13 +63,6 @@ fn spec(harness: &Harness, node_id: &str, script: &str) -> LaunchSpec {
         image: harness.image.clone(),
         ..LaunchSpec::default()
     }
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.finish() as u32
 }
 
 async fn wait_for_line(backend_logs: &crate::LogTail, needle: &str) -> bool {
@@ -309,7 +317,11 @@ macro_rules! backend_conformance_tests {
                 $crate::conformance::block_on(async {
                     let Some(backend) = ($make)().await else { return };
                     let harness = ($harness)();
-                    $crate::conformance::$check(backend.as_ref(), &harness).await;
+                    $crate::conformance::within_time_limit(
+                        stringify!($check),
+                        $crate::conformance::$check(backend.as_ref(), &harness),
+                    )
+                    .await;
                 });
             }
         )*

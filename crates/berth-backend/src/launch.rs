@@ -37,6 +37,12 @@ pub struct LaunchSpec {
     pub labels: BTreeMap<String, String>,
     /// Pin the node to these CPUs, when the backend can.
     pub cpuset: Option<String>,
+    /// The network a container gets (backends without network isolation ignore it).
+    pub network: Network,
+    /// A file to append the node's output to, a timestamped line each, for readers in other
+    /// processes (`berth logs`); for backends whose runtime keeps no logs of its own (host
+    /// processes; Docker keeps a container's).
+    pub log_file: Option<PathBuf>,
 }
 
 impl LaunchSpec {
@@ -48,6 +54,18 @@ impl LaunchSpec {
         labels.insert(LABEL_NODE.into(), self.node_id.clone());
         labels
     }
+}
+
+/// The network a node's container gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Network {
+    /// None but loopback.
+    #[default]
+    None,
+    /// The container runtime's default bridge network.
+    Bridge,
+    /// The host's own network stack.
+    Host,
 }
 
 /// Hard resource limits.

@@ -24,9 +24,9 @@ pub use error::BackendError;
 pub use exit::{ExitReport, signal_name};
 pub use launch::{
     LABEL_ENV_HASH, LABEL_MANAGED_BY, LABEL_NODE, LABEL_SESSION, LaunchSpec, Limits, MANAGED_BY,
-    Mount,
+    Mount, Network,
 };
-pub use logs::{LogLine, LogStream, LogTail};
+pub use logs::{LOG_FILE_LIMIT, LogLine, LogStream, LogTail, read_log_line};
 pub use registry::{BackendPlugin, backend_by_name, backend_names};
 pub use traits::{Backend, Capabilities, NodeProcess};
 

@@ -1,8 +1,11 @@
-//! `berth`: validate a pipeline manifest, run it, export the manifest's JSON Schema.
+//! `berth`: validate a pipeline manifest, build its images, run it, watch what runs
+//! (`ps`, `logs`), export the manifest's JSON Schema.
 
 mod audio;
 mod build;
 mod latency;
+mod logs;
+mod ps;
 mod run;
 
 use std::path::PathBuf;
@@ -34,6 +37,11 @@ enum Command {
     },
     /// List Berth's images (tag, environment hash, size, last use), or prune them.
     Images(build::ImagesArgs),
+    /// List the sessions that run now and their nodes: container, image, sharing, state,
+    /// restarts, uptime, CPU %, memory and limit, frames and `process()` times.
+    Ps(ps::PsArgs),
+    /// Print a running session's node output, with times and ids.
+    Logs(logs::LogsArgs),
     /// Print the JSON Schema of the manifest, for editors.
     Schema,
 }
@@ -65,6 +73,8 @@ fn main() -> ExitCode {
         },
         Command::Build { file } => report(build::build(&file)),
         Command::Images(args) => report(build::images(args)),
+        Command::Ps(args) => report(ps::ps(args)),
+        Command::Logs(args) => report(logs::logs(args)),
     }
 }
 

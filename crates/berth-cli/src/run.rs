@@ -158,7 +158,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
             eprintln!("  node {:<16} {served_by}", node.node_id);
         }
     }
-    let usage_before: Vec<Vec<NodeUsage>> = sessions.iter().map(Session::usage).collect();
+    let usage_before: Vec<Vec<NodeUsage>> = sessions.iter_mut().map(Session::usage).collect();
     let streaming = Instant::now();
     let results: Vec<anyhow::Result<Streamed>> = runtime.block_on(async {
         tokio::task::block_in_place(|| {
@@ -180,7 +180,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
             })
         })
     });
-    let usage_after: Vec<Vec<NodeUsage>> = sessions.iter().map(Session::usage).collect();
     let streamed_for = streaming.elapsed();
     let ids: Vec<String> = sessions.iter().map(|s| s.id().to_string()).collect();
     let stopped = runtime.block_on(futures_util::future::join_all(
@@ -191,6 +190,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
     for ((id, result), stats) in ids.iter().cloned().zip(results).zip(stopped) {
         runs.push((id, result?, stats?));
     }
+    let usage_after: Vec<&[NodeUsage]> = runs.iter().map(|(_, s, _)| &s.usage[..]).collect();
     print_usage(&ids, &usage_before, &usage_after, streamed_for);
     if let [(_, streamed, stats)] = runs.as_slice() {
         report_one(streamed, stats);
@@ -209,11 +209,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
 }
 
 /// What each node used while the input streamed: CPU time and share, memory now and at its
-/// kernel-recorded peak, its limit and how often a charge hit it.
+/// kernel-recorded peak, its limit and how often a charge hit it; and what its runner measured
+/// itself: frames, `process()` times, and the CPU time of the node's own thread (in a shared
+/// container, this session's share of the container's CPU).
 fn print_usage(
     ids: &[String],
     before: &[Vec<NodeUsage>],
-    after: &[Vec<NodeUsage>],
+    after: &[&[NodeUsage]],
     elapsed: Duration,
 ) {
     let mib = |bytes: Option<u64>| {
@@ -224,11 +226,21 @@ fn print_usage(
     };
     println!("what each node used while the input streamed:");
     println!(
-        "  {:<9} {:<14} {:>7} {:>6} {:>11} {:>11} {:>11} {:>5}  measured",
-        "session", "node", "CPU s", "CPU %", "memory", "peak", "limit", "hits"
+        "  {:<9} {:<14} {:>7} {:>6} {:>11} {:>11} {:>11} {:>5} {:>7} {:>10} {:>14}  measured",
+        "session",
+        "node",
+        "CPU s",
+        "CPU %",
+        "memory",
+        "peak",
+        "limit",
+        "hits",
+        "frames",
+        "node CPU s",
+        "p50/p99 µs"
     );
     for ((id, before), after) in ids.iter().zip(before).zip(after) {
-        for (start, end) in before.iter().zip(after) {
+        for (start, end) in before.iter().zip(after.iter()) {
             let Some(now) = end.usage else {
                 let why = if end.source.is_empty() {
                     "(runs on the host's own threads)"
@@ -250,8 +262,23 @@ fn print_usage(
             } else {
                 String::new()
             };
+            let (frames, node_cpu, times) = match end.runner {
+                Some(runner) => {
+                    let earlier = start.runner.map_or(Duration::ZERO, |r| r.cpu);
+                    (
+                        runner.frames.to_string(),
+                        format!("{:.3}", runner.cpu.saturating_sub(earlier).as_secs_f64()),
+                        format!(
+                            "{:.0}/{:.0}",
+                            runner.p50.as_secs_f64() * 1e6,
+                            runner.p99.as_secs_f64() * 1e6
+                        ),
+                    )
+                }
+                None => ("-".into(), "-".into(), "-".into()),
+            };
             println!(
-                "  {id:<9} {:<14} {:>7.3} {:>5.1}% {:>11} {:>11} {:>11} {:>5}  {}{shared}",
+                "  {id:<9} {:<14} {:>7.3} {:>5.1}% {:>11} {:>11} {:>11} {:>5} {frames:>7} {node_cpu:>10} {times:>14}  {}{shared}",
                 end.node_id,
                 cpu_time.as_secs_f64(),
                 cpu,
@@ -346,6 +373,9 @@ struct Streamed {
     foreign: u64,
     /// FNV-1a over every output payload, in order.
     checksum: u64,
+    /// What each node used, read before the end of input (their cgroups still there) with
+    /// the runners' final reports (sent before their end of stream) added after it.
+    usage: Vec<NodeUsage>,
 }
 
 impl Streamed {
@@ -417,6 +447,7 @@ fn stream(
         sent: HashSet::with_capacity(audio.samples.len().div_ceil(chunk)),
         foreign: 0,
         checksum: 0xcbf29ce484222325,
+        usage: Vec::new(),
     };
     let started = Instant::now();
     for (i, samples) in audio.samples.chunks(chunk).enumerate() {
@@ -450,6 +481,7 @@ fn stream(
         };
         streamed.receive(session, wait)?;
     }
+    streamed.usage = session.usage();
     session.end_inputs();
     let deadline = Instant::now() + END_TIMEOUT;
     // Interrupted or not, what is in flight still arrives (a second Ctrl-C exits at once).
@@ -461,6 +493,10 @@ fn stream(
              input; a node may be stuck (see its log above)"
         );
         streamed.receive(session, left.min(Duration::from_millis(100)))?;
+    }
+    // Each runner reported its last figures before its end of stream, so they are in now.
+    for (kept, last) in streamed.usage.iter_mut().zip(session.usage()) {
+        kept.runner = last.runner.or(kept.runner);
     }
     Ok(streamed)
 }

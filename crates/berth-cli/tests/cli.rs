@@ -550,3 +550,168 @@ fn run_prints_what_each_node_used() {
         "the example's memory limit: {row}"
     );
 }
+
+/// Runs `berth ps --json` and returns its document.
+fn ps_json(interval: &str) -> serde_json::Value {
+    let out = berth(&["ps", "--json", "--interval", interval]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ps --json prints JSON")
+}
+
+/// The nodes `berth ps --json` shows for `session`.
+fn ps_nodes(doc: &serde_json::Value, session: &str) -> Vec<serde_json::Value> {
+    doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["session_id"] == session)
+        .flat_map(|s| s["nodes"].as_array().unwrap().clone())
+        .collect()
+}
+
+#[test]
+fn ps_and_logs_show_running_sessions_from_another_process() {
+    let _one = one_at_a_time();
+    if !docker_available() {
+        return;
+    }
+    // Two sessions sharing one container, and one host-process session, in two other processes.
+    let mut containers = Running::start(&[
+        "run",
+        &repo("examples/gain-docker/pipeline.yaml"),
+        "--sessions",
+        "2",
+        "--realtime",
+        "--seconds",
+        "60",
+    ]);
+    let docker_sessions = [containers.session(), containers.session()];
+    let mut process = Running::start(&[
+        "run",
+        &repo("examples/gain/pipeline.yaml"),
+        "--realtime",
+        "--seconds",
+        "60",
+    ]);
+    let process_session = process.session();
+
+    // Until each runner's first report (about a second into the stream) is in the status.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let doc = loop {
+        let doc = ps_json("300ms");
+        let reported = docker_sessions.iter().chain([&process_session]).all(|s| {
+            ps_nodes(&doc, s)
+                .iter()
+                .all(|n| n["frames"].as_u64() > Some(0))
+        });
+        if reported || std::time::Instant::now() > deadline {
+            break doc;
+        }
+    };
+    for session in &docker_sessions {
+        let nodes = ps_nodes(&doc, session);
+        assert_eq!(nodes.len(), 1, "session {session} and its node: {doc:#}");
+        let gain = &nodes[0];
+        assert_eq!(gain["node_id"], "gain");
+        assert_eq!(gain["backend"], "docker");
+        assert_eq!(gain["state"], "running");
+        assert_eq!(gain["shared_by"], 2, "one container for both: {gain:#}");
+        assert_eq!(gain["image"], "berth/python:3.11");
+        assert!(gain["cpu_seconds"].as_f64() > Some(0.0), "{gain:#}");
+        assert!(gain["cpu_percent"].as_f64() > Some(0.0), "{gain:#}");
+        assert!(gain["memory_bytes"].as_u64() > Some(0), "{gain:#}");
+        assert_eq!(gain["memory_limit_bytes"], 512u64 << 20);
+        assert!(gain["frames"].as_u64() > Some(0), "{gain:#}");
+        assert!(
+            gain["node_cpu_seconds"].as_f64() > Some(0.0),
+            "this session's share: {gain:#}"
+        );
+    }
+    let container = ps_nodes(&doc, &docker_sessions[0])[0]["id"].clone();
+    assert_eq!(ps_nodes(&doc, &docker_sessions[1])[0]["id"], container);
+    let host = &ps_nodes(&doc, &process_session)[0];
+    assert_eq!(host["backend"], "process");
+    assert!(host["memory_bytes"].as_u64() > Some(0), "{host:#}");
+    assert!(host["cpu_seconds"].as_f64() > Some(0.0), "{host:#}");
+
+    // The table names every session.
+    let table = String::from_utf8_lossy(&berth(&["ps", "--interval", "100ms"]).stdout).into_owned();
+    for session in docker_sessions.iter().chain([&process_session]) {
+        assert!(table.contains(session.as_str()), "{table}");
+    }
+
+    // Logs: the container's from Docker, the host process's from its file; each line timed.
+    for session in docker_sessions.iter().chain([&process_session]) {
+        let out = berth(&["logs", session, "gain"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ready = stdout
+            .lines()
+            .find(|l| l.contains("berth[") && l.contains("ready"))
+            .unwrap_or_else(|| panic!("the runner's ready line: {stdout}"));
+        let mut fields = ready.split_whitespace();
+        let time = fields.next().unwrap();
+        assert!(time.len() >= 20 && time.as_bytes()[10] == b'T', "{ready}");
+        assert_eq!(fields.next(), Some(session.as_str()), "{ready}");
+        assert_eq!(fields.next(), Some("gain"), "{ready}");
+    }
+    let missing = berth(&["logs", &process_session, "nope"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("its nodes: gain"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+
+    // A follower ends by itself when its session does.
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["logs", &process_session, "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut followed_lines =
+        std::io::BufRead::lines(std::io::BufReader::new(follower.stdout.take().unwrap()));
+    let first = followed_lines.next().expect("a line").unwrap();
+    assert!(first.contains(&process_session), "{first}");
+    for run in [&process, &containers] {
+        let status = Command::new("kill")
+            .args(["-INT", &run.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let (status, stdout) = process.finish();
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    let (status, stdout) = containers.finish();
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rest: Vec<String> = followed_lines.map_while(Result::ok).collect();
+        tx.send((follower.wait(), rest))
+    });
+    let (status, rest) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the follower ended with its session");
+    assert!(status.unwrap().success());
+    assert!(
+        std::iter::once(&first)
+            .chain(&rest)
+            .any(|l| l.contains("ready")),
+        "{first}\n{}",
+        rest.join("\n")
+    );
+
+    // Gone from the view with their sessions.
+    let doc = ps_json("100ms");
+    for session in docker_sessions.iter().chain([&process_session]) {
+        assert!(ps_nodes(&doc, session).is_empty(), "{doc:#}");
+    }
+}

@@ -22,21 +22,22 @@ impl DockerSpec {
     }
 
     /// sha256 (hex) of everything that makes two containers interchangeable: the environment
-    /// hash plus limits, env and volumes.
+    /// hash plus limits, env, volumes and network.
     pub fn container_config_hash(&self) -> String {
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "environment": self.environment_hash(),
             "resource_limits": self.resource_limits,
             "env": self.env,
             "volumes": self.volumes,
         });
+        if self.network != crate::schema::DockerNetwork::None {
+            // Only when set, so the hashes of existing definitions stay as they were.
+            canonical["network"] = serde_json::json!(self.network);
+        }
         hex(canonical.to_string().as_bytes())
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", Sha256::digest(bytes))
 }

@@ -21,8 +21,8 @@ mod validate;
 pub use error::{ManifestError, ManifestErrors};
 pub use python::{PythonSource, PythonVersion, python_version, python_versions};
 pub use schema::{
-    Connection, DockerSpec, Executor, Manifest, Metadata, NodeSpec, ResourceLimits, RestartPolicy,
-    VolumeSpec,
+    Connection, DockerNetwork, DockerSpec, Executor, Manifest, Metadata, NodeSpec, ResourceLimits,
+    RestartPolicy, VolumeSpec,
 };
 
 /// The JSON Schema of the manifest format, for editors.

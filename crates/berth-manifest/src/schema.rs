@@ -151,6 +151,30 @@ pub struct DockerSpec {
     /// shared container as a whole.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub shared: bool,
+    /// What network the container gets: `none` (the default: no interface but loopback),
+    /// `bridge` (Docker's default network: outbound access, e.g. to fetch a model in
+    /// `initialize()`), or `host` (the host's own network stack; no isolation).
+    #[serde(default, skip_serializing_if = "DockerNetwork::is_none")]
+    pub network: DockerNetwork,
+}
+
+/// The network a container node gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DockerNetwork {
+    /// No network but loopback.
+    #[default]
+    None,
+    /// Docker's default bridge network.
+    Bridge,
+    /// The host's network stack.
+    Host,
+}
+
+impl DockerNetwork {
+    fn is_none(&self) -> bool {
+        *self == DockerNetwork::None
+    }
 }
 
 fn yes() -> bool {

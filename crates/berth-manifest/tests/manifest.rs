@@ -258,3 +258,34 @@ fn no_input_makes_the_parser_panic() {
         let _ = Manifest::from_yaml_str(garbage, "p.yaml");
     }
 }
+
+#[test]
+fn docker_network_is_none_unless_named_and_checked() {
+    let yaml = |network: &str| {
+        format!(
+            "version: v1\nmetadata: {{ name: net }}\nnodes:\n  - id: a\n    node_type: T\n    docker: {{ python_version: \"3.11\"{network} }}\nconnections:\n  - {{ from: mic, to: a }}\n"
+        )
+    };
+    let docker = |m: &Manifest| m.nodes[0].docker.clone().unwrap();
+    let plain = Manifest::from_yaml_str(&yaml(""), "p.yaml").unwrap();
+    assert_eq!(docker(&plain).network, berth_manifest::DockerNetwork::None);
+    let bridge = Manifest::from_yaml_str(&yaml(", network: bridge"), "p.yaml").unwrap();
+    assert_eq!(
+        docker(&bridge).network,
+        berth_manifest::DockerNetwork::Bridge
+    );
+    // A run setting: the image is the same, the container is not.
+    assert_eq!(
+        docker(&plain).environment_hash(),
+        docker(&bridge).environment_hash()
+    );
+    assert_ne!(
+        docker(&plain).container_config_hash(),
+        docker(&bridge).container_config_hash()
+    );
+    let err = Manifest::from_yaml_str(&yaml(", network: brige"), "p.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("network"), "{err}");
+    assert!(err.contains("bridge"), "names what is accepted: {err}");
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{ResourceError, Sampler, Usage, number, read};
+use crate::{ResourceError, Sampler, SavedSampler, Usage, number, read};
 
 /// Where cgroup hierarchies are mounted.
 const ROOT: &str = "/sys/fs/cgroup";
@@ -13,7 +13,8 @@ const ROOT: &str = "/sys/fs/cgroup";
 const NO_LIMIT_V1: u64 = 1 << 62;
 
 /// The cgroup files of one node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "version", rename_all = "snake_case")]
 enum Layout {
     V1 {
         memory: PathBuf,
@@ -25,8 +26,9 @@ enum Layout {
     },
 }
 
-/// Samples one cgroup.
-#[derive(Clone, Debug)]
+/// Samples one cgroup. It serializes to the cgroup's paths, so another process (`berth ps`)
+/// can sample the same cgroup later.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CgroupSampler {
     name: String,
     layout: Layout,
@@ -111,7 +113,11 @@ impl CgroupSampler {
             memory_bytes: file(memory, "memory.usage_in_bytes")?,
             memory_peak_bytes: Some(file(memory, "memory.max_usage_in_bytes")?),
             memory_limit_bytes: (limit < NO_LIMIT_V1).then_some(limit),
-            memory_limit_hits: Some(file(memory, "memory.failcnt")?),
+            // With swap accounting (Docker's `--memory-swap`) a charge is tried against the
+            // memory+swap counter first, and one that fails there is counted only there.
+            memory_limit_hits: Some(
+                file(memory, "memory.failcnt")? + file(memory, "memory.memsw.failcnt").unwrap_or(0),
+            ),
             tasks: pids.and_then(|dir| file(dir, "pids.current").ok()),
         })
     }
@@ -147,38 +153,65 @@ impl CgroupSampler {
 }
 
 impl CgroupSampler {
-    /// An eventfd the kernel signals when the cgroup's OOM killer runs (cgroup v1
-    /// `memory.oom_control` through `cgroup.event_control`): read the cgroup at that moment and
-    /// its peak record and failure count are still there, before the cgroup is removed.
-    /// `None` under v2, or when the cgroup does not allow it.
+    /// A descriptor that becomes readable when the cgroup's OOM killer runs, so the cgroup can
+    /// be read at that moment, its peak record and failure count still there, before it is
+    /// removed: under v1 an eventfd registered on `memory.oom_control` through
+    /// `cgroup.event_control`; under v2 an inotify watch of `memory.events`, which the kernel
+    /// marks modified when its `max`, `oom` or `oom_kill` counts change. Drain it with reads of
+    /// at least 4 KiB. `None` when the cgroup does not allow it.
     pub fn oom_events(&self) -> Option<std::os::fd::OwnedFd> {
-        use std::io::Write;
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        let Layout::V1 { memory, .. } = &self.layout else {
-            return None;
-        };
-        // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor we own.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if raw < 0 {
-            return None;
+        match &self.layout {
+            Layout::V1 { memory, .. } => v1_oom_eventfd(memory),
+            Layout::V2 { dir } => watch_modified(&dir.join("memory.events")),
         }
-        // SAFETY: `raw` is a fresh descriptor nothing else owns.
-        let events = unsafe { OwnedFd::from_raw_fd(raw) };
-        let control = std::fs::File::open(memory.join("memory.oom_control")).ok()?;
-        let registration = format!("{} {}", events.as_raw_fd(), control.as_raw_fd());
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(memory.join("cgroup.event_control"))
-            .and_then(|mut f| f.write_all(registration.as_bytes()))
-            .ok()?;
-        // The kernel keeps its own reference to `memory.oom_control` once registered.
-        Some(events)
     }
+}
+
+fn v1_oom_eventfd(memory: &Path) -> Option<std::os::fd::OwnedFd> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor we own.
+    let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: `raw` is a fresh descriptor nothing else owns.
+    let events = unsafe { OwnedFd::from_raw_fd(raw) };
+    let control = std::fs::File::open(memory.join("memory.oom_control")).ok()?;
+    let registration = format!("{} {}", events.as_raw_fd(), control.as_raw_fd());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(memory.join("cgroup.event_control"))
+        .and_then(|mut f| f.write_all(registration.as_bytes()))
+        .ok()?;
+    // The kernel keeps its own reference to `memory.oom_control` once registered.
+    Some(events)
+}
+
+/// An inotify descriptor that becomes readable when `file` is modified.
+fn watch_modified(file: &Path) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(file.as_os_str().as_bytes()).ok()?;
+    // SAFETY: inotify_init1 takes no pointers; a non-negative result is a new descriptor.
+    let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: `raw` is a fresh descriptor nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
+    let watch = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), libc::IN_MODIFY) };
+    (watch >= 0).then_some(fd)
 }
 
 impl Sampler for CgroupSampler {
     fn source(&self) -> String {
         self.name.clone()
+    }
+
+    fn saved(&self) -> Option<SavedSampler> {
+        Some(SavedSampler::Cgroup(self.clone()))
     }
 
     fn sample(&self) -> Result<Usage, ResourceError> {
@@ -213,7 +246,8 @@ mod tests {
             ("memory/docker/abc/memory.usage_in_bytes", "1048576\n"),
             ("memory/docker/abc/memory.max_usage_in_bytes", "4194304\n"),
             ("memory/docker/abc/memory.limit_in_bytes", "134217728\n"),
-            ("memory/docker/abc/memory.failcnt", "7\n"),
+            ("memory/docker/abc/memory.failcnt", "5\n"),
+            ("memory/docker/abc/memory.memsw.failcnt", "2\n"),
             ("cpu,cpuacct/docker/abc/cpuacct.usage", "2500000000\n"),
             ("pids/docker/abc/pids.current", "3\n"),
         ]);
@@ -260,6 +294,30 @@ mod tests {
             usage.memory_peak_bytes, None,
             "no memory.peak before Linux 5.19"
         );
+    }
+
+    #[test]
+    fn a_v2_cgroup_signals_a_change_of_its_memory_events() {
+        use std::os::fd::AsRawFd;
+        let root = fake_root(&[("app.scope/memory.events", "max 0\noom 0\noom_kill 0\n")]);
+        let sampler = CgroupSampler::from_proc_cgroup("0::/app.scope\n", root.path()).unwrap();
+        let events = sampler.oom_events().expect("an inotify watch");
+        let readable = |timeout_ms: i32| {
+            let mut poll = libc::pollfd {
+                fd: events.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut poll, 1, timeout_ms) == 1 }
+        };
+        assert!(!readable(0), "nothing changed yet");
+        std::fs::write(
+            root.path().join("app.scope/memory.events"),
+            "max 3\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
+        assert!(readable(5000), "the change is signalled");
     }
 
     #[test]

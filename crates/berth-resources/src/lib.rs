@@ -13,7 +13,7 @@ mod proc;
 use std::time::Duration;
 
 pub use cgroup::CgroupSampler;
-pub use proc::ProcSampler;
+pub use proc::{ProcSampler, processes_with_env};
 
 /// One reading of what a node uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,7 +28,8 @@ pub struct Usage {
     pub memory_peak_bytes: Option<u64>,
     /// The hard memory limit, when there is one.
     pub memory_limit_bytes: Option<u64>,
-    /// How often a charge hit the limit (v1 `memory.failcnt`, v2 `max` in `memory.events`);
+    /// How often a charge hit the limit (v1 `memory.failcnt` plus `memory.memsw.failcnt`, v2
+    /// `max` in `memory.events`);
     /// `None` when unknown.
     pub memory_limit_hits: Option<u64>,
     /// Tasks (processes and threads) in it.
@@ -82,6 +83,43 @@ pub trait Sampler: Send + Sync {
 
     /// Reads the node's usage now.
     fn sample(&self) -> Result<Usage, ResourceError>;
+
+    /// This sampler in a form that can be written down and sampled again by another process
+    /// (e.g. `berth ps` in a second terminal); `None` when it cannot be.
+    fn saved(&self) -> Option<SavedSampler> {
+        None
+    }
+}
+
+/// A sampler that can be written down (JSON) and read back: what one process records about
+/// its nodes so another can measure them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SavedSampler {
+    /// A cgroup, by its paths.
+    Cgroup(CgroupSampler),
+    /// A process, by pid and start time.
+    Process(ProcSampler),
+}
+
+impl Sampler for SavedSampler {
+    fn source(&self) -> String {
+        match self {
+            SavedSampler::Cgroup(s) => s.source(),
+            SavedSampler::Process(s) => s.source(),
+        }
+    }
+
+    fn sample(&self) -> Result<Usage, ResourceError> {
+        match self {
+            SavedSampler::Cgroup(s) => s.sample(),
+            SavedSampler::Process(s) => s.sample(),
+        }
+    }
+
+    fn saved(&self) -> Option<SavedSampler> {
+        Some(self.clone())
+    }
 }
 
 /// The sampler of the cgroup that process `pid` belongs to (its container's, for a container

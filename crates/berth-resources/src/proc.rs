@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{ResourceError, Sampler, Usage, number, read};
+use crate::{ResourceError, Sampler, SavedSampler, Usage, number, read};
 
-/// Samples one process (with its threads).
-#[derive(Clone, Debug)]
+/// Samples one process (with its threads). It serializes to the pid and start time, so
+/// another process can sample it later and never mistakes a new process for it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProcSampler {
     pid: u32,
     dir: PathBuf,
@@ -67,6 +68,10 @@ impl Sampler for ProcSampler {
         format!("process {}", self.pid)
     }
 
+    fn saved(&self) -> Option<SavedSampler> {
+        Some(SavedSampler::Process(self.clone()))
+    }
+
     fn sample(&self) -> Result<Usage, ResourceError> {
         let what = self.source();
         let (utime, stime, started) = self.stat()?;
@@ -93,4 +98,40 @@ impl Sampler for ProcSampler {
             tasks: field("Threads:"),
         })
     }
+}
+
+/// Pids of the live (not zombie) processes whose environment holds every `KEY=value` of
+/// `labels`, in ascending order: how Berth finds the processes it labelled.
+pub fn processes_with_env(labels: &[(&str, &str)]) -> Vec<u32> {
+    let wanted: Vec<Vec<u8>> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .collect();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+            wanted.iter().all(|w| vars.contains(&w.as_slice())) && !is_zombie(*pid)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Whether `pid` has exited and waits to be reaped (or is gone).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
 }

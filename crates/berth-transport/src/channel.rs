@@ -29,7 +29,7 @@ impl SessionId {
 
     /// A fresh random session id of 8 hex digits.
     pub fn random() -> Self {
-        Self(format!("{:08x}", random_u32()))
+        Self(format!("{:08x}", fastrand::u32(..)))
     }
 
     /// The id as text.
@@ -112,24 +112,6 @@ impl fmt::Display for ChannelName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)
     }
-}
-
-/// A random number from the standard library's randomly seeded hasher (no extra dependency).
-fn random_u32() -> u32 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    hasher.write_u32(std::process::id());
-    hasher.finish() as u32
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! or as a [native node](native) on a host thread, waits until every node says it is ready,
 //! and then moves frames: [`Session::send_audio`] writes straight into shared memory and
 //! [`Session::recv`] (async) or [`Session::recv_with`] (blocking) lets the caller read outputs
-//! in place. Sessions started from one [`Runtime`] share container nodes.
+//! in place. Sessions started from one [`Runtime`] share container nodes. Each running
+//! session describes itself for other processes ([`status`]: what `berth ps` reads).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), berth::SessionError> {
@@ -29,10 +30,12 @@ mod pool;
 mod python;
 mod runtime;
 mod session;
+pub mod status;
 
 pub use berth_manifest::Manifest;
 pub use berth_resources::Usage;
 pub use berth_transport::{FrameHeader, FrameKind, TransportConfig, monotonic_ns};
+pub use control::RunnerStats;
 pub use error::SessionError;
 pub use owner::sweep_orphans;
 pub use pool::SharedNodeInfo;

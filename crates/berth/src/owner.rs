@@ -17,8 +17,8 @@ use berth_transport::{SessionId, Transport, transport_by_name};
 
 use crate::SessionError;
 
-/// Where the owner files live.
-fn sessions_dir() -> PathBuf {
+/// Where the owner files (and the sessions' status files, [`crate::status`]) live.
+pub(crate) fn sessions_dir() -> PathBuf {
     berth_images::default_cache_dir().join("sessions")
 }
 
@@ -88,7 +88,15 @@ impl OwnerLock {
 
     /// Ends the ownership after a clean stop: nothing is left to sweep.
     pub(crate) fn release(self) {
+        if let Some(id) = self.id() {
+            crate::status::remove(id);
+        }
         let _ = std::fs::remove_file(&self.path);
+    }
+
+    /// The session id the file is named after.
+    fn id(&self) -> Option<&str> {
+        self.path.file_name()?.to_str()?.strip_suffix(".owner")
     }
 }
 
@@ -130,6 +138,7 @@ pub async fn sweep_orphans() -> Vec<SessionId> {
             None => complete = false,
         }
         if complete {
+            crate::status::remove(dead.id.as_str());
             let _ = std::fs::remove_file(&dead.path);
         }
         tracing::info!(
@@ -184,6 +193,8 @@ fn dead_sessions() -> Vec<Dead> {
         if !same {
             continue;
         }
+        // Dead: out of `berth ps` at once, before the (maybe slow) sweep.
+        crate::status::remove(id.as_str());
         let backends = std::fs::read_to_string(&path)
             .unwrap_or_default()
             .lines()

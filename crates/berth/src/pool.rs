@@ -44,8 +44,9 @@ const REPLY_POLL: Duration = Duration::from_millis(100);
 /// node type. `params` are per session, so they are not part of it.
 pub(crate) fn node_key(container: &LaunchSpec, node_type: &str) -> String {
     let canonical = format!(
-        "{node_type}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{node_type}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         container.image,
+        container.network,
         container.env,
         container.mounts,
         container.limits,
@@ -53,11 +54,9 @@ pub(crate) fn node_key(container: &LaunchSpec, node_type: &str) -> String {
         container.labels,
         container.working_dir,
     );
-    Sha256::digest(canonical.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut key = format!("{:x}", Sha256::digest(canonical.as_bytes()));
+    key.truncate(16);
+    key
 }
 
 /// Every shared container of one runtime.

@@ -151,6 +151,11 @@ pub(crate) fn container_spec(
         cpu_cores: limits.and_then(|l| l.cpu_cores),
     };
     spec.image = image;
+    spec.network = match docker.network {
+        berth_manifest::DockerNetwork::None => berth_backend::Network::None,
+        berth_manifest::DockerNetwork::Bridge => berth_backend::Network::Bridge,
+        berth_manifest::DockerNetwork::Host => berth_backend::Network::Host,
+    };
     spec.labels
         .insert(LABEL_ENV_HASH.into(), docker.environment_hash());
     spec.env.insert("HOME".into(), "/tmp".into());

@@ -1,11 +1,9 @@
 //! The settings a node's container is created with.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use berth_backend::{BackendError, LaunchSpec, Mount};
+use berth_backend::{BackendError, LaunchSpec, Mount, Network};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
 
@@ -27,11 +25,7 @@ pub(crate) struct Settings {
 
 /// `berth-{session}-{node}-{6 random hex digits}`, restricted to what Docker accepts.
 pub(crate) fn container_name(spec: &LaunchSpec) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    let suffix = hasher.finish() & 0xff_ffff;
+    let suffix = fastrand::u32(..0x100_0000);
     format!(
         "berth-{}-{}-{suffix:06x}",
         name_part(&spec.session_id),
@@ -157,7 +151,7 @@ pub(crate) fn create_body(
             memory_swap: memory,
             nano_cpus,
             cpuset_cpus: spec.cpuset.clone(),
-            network_mode: (!settings.network).then(|| "none".to_owned()),
+            network_mode: Some(network_mode(spec.network, settings.network).to_owned()),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
             auto_remove: Some(false),
@@ -166,6 +160,17 @@ pub(crate) fn create_body(
         }),
         ..ContainerCreateBody::default()
     })
+}
+
+/// Docker's network mode for `network`; a backend made `with_network(true)` gives nodes that
+/// ask for none the default bridge.
+fn network_mode(network: Network, backend_default: bool) -> &'static str {
+    match network {
+        Network::None if backend_default => "bridge",
+        Network::None => "none",
+        Network::Bridge => "bridge",
+        Network::Host => "host",
+    }
 }
 
 /// Checks that every mount's host path exists: Docker would create a missing one as root, and
@@ -285,8 +290,23 @@ mod tests {
         )
         .unwrap();
         let host = body.host_config.unwrap();
-        assert_eq!(host.network_mode, None);
+        assert_eq!(host.network_mode.as_deref(), Some("bridge"));
         assert_eq!(host.init, None);
+        let settings = Settings {
+            network: false,
+            init: true,
+        };
+        for (network, mode) in [
+            (Network::None, "none"),
+            (Network::Bridge, "bridge"),
+            (Network::Host, "host"),
+        ] {
+            let body = create_body(&LaunchSpec { network, ..spec() }, "x", settings).unwrap();
+            assert_eq!(
+                body.host_config.unwrap().network_mode.as_deref(),
+                Some(mode)
+            );
+        }
     }
 
     #[test]

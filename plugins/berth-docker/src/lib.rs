@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use berth_backend::{
-    Backend, BackendError, Capabilities, LABEL_MANAGED_BY, LABEL_SESSION, LaunchSpec, MANAGED_BY,
-    NodeProcess,
+    Backend, BackendError, Capabilities, LABEL_MANAGED_BY, LABEL_NODE, LABEL_SESSION, LaunchSpec,
+    LogLine, MANAGED_BY, NodeProcess,
 };
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptions;
@@ -34,6 +34,21 @@ pub use node::DockerNode;
 use crate::connect::{Address, Daemon};
 use crate::container::Settings;
 use crate::error::operation_error;
+
+/// A container a Berth session made, as Docker lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedContainer {
+    /// Its id.
+    pub id: String,
+    /// Its `berth.session` label: the session (or shared container owner) that made it.
+    pub session: String,
+    /// Its `berth.node` label.
+    pub node: String,
+    /// Its image.
+    pub image: String,
+    /// Docker's state (`running`, `exited`, …).
+    pub state: String,
+}
 
 /// Runs node runners in Docker containers.
 #[derive(Clone, Debug)]
@@ -108,6 +123,51 @@ impl DockerBackend {
             "all sessions",
         )
         .await
+    }
+
+    /// Reads container `id`'s output, a line at a time with Docker's timestamp, into `sink`:
+    /// what it logged so far and, with `follow`, everything after until the container ends.
+    pub async fn read_logs(
+        &self,
+        id: &str,
+        follow: bool,
+        sink: &mut (dyn FnMut(LogLine) + Send),
+    ) -> Result<(), BackendError> {
+        let docker = &self.daemon().await?.docker;
+        logs::read(docker, id, follow, sink)
+            .await
+            .map_err(|e| operation_error("read the logs of", id, &e))
+    }
+
+    /// Every container a Berth session made (labelled `berth.managed-by=berth`), running or
+    /// not, with its labels: what `berth ps` checks against the sessions that run.
+    pub async fn managed_containers(&self) -> Result<Vec<ManagedContainer>, BackendError> {
+        let docker = &self.daemon().await?.docker;
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_owned(),
+                vec![format!("{LABEL_MANAGED_BY}={MANAGED_BY}")],
+            )])),
+            ..ListContainersOptions::default()
+        };
+        let containers = docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| operation_error("list containers", "all sessions", &e))?;
+        Ok(containers
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                Some(ManagedContainer {
+                    id: c.id?,
+                    session: labels.get(LABEL_SESSION).cloned().unwrap_or_default(),
+                    node: labels.get(LABEL_NODE).cloned().unwrap_or_default(),
+                    image: c.image.unwrap_or_default(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 
     async fn daemon(&self) -> Result<&Daemon, BackendError> {

@@ -10,29 +10,44 @@ use tokio::sync::watch;
 /// Follows the container's stdout and stderr (with Docker's timestamps) until it ends, then
 /// flags `done`.
 pub(crate) async fn forward(docker: Docker, id: String, tail: LogTail, done: watch::Sender<bool>) {
+    if let Err(e) = read(&docker, &id, true, &mut |line| tail.push(line)).await {
+        tracing::debug!(container_id = %id, error = %e, "log stream ended with an error");
+    }
+    let _ = done.send(true);
+}
+
+/// Reads the container's stdout and stderr, a line at a time with Docker's timestamp, into
+/// `sink`: what it logged so far, and with `follow` everything after until it ends.
+pub(crate) async fn read(
+    docker: &Docker,
+    id: &str,
+    follow: bool,
+    sink: &mut (dyn FnMut(LogLine) + Send),
+) -> Result<(), bollard::errors::Error> {
     let options = LogsOptions {
-        follow: true,
+        follow,
         stdout: true,
         stderr: true,
         timestamps: true,
         ..LogsOptions::default()
     };
-    let mut stream = docker.logs(&id, Some(options));
+    let mut stream = docker.logs(id, Some(options));
     let mut lines = LineSplitter::default();
+    let mut result = Ok(());
     while let Some(item) = stream.next().await {
         match item {
-            Ok(LogOutput::StdOut { message }) => lines.push(LogStream::Stdout, &message, &tail),
-            Ok(LogOutput::StdErr { message }) => lines.push(LogStream::Stderr, &message, &tail),
-            Ok(LogOutput::Console { message }) => lines.push(LogStream::Stdout, &message, &tail),
+            Ok(LogOutput::StdOut { message }) => lines.push(LogStream::Stdout, &message, sink),
+            Ok(LogOutput::StdErr { message }) => lines.push(LogStream::Stderr, &message, sink),
+            Ok(LogOutput::Console { message }) => lines.push(LogStream::Stdout, &message, sink),
             Ok(LogOutput::StdIn { .. }) => {}
             Err(e) => {
-                tracing::debug!(container_id = %id, error = %e, "log stream ended with an error");
+                result = Err(e);
                 break;
             }
         }
     }
-    lines.finish(&tail);
-    let _ = done.send(true);
+    lines.finish(sink);
+    result
 }
 
 /// Splits Docker log frames into lines, keeping each line's timestamp and joining the pieces
@@ -44,8 +59,13 @@ pub(crate) struct LineSplitter {
 }
 
 impl LineSplitter {
-    /// Takes one frame of `stream`; pushes every line it completes to `tail`.
-    pub(crate) fn push(&mut self, stream: LogStream, frame: &[u8], tail: &LogTail) {
+    /// Takes one frame of `stream`; gives every line it completes to `sink`.
+    pub(crate) fn push(
+        &mut self,
+        stream: LogStream,
+        frame: &[u8],
+        sink: &mut (dyn FnMut(LogLine) + Send),
+    ) {
         let text = String::from_utf8_lossy(frame);
         let (timestamp, rest) = split_timestamp(&text);
         let pending = match stream {
@@ -62,7 +82,7 @@ impl LineSplitter {
         while let Some(end) = buffer.find('\n') {
             let line: String = buffer.drain(..=end).collect();
             let line = line.trim_end_matches('\n').trim_end_matches('\r');
-            tail.push(LogLine {
+            sink(LogLine {
                 stream,
                 text: line.to_owned(),
                 timestamp: timestamp.clone(),
@@ -73,14 +93,14 @@ impl LineSplitter {
         }
     }
 
-    /// Pushes whatever is left without a line break.
-    pub(crate) fn finish(&mut self, tail: &LogTail) {
+    /// Gives `sink` whatever is left without a line break.
+    pub(crate) fn finish(&mut self, sink: &mut (dyn FnMut(LogLine) + Send)) {
         for (stream, pending) in [
             (LogStream::Stdout, self.stdout.take()),
             (LogStream::Stderr, self.stderr.take()),
         ] {
             if let Some((timestamp, text)) = pending {
-                tail.push(LogLine {
+                sink(LogLine {
                     stream,
                     text,
                     timestamp,
@@ -118,9 +138,13 @@ mod tests {
         lines.push(
             LogStream::Stdout,
             b"2024-05-01T12:00:00.123456789Z hello world\n",
-            &tail,
+            &mut |l| tail.push(l),
         );
-        lines.push(LogStream::Stderr, b"2024-05-01T12:00:01Z oops\r\n", &tail);
+        lines.push(
+            LogStream::Stderr,
+            b"2024-05-01T12:00:01Z oops\r\n",
+            &mut |l| tail.push(l),
+        );
         let got = tail.lines();
         assert_eq!(got[0].text, "hello world");
         assert_eq!(
@@ -135,11 +159,19 @@ mod tests {
     fn split_long_lines_are_joined_and_leftovers_flushed() {
         let tail = LogTail::new("s", "n", 10);
         let mut lines = LineSplitter::default();
-        lines.push(LogStream::Stdout, b"2024-05-01T12:00:00Z abc", &tail);
-        lines.push(LogStream::Stdout, b"2024-05-01T12:00:00Z def\n", &tail);
-        lines.push(LogStream::Stdout, b"2024-05-01T12:00:02Z no newline", &tail);
+        lines.push(LogStream::Stdout, b"2024-05-01T12:00:00Z abc", &mut |l| {
+            tail.push(l)
+        });
+        lines.push(LogStream::Stdout, b"2024-05-01T12:00:00Z def\n", &mut |l| {
+            tail.push(l)
+        });
+        lines.push(
+            LogStream::Stdout,
+            b"2024-05-01T12:00:02Z no newline",
+            &mut |l| tail.push(l),
+        );
         assert_eq!(tail.lines().len(), 1);
-        lines.finish(&tail);
+        lines.finish(&mut |l| tail.push(l));
         let got = tail.lines();
         assert_eq!(got[0].text, "abcdef");
         assert_eq!(got[0].timestamp.as_deref(), Some("2024-05-01T12:00:00Z"));

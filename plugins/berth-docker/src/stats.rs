@@ -98,10 +98,15 @@ pub(crate) async fn watch_cgroup(cgroup: berth_resources::CgroupSampler, peak: M
                     tokio::time::timeout(CGROUP_INTERVAL, events.readable()).await
                 {
                     use std::os::fd::AsRawFd;
-                    let mut count = [0u8; 8];
-                    // SAFETY: an 8-byte read from an eventfd into an 8-byte buffer.
+                    // An eventfd's count (v1) or inotify events (v2): drained whole.
+                    let mut drained = [0u8; 4096];
+                    // SAFETY: a read into a buffer of the length given.
                     let _ = unsafe {
-                        libc::read(events.get_ref().as_raw_fd(), count.as_mut_ptr().cast(), 8)
+                        libc::read(
+                            events.get_ref().as_raw_fd(),
+                            drained.as_mut_ptr().cast(),
+                            drained.len(),
+                        )
                     };
                     ready.clear_ready();
                 }

@@ -406,9 +406,12 @@ fn a_dropped_or_aborted_node_leaves_no_container() {
             .expect("launch");
         let started = Instant::now();
         node.abort();
+        // `abort` is not async: it hands the removal to a task. Far under the seconds a stop
+        // and removal take, yet generous for a busy machine.
         assert!(
-            started.elapsed() < Duration::from_millis(100),
-            "abort does not wait"
+            started.elapsed() < Duration::from_secs(1),
+            "abort does not wait: {:?}",
+            started.elapsed()
         );
         assert_session_empty(&backend, &session_id).await;
         let report = tokio::time::timeout(Duration::from_secs(10), node.wait())

@@ -7,7 +7,6 @@
 //! CPU limit, and says so in its capabilities.
 
 mod node;
-mod proc_scan;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,26 +54,31 @@ impl Backend for ProcessBackend {
     }
 
     async fn session_resources(&self, session_id: &str) -> Result<Vec<String>, BackendError> {
-        Ok(proc_scan::session_pids(session_id)
+        Ok(session_pids(session_id)
             .iter()
             .map(|pid| format!("pid {pid}"))
             .collect())
     }
 
     async fn sweep_session(&self, session_id: &str) -> Result<usize, BackendError> {
-        let pids = proc_scan::session_pids(session_id);
+        let pids = session_pids(session_id);
         for &pid in &pids {
             // SAFETY: plain syscall; the pid was read from /proc with the session's label.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
         }
         for _ in 0..100 {
-            if proc_scan::session_pids(session_id).is_empty() {
+            if session_pids(session_id).is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Ok(pids.len())
     }
+}
+
+/// Pids of the live runner processes labelled with `session_id`.
+fn session_pids(session_id: &str) -> Vec<u32> {
+    berth_resources::processes_with_env(&[(ENV_MANAGED_BY, "berth"), (ENV_SESSION, session_id)])
 }
 
 berth_backend::inventory::submit! {

@@ -81,7 +81,16 @@ impl ProcessNode {
             detail: format!("cannot run `{program}`: {e}"),
         })?;
         let pid = child.id().map(|p| p as i32).unwrap_or_default();
-        let logs = LogTail::new(&spec.session_id, &spec.node_id, 200);
+        let mut logs = LogTail::new(&spec.session_id, &spec.node_id, 200);
+        if let Some(path) = &spec.log_file {
+            logs = match logs.clone().with_file(path) {
+                Ok(logs) => logs,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot write the node's log file; `berth logs` will not show it");
+                    logs
+                }
+            };
+        }
         let (done_tx, output_done) = watch::channel(0usize);
         let done_tx = std::sync::Arc::new(done_tx);
         if let Some(out) = child.stdout.take() {

@@ -43,6 +43,9 @@ from .spec import NodeSpec, SpecError
 WAIT_TIMEOUT_MS = 100
 """Longest blocking wait, so a stop request is seen promptly even without a wake-up."""
 
+RECENT_CALLS = 1024
+"""How many of the latest `process()` durations the `stats` percentiles cover."""
+
 _u8 = ctypes.c_uint8
 _f32 = np.dtype(np.float32)
 _header_at = FrameHeader.from_address
@@ -67,6 +70,9 @@ def ready_message() -> Dict[str, Any]:
         "python": platform.python_version(),
         "iceoryx2": _iceoryx2_version(),
         "berth": __version__,
+        # CPU time of the thread that will run the node, so far (imports, `initialize()`):
+        # the host's baseline for the `stats` that follow.
+        "cpu_ns": time.thread_time_ns(),
     }
 
 
@@ -109,6 +115,12 @@ class Runner:
         self.busy_since = 0
         self.busy_sequence = -1
         self._watched = spec.timeout_ms > 0
+        #: Wall time of the latest `process()` calls (decode to publish), a ring.
+        self._durations = [0] * RECENT_CALLS
+        self._calls = 0
+        self._busy_ns = 0
+        self._stats_every_ns = max(spec.stats_interval_ms, 1) * 1_000_000
+        self._stats_due = perf_counter_ns() + self._stats_every_ns
         self._closed = False
         self._watchdog_stop = threading.Event()
 
@@ -188,6 +200,9 @@ class Runner:
             self.driver.call(self.node.cleanup())
         except Exception as exc:
             failure = (exc, traceback.format_exc())
+        # Before the end of stream goes downstream: a host that saw the pipeline's last end of
+        # stream has every runner's final figures.
+        self.send_stats()
         if end_of_stream and self.output is not None:
             try:
                 self.output.send_end_of_stream()
@@ -357,6 +372,7 @@ class Runner:
                 self.log(f"END_OF_STREAM on {port.name}")
             return self._inputs_ended >= len(self.inputs)
         data: Optional[RuntimeData] = None
+        started = perf_counter_ns()
         try:
             data = self._decode(header, sample, port.name)
             self.processed += 1
@@ -375,7 +391,37 @@ class Runner:
             if data is not None:
                 data._release()
             sample.delete()
+            ended = perf_counter_ns()
+            calls = self._calls
+            self._durations[calls % RECENT_CALLS] = ended - started
+            self._calls = calls + 1
+            self._busy_ns += ended - started
+            if ended >= self._stats_due:
+                self._stats_due = ended + self._stats_every_ns
+                self.send_stats()
         return False
+
+    def stats_message(self) -> Dict[str, Any]:
+        """The `stats` control message: frames, this thread's CPU time (a shared runner's
+        instance runs on a thread of its own, so this is its session's share of the
+        container), and the wall time of recent `process()` calls."""
+        recent = sorted(self._durations[: min(self._calls, RECENT_CALLS)])
+        count = len(recent)
+        return {
+            "type": "stats",
+            "processed": self.processed,
+            "errors": self.errors,
+            "cpu_ns": time.thread_time_ns(),
+            "busy_ns": self._busy_ns,
+            "calls": self._calls,
+            "recent": count,
+            "p50_ns": recent[count // 2] if count else 0,
+            "p99_ns": recent[min(count - 1, count * 99 // 100)] if count else 0,
+            "max_ns": recent[-1] if count else 0,
+        }
+
+    def send_stats(self) -> None:
+        self.send_control(self.stats_message())
 
     def _decode(self, header: FrameHeader, sample: Any, input_name: str) -> RuntimeData:
         length = sample.header.number_of_elements  # the iceoryx2 slice length, in bytes

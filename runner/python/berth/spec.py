@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 DEFAULT_SPIN_US = 50
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
 DEFAULT_EXIT_LINGER_MS = 500
+DEFAULT_STATS_INTERVAL_MS = 1000
 
 _REQUIRED = (
     "session_id",
@@ -47,6 +48,8 @@ class NodeSpec:
     #: Longest `process()` may take for one frame (ms); 0: no limit. Past it the runner sends
     #: `hung` and ends its process, for the host to restart.
     timeout_ms: int = 0
+    #: How often the runner reports what its `process()` calls cost (`stats`), in ms.
+    stats_interval_ms: int = DEFAULT_STATS_INTERVAL_MS
 
     @classmethod
     def parse(cls, text: str) -> "NodeSpec":
@@ -116,4 +119,5 @@ class NodeSpec:
             coroutine_driver=driver,
             exit_linger_ms=integer("exit_linger_ms", DEFAULT_EXIT_LINGER_MS),
             timeout_ms=integer("timeout_ms", 0),
+            stats_interval_ms=integer("stats_interval_ms", DEFAULT_STATS_INTERVAL_MS),
         )

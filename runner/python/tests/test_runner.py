@@ -415,3 +415,39 @@ def test_a_hung_process_is_reported_and_ends_the_runner(host: Host, tmp_path: An
     assert (hung["sequence"], hung["timeout_ms"]) == (1, 200)
     assert hung["busy_ms"] >= 200
     assert host.wait_exit() == 4
+
+
+BURN_NODE = '''
+import time
+from berth import Node
+
+class Burn(Node):
+    """Spins on the CPU for `ms` milliseconds a frame."""
+
+    def process(self, data):
+        until = time.thread_time() + data.json["ms"] / 1000
+        while time.thread_time() < until:
+            pass
+        return data
+'''
+
+
+def test_stats_report_frames_cpu_and_process_times(host: Host, tmp_path: Any) -> None:
+    host.start(
+        "Burn", node_dirs=[write_nodes(tmp_path, "burn", BURN_NODE)], stats_interval_ms=1
+    )
+    host.wait_ready()
+    for _ in range(5):
+        host.send_json({"ms": 4})
+        host.receive()
+    periodic = host.wait_control("stats")
+    assert 1 <= periodic["processed"] <= 5
+    final = stop_with_eos(host)
+    stats = [m for m in host.messages if m["type"] == "stats"]
+    last = stats[-1]
+    assert host.messages.index(last) < host.messages.index(final), "stats before stopped"
+    assert (last["processed"], last["calls"], last["recent"], last["errors"]) == (5, 5, 5, 0)
+    # Each call spent 4 ms of CPU on the node's thread; its wall time cannot be less.
+    assert last["cpu_ns"] >= 5 * 4_000_000
+    assert last["p50_ns"] >= 4_000_000 and last["max_ns"] >= last["p99_ns"] >= last["p50_ns"]
+    assert last["busy_ns"] >= 5 * 4_000_000

@@ -94,6 +94,11 @@ impl Session {
         if lost {
             self.stats.lost += 1;
         }
+        // A caller that only sends still has control messages read (runners block on a full
+        // control queue) and exits seen.
+        if self.last_watch.elapsed() >= WATCH_EVERY {
+            self.watch();
+        }
         Ok(number)
     }
 

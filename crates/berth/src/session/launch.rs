@@ -134,9 +134,12 @@ impl Session {
                 owner: self.owner.as_ref().expect("held until teardown").path(),
                 config: &self.options.transport_config,
             };
-            let spec = python::launch_spec(node, &launch, image)?;
-            let mut spec = spec;
+            let mut spec = python::launch_spec(node, &launch, image)?;
             spec.cpuset = self.options.cpuset.clone();
+            if node.executor == Executor::Process {
+                spec.log_file =
+                    Some(crate::status::logs_dir(self.id.as_str()).join(format!("{node_id}.log")));
+            }
             if let Some(owner) = self.owner.as_mut() {
                 owner.record_backend(backend.name());
             }
@@ -167,6 +170,8 @@ impl Session {
                         restarts: Vec::new(),
                         restarting: None,
                         awaiting_ready: false,
+                        started: std::time::SystemTime::now(),
+                        restarted: 0,
                     });
                 }
                 Err(e) => {

@@ -28,7 +28,7 @@ use tracing::Instrument;
 
 pub use flow::LostFrames;
 
-use crate::control::ControlMessage;
+use crate::control::{ControlMessage, RunnerStats};
 use crate::native::{create_native, native_node_types, spawn_native};
 use crate::owner::OwnerLock;
 use crate::plan::Plan;
@@ -133,6 +133,8 @@ struct Control {
     receiver: Box<dyn FrameReceiver>,
     ready: bool,
     stopped: bool,
+    /// The runner's latest `stats`.
+    stats: Option<RunnerStats>,
 }
 
 /// What serves a node of the session.
@@ -198,6 +200,10 @@ struct RunningNode {
     restarting: Option<tokio::task::JoinHandle<Result<Serving, SessionError>>>,
     /// Restarted, and its `ready` not seen yet.
     awaiting_ready: bool,
+    /// When its current runner was started.
+    started: std::time::SystemTime,
+    /// Times it came back after a restart, in all.
+    restarted: u64,
 }
 
 impl RunningNode {
@@ -214,6 +220,22 @@ impl RunningNode {
         match &self.serving {
             Serving::Own(_) => 1,
             Serving::Shared(lease) => lease.sharers(),
+        }
+    }
+
+    /// The image it runs in, for a container node.
+    fn image(&self) -> Option<&str> {
+        match &self.relaunch {
+            Relaunch::Own(spec) => spec.image.as_deref(),
+            Relaunch::Shared { start, .. } => start.container.image.as_deref(),
+        }
+    }
+
+    /// The file its output goes to, when its backend keeps no logs of its own.
+    fn log_file(&self) -> Option<&std::path::Path> {
+        match &self.relaunch {
+            Relaunch::Own(spec) => spec.log_file.as_deref(),
+            Relaunch::Shared { .. } => None,
         }
     }
 
@@ -236,6 +258,11 @@ pub struct NodeUsage {
     pub usage: Option<Usage>,
     /// How many node instances share what was measured (a shared container's totals).
     pub shared_by: usize,
+    /// What the node's runner measured of its own work, as of its latest report (with its
+    /// `ready`, then about once a second while frames flow, and before its end of stream):
+    /// frames, `process()` times, and the CPU time of the node's thread — for a shared
+    /// container, this session's share of it. `None` for native nodes.
+    pub runner: Option<RunnerStats>,
 }
 
 /// Where one node of a session runs.
@@ -289,6 +316,14 @@ pub struct Session {
     /// `recv`'s reactor registrations of the channels' wake-up descriptors (made on first use,
     /// dropped before the channels).
     wakers: Option<Vec<tokio::io::unix::AsyncFd<io::WakeFd>>>,
+    /// The manifest's name.
+    pipeline: String,
+    /// When the session started.
+    started: std::time::SystemTime,
+    /// When the status file ([`crate::status`]) was last written.
+    status_written: Instant,
+    /// Something the status file shows changed since then.
+    status_dirty: bool,
 }
 
 impl Session {
@@ -318,7 +353,10 @@ impl Session {
         let mut session = Self::open(manifest, id, options)?;
         session.pool = pool;
         match session.launch(manifest).instrument(span).await {
-            Ok(()) => Ok(session),
+            Ok(()) => {
+                session.publish_status();
+                Ok(session)
+            }
             Err(e) => {
                 session.teardown().await;
                 Err(e)
@@ -366,6 +404,10 @@ impl Session {
             halt: Arc::new(AtomicBool::new(false)),
             last_watch: Instant::now(),
             wakers: None,
+            pipeline: manifest.metadata.name.clone(),
+            started: std::time::SystemTime::now(),
+            status_written: Instant::now(),
+            status_dirty: true,
         };
         for channel in session.plan.channels() {
             channels.create_channel(channel)?;
@@ -383,6 +425,7 @@ impl Session {
                 receiver: channels.receiver(&node.control)?,
                 ready: false,
                 stopped: false,
+                stats: None,
             });
         }
         // In `plan.inputs` order, which is the flow's input numbering.
@@ -440,16 +483,21 @@ impl Session {
     /// What each node uses now, in manifest order: CPU time, memory and its kernel-recorded
     /// peak, its limit and the charges that hit it, from the node's container cgroup or its
     /// process. A shared container reports its totals (see `shared_by`). Reads a few small
-    /// files per node; cheap enough to call every second.
-    pub fn usage(&self) -> Vec<NodeUsage> {
+    /// files per node; cheap enough to call every second. Reads pending control messages
+    /// first, so each runner's latest report is in (errors they bring come with the next
+    /// [`Session::recv`]).
+    pub fn usage(&mut self) -> Vec<NodeUsage> {
+        self.poll_controls();
         self.planned_nodes()
-            .map(|(node_id, running)| match running {
+            .zip(&self.controls)
+            .map(|((node_id, running), control)| match running {
                 Some(running) => {
                     let sampler = running.process().sampler();
                     NodeUsage {
                         source: sampler.as_ref().map(|s| s.source()).unwrap_or_default(),
                         usage: sampler.and_then(|s| s.sample().ok()),
                         shared_by: running.shared_by(),
+                        runner: control.stats,
                         node_id,
                     }
                 }
@@ -458,6 +506,7 @@ impl Session {
                     source: String::new(),
                     usage: None,
                     shared_by: 1,
+                    runner: None,
                 },
             })
             .collect()
@@ -466,5 +515,70 @@ impl Session {
     /// Counters so far.
     pub fn stats(&self) -> SessionStats {
         self.stats
+    }
+
+    /// The session as other processes see it ([`crate::status`]).
+    pub fn status(&self) -> crate::status::SessionStatus {
+        use crate::status::{NodeState, NodeStatus, unix_ms};
+        let nodes = self
+            .planned_nodes()
+            .zip(&self.controls)
+            .map(|((node_id, running), control)| match running {
+                Some(running) => NodeStatus {
+                    node_id,
+                    backend: running.backend.name().to_owned(),
+                    id: running.process().id().to_owned(),
+                    image: running.image().map(str::to_owned),
+                    shared: matches!(running.serving, Serving::Shared(_)),
+                    state: if control.ready {
+                        NodeState::Running
+                    } else if running.restarting.is_some()
+                        || (running.awaiting_ready && !running.exit_reported)
+                    {
+                        NodeState::Restarting
+                    } else {
+                        NodeState::Down
+                    },
+                    restarts: running.restarted,
+                    started_unix_ms: unix_ms(running.started),
+                    sampler: running.process().sampler().and_then(|s| s.saved()),
+                    runner: control.stats,
+                    log_file: running.log_file().map(std::path::Path::to_path_buf),
+                },
+                None => NodeStatus {
+                    node_id,
+                    backend: "native".into(),
+                    id: format!("thread in process {}", std::process::id()),
+                    image: None,
+                    shared: false,
+                    state: NodeState::Running,
+                    restarts: 0,
+                    started_unix_ms: unix_ms(self.started),
+                    sampler: None,
+                    runner: None,
+                    log_file: None,
+                },
+            })
+            .collect();
+        crate::status::SessionStatus {
+            session_id: self.id.to_string(),
+            pipeline: self.pipeline.clone(),
+            host_pid: std::process::id(),
+            started_unix_ms: unix_ms(self.started),
+            written_unix_ms: unix_ms(std::time::SystemTime::now()),
+            nodes,
+        }
+    }
+
+    /// Writes the status file for `berth ps` (see [`crate::status`]).
+    pub(super) fn publish_status(&mut self) {
+        self.status_written = Instant::now();
+        self.status_dirty = false;
+        if self.torn_down || self.owner.is_none() {
+            return;
+        }
+        if let Err(e) = crate::status::write(&self.status()) {
+            tracing::debug!(session_id = %self.id, error = %e, "cannot write the session's status file");
+        }
     }
 }

@@ -5,12 +5,18 @@ use futures_util::FutureExt;
 
 use super::*;
 
+/// How often a running session rewrites its status file (`berth ps` reads it).
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
 impl Session {
     /// Looks at control messages, then at exits and restarts.
     pub(super) fn watch(&mut self) {
         self.last_watch = Instant::now();
         self.poll_controls();
         self.poll_exits();
+        if self.status_dirty || self.status_written.elapsed() >= STATUS_EVERY {
+            self.publish_status();
+        }
     }
 
     /// Reads every pending control message; errors become pending session errors.
@@ -33,11 +39,17 @@ impl Session {
                     }
                 }
                 match message {
-                    Some(ControlMessage::Ready { .. }) => {
+                    Some(ControlMessage::Ready { cpu_ns, .. }) => {
                         control.ready = true;
+                        // A new runner counts from zero; what it used to start is the baseline.
+                        control.stats = cpu_ns.map(|ns| RunnerStats {
+                            cpu: Duration::from_nanos(ns),
+                            ..RunnerStats::default()
+                        });
                         came_ready.push(control.index);
                     }
                     Some(ControlMessage::Stopped { .. }) => control.stopped = true,
+                    Some(ControlMessage::Stats(stats)) => control.stats = Some(stats),
                     Some(ControlMessage::Error {
                         sequence,
                         error,
@@ -102,6 +114,8 @@ impl Session {
             return;
         }
         self.stats.restarts += 1;
+        node.restarted += 1;
+        self.status_dirty = true;
         tracing::info!(session_id = %self.id, node_id = %node.node_id, restarts = node.restarts.len(), "node running again");
         self.flow.came_back(index);
         self.report_recovered();
@@ -145,6 +159,7 @@ impl Session {
                 (None, Serving::Own(_)) => continue,
             };
             node.exit_reported = true;
+            self.status_dirty = true;
             let (index, node_id) = (node.index, node.node_id.clone());
             // Clean only when this session ended its inputs: a runner stopped by someone else
             // (another session's failure, a runtime shutdown) left this session without it.
@@ -218,6 +233,7 @@ impl Session {
         match finished {
             Ok(Ok(serving)) => {
                 let old = std::mem::replace(&mut node.serving, serving);
+                node.started = std::time::SystemTime::now();
                 node.exit_reported = false;
                 node.awaiting_ready = true;
                 let index = node.index;

@@ -20,6 +20,8 @@ impl Session {
                     }) {}
                     self.stats.drained += frames;
                 }
+                // And control messages, so a runner's last `stats` and `stopped` never wait.
+                self.poll_controls();
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             self.watch();

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use berth_backend::{Backend, LaunchSpec};
@@ -63,10 +62,7 @@ pub async fn test_image(_backend: &DockerBackend) -> Result<String, String> {
 
 /// A session id no other test uses.
 pub fn session(tag: &str) -> String {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.write_u32(std::process::id());
-    format!("dk{tag}{:08x}", h.finish() as u32)
+    format!("dk{tag}{:08x}", fastrand::u32(..))
 }
 
 /// A spec running `script` with `python3 -u -c` in `image`.

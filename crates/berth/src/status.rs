@@ -1,0 +1,217 @@
+//! What a running session tells other processes about itself, for `berth ps` and `berth logs`
+//! in a second terminal: `<cache>/sessions/<id>.json` beside the session's owner file, written
+//! whole (to a temporary name, then renamed) when the session starts, when a node goes down or
+//! comes back, and about once a second while the session's owner sends or receives frames
+//! (an idle session's file keeps its last figures: `written_unix_ms` says how old they are);
+//! removed with the owner file, and by the sweep as soon as it finds the owner dead. Each node's
+//! entry carries a [`SavedSampler`], so the reader measures the node itself. A status whose
+//! owner lock is free belongs to a session that died; [`running_sessions`] leaves it out.
+
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_resources::SavedSampler;
+use serde::{Deserialize, Serialize};
+
+use crate::RunnerStats;
+use crate::owner::sessions_dir;
+
+/// A running session as it describes itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionStatus {
+    /// The session.
+    pub session_id: String,
+    /// The manifest's `metadata.name`.
+    pub pipeline: String,
+    /// The process that runs the session.
+    pub host_pid: u32,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// When this status was written, in milliseconds since the Unix epoch.
+    pub written_unix_ms: u64,
+    /// Its nodes, upstream first.
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// One node of a running session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node.
+    pub node_id: String,
+    /// What runs it: `docker`, `process` or `native`.
+    pub backend: String,
+    /// Its container id, `pid N`, or the host thread.
+    pub id: String,
+    /// The image of a container node.
+    pub image: Option<String>,
+    /// Whether it runs in a container shared with other sessions.
+    pub shared: bool,
+    /// Whether it runs.
+    pub state: NodeState,
+    /// Times it was restarted.
+    pub restarts: u64,
+    /// When its current runner started, in milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// How to measure it from another process.
+    pub sampler: Option<SavedSampler>,
+    /// Its runner's latest own report (frames, `process()` times, its thread's CPU time).
+    pub runner: Option<RunnerStats>,
+    /// The file its output goes to, for a node whose backend keeps no logs (host processes).
+    pub log_file: Option<PathBuf>,
+}
+
+/// Whether a node runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Ready and serving.
+    Running,
+    /// Its runner died; a restart is under way.
+    Restarting,
+    /// Its runner died and no restart is left.
+    Down,
+}
+
+impl NodeState {
+    /// The word `berth ps` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Running => "running",
+            NodeState::Restarting => "restarting",
+            NodeState::Down => "down",
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch of `time`.
+pub(crate) fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// How long ago `unix_ms` was.
+pub fn age(unix_ms: u64) -> Duration {
+    let then = UNIX_EPOCH + Duration::from_millis(unix_ms);
+    SystemTime::now().duration_since(then).unwrap_or_default()
+}
+
+/// The status file of session `id`.
+pub(crate) fn status_path(id: &str) -> PathBuf {
+    sessions_dir().join(format!("{id}.json"))
+}
+
+/// The folder of the log files of session `id`'s host-process nodes.
+pub(crate) fn logs_dir(id: &str) -> PathBuf {
+    sessions_dir().join(format!("{id}.logs"))
+}
+
+/// Writes `status` whole: readers see the old file or the new one, never a part.
+pub(crate) fn write(status: &SessionStatus) -> std::io::Result<()> {
+    let path = status_path(&status.session_id);
+    let staging = path.with_extension("json.new");
+    let text = serde_json::to_vec(status).map_err(std::io::Error::other)?;
+    std::fs::write(&staging, text)?;
+    std::fs::rename(&staging, &path)
+}
+
+/// Removes what session `id` wrote for other processes.
+pub(crate) fn remove(id: &str) {
+    let path = status_path(id);
+    let _ = std::fs::remove_file(path.with_extension("json.new"));
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_dir_all(logs_dir(id));
+}
+
+/// Every session of this user that runs now (its owner holds its lock), oldest first.
+pub fn running_sessions() -> Vec<SessionStatus> {
+    running_sessions_in(&sessions_dir())
+}
+
+fn running_sessions_in(dir: &Path) -> Vec<SessionStatus> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut sessions: Vec<SessionStatus> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| {
+            let status: SessionStatus =
+                serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+            let owner = dir.join(format!("{}.owner", status.session_id));
+            owner_alive(&owner).then_some(status)
+        })
+        .collect();
+    sessions.sort_by(|a, b| {
+        (a.started_unix_ms, &a.session_id).cmp(&(b.started_unix_ms, &b.session_id))
+    });
+    sessions
+}
+
+/// Whether the owner lock at `path` is held: a shared lock cannot be taken while the owner
+/// holds its exclusive one. (Taken, it is let go at once.)
+fn owner_alive(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(id: &str, started: u64) -> SessionStatus {
+        SessionStatus {
+            session_id: id.into(),
+            pipeline: "p".into(),
+            host_pid: std::process::id(),
+            started_unix_ms: started,
+            written_unix_ms: started,
+            nodes: vec![NodeStatus {
+                node_id: "n".into(),
+                backend: "process".into(),
+                id: "pid 1".into(),
+                image: None,
+                shared: false,
+                state: NodeState::Running,
+                restarts: 0,
+                started_unix_ms: started,
+                sampler: berth_resources::for_process(std::process::id())
+                    .ok()
+                    .map(SavedSampler::Process),
+                runner: None,
+                log_file: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn only_sessions_whose_owner_holds_the_lock_are_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let write_in = |s: &SessionStatus| {
+            std::fs::write(
+                dir.path().join(format!("{}.json", s.session_id)),
+                serde_json::to_vec(s).unwrap(),
+            )
+            .unwrap();
+        };
+        let (alive, dead) = (status("alive", 2), status("dead", 1));
+        write_in(&alive);
+        write_in(&dead);
+        let lock = File::create(dir.path().join("alive.owner")).unwrap();
+        lock.lock().unwrap();
+        File::create(dir.path().join("dead.owner")).unwrap();
+        let running = running_sessions_in(dir.path());
+        assert_eq!(running, vec![alive.clone()]);
+        // A reader's test leaves the owner's lock alone.
+        assert!(matches!(
+            File::open(dir.path().join("alive.owner"))
+                .unwrap()
+                .try_lock(),
+            Err(TryLockError::WouldBlock)
+        ));
+        drop(lock);
+        assert!(running_sessions_in(dir.path()).is_empty());
+    }
+}
