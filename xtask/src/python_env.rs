@@ -23,12 +23,14 @@ pub(crate) fn iceoryx2_version() -> anyhow::Result<String> {
         .to_owned())
 }
 
-/// Creates (once) `target/berth-venv` and returns its interpreter.
+/// Creates (once) `target/berth-venv` with iceoryx2, numpy, pytest, mypy and ruff, and returns
+/// its interpreter.
 pub(crate) fn ensure() -> anyhow::Result<PathBuf> {
     let venv = root().join("target/berth-venv");
     let python = venv.join("bin/python");
     let version = iceoryx2_version()?;
-    let stamp = venv.join(format!(".berth-iceoryx2-{version}"));
+    // Named after what it holds, so a venv made before the lint tools came is completed.
+    let stamp = venv.join(format!(".berth-iceoryx2-{version}-lint"));
     if stamp.exists() {
         return Ok(python);
     }
@@ -44,6 +46,8 @@ pub(crate) fn ensure() -> anyhow::Result<PathBuf> {
         &format!("iceoryx2=={version}"),
         "numpy",
         "pytest",
+        "mypy",
+        "ruff",
     ]))?;
     std::fs::write(&stamp, "")?;
     println!("python environment ready: {}", python.display());

@@ -143,6 +143,17 @@ pub(crate) fn test() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The runner's own rules: strict typing (mypy) and lints (ruff), as configured in its
+    // pyproject.toml.
+    let runner_dir = root.join("runner/python");
+    run(Command::new(&python)
+        .current_dir(&runner_dir)
+        .args(["-m", "mypy", "berth"]))
+    .context("type-checking the runner (mypy --strict)")?;
+    run(Command::new(&python)
+        .current_dir(&runner_dir)
+        .args(["-m", "ruff", "check", "berth", "tests"]))
+    .context("linting the runner (ruff)")?;
     // Every image the tests run nodes in, built once, up front, with progress shown; the
     // tests then find them (and would build them the same way if they were missing).
     println!(

@@ -160,3 +160,154 @@ fn every_crate_says_what_it_owns() {
         }
     }
 }
+
+/// Each crate's normal dependencies, from `cargo metadata`.
+fn dependencies() -> std::collections::BTreeMap<String, Vec<String>> {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let deps = p["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["kind"].is_null())
+                .map(|d| d["name"].as_str().unwrap().to_owned())
+                .collect();
+            (p["name"].as_str().unwrap().to_owned(), deps)
+        })
+        .collect()
+}
+
+/// What each layer must not depend on (ARCHITECTURE.md's invariants, checked).
+const FORBIDDEN: &[(&str, &[&str])] = &[
+    (
+        "berth-manifest",
+        &[
+            "bollard",
+            "iceoryx2",
+            "tokio",
+            "berth-transport",
+            "berth-backend",
+            "berth-images",
+        ],
+    ),
+    (
+        "berth-transport",
+        &[
+            "iceoryx2",
+            "bollard",
+            "tokio",
+            "berth-manifest",
+            "berth-backend",
+        ],
+    ),
+    (
+        "berth-backend",
+        &["iceoryx2", "bollard", "berth-transport", "berth-manifest"],
+    ),
+    (
+        "berth-resources",
+        &[
+            "iceoryx2",
+            "bollard",
+            "tokio",
+            "berth-transport",
+            "berth-backend",
+            "berth-manifest",
+        ],
+    ),
+    (
+        "berth-images",
+        &[
+            "iceoryx2",
+            "berth-transport",
+            "berth-backend",
+            "berth-iceoryx2",
+        ],
+    ),
+    (
+        "berth-docker",
+        &["iceoryx2", "berth-transport", "berth-manifest"],
+    ),
+    (
+        "berth-process",
+        &["iceoryx2", "bollard", "berth-transport", "berth-manifest"],
+    ),
+    (
+        "berth-iceoryx2",
+        &["bollard", "berth-backend", "berth-manifest"],
+    ),
+];
+
+#[test]
+fn each_crate_keeps_to_its_layer() {
+    let dependencies = dependencies();
+    let mut broken = Vec::new();
+    for (krate, forbidden) in FORBIDDEN {
+        let deps = dependencies
+            .get(*krate)
+            .unwrap_or_else(|| panic!("no crate {krate} in the workspace"));
+        for dep in deps.iter().filter(|d| forbidden.contains(&d.as_str())) {
+            broken.push(format!("{krate} depends on {dep}"));
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "layering broken (see ARCHITECTURE.md): {}",
+        broken.join("; ")
+    );
+}
+
+/// iceoryx2's paths and runner-spec keys belong to its plugin (and the runner's Python side of
+/// it); everything else asks the transport (`runner_spec`, `shared_paths`).
+#[test]
+fn no_iceoryx2_path_or_key_outside_its_plugin() {
+    let mut sources = Vec::new();
+    for dir in [
+        "crates",
+        "plugins/berth-docker/src",
+        "plugins/berth-process/src",
+    ] {
+        files(&root().join(dir), &["rs"], &mut sources);
+    }
+    let mut found = Vec::new();
+    for path in sources {
+        let relative = path.strip_prefix(root()).unwrap().display().to_string();
+        // Tests look for leftovers where iceoryx2 keeps them; sources may not name them.
+        if relative.contains("/tests/") || relative.contains("/benches/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for needle in ["\"/tmp/iceoryx2", "iceoryx2_prefix", "iceoryx2_root"] {
+            for (n, line) in text.lines().enumerate() {
+                if line.contains(needle) {
+                    found.push(format!("{relative}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "iceoryx2 details outside its plugin:\n{}",
+        found.join("\n")
+    );
+}

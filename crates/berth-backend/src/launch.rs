@@ -87,3 +87,38 @@ pub struct Mount {
     /// Whether the node may only read it.
     pub read_only: bool,
 }
+
+/// Parses a CPU list such as `0`, `0,1` or `0-3` (the form of [`LaunchSpec::cpuset`]).
+pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("cpuset `{text}` is not a CPU list like `0`, `0,1` or `0-3`");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (
+                    a.parse::<usize>().map_err(|_| bad())?,
+                    b.parse::<usize>().map_err(|_| bad())?,
+                );
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(cpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cpu_list;
+
+    #[test]
+    fn cpu_lists_parse() {
+        assert_eq!(parse_cpu_list("0").unwrap(), vec![0]);
+        assert_eq!(parse_cpu_list("0,2-3").unwrap(), vec![0, 2, 3]);
+        assert!(parse_cpu_list("zero").is_err());
+        assert!(parse_cpu_list("3-1").is_err());
+    }
+}

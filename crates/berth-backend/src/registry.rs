@@ -14,37 +14,28 @@ pub struct BackendPlugin {
 
 inventory::collect!(BackendPlugin);
 
+impl berth_registry::Registered for BackendPlugin {
+    const KIND: &'static str = "backend";
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 /// Names of every registered backend, sorted.
 ///
 /// # Panics
 /// If two plugins register the same name: that is a build mistake, not a runtime condition.
 pub fn backend_names() -> Vec<&'static str> {
-    let mut names: Vec<_> = inventory::iter::<BackendPlugin>
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    names.sort_unstable();
-    if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
-        panic!(
-            "two backends are registered as `{}`: link only one of them",
-            pair[0]
-        );
-    }
-    names
+    berth_registry::names::<BackendPlugin>()
 }
 
 /// Builds the backend registered as `name`.
 pub fn backend_by_name(name: &str) -> Result<Arc<dyn Backend>, BackendError> {
-    let names = backend_names();
-    let plugin = inventory::iter::<BackendPlugin>
-        .into_iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| BackendError::Unavailable {
+    let plugin =
+        berth_registry::find::<BackendPlugin>(name).map_err(|e| BackendError::Unavailable {
             backend: "registry",
-            detail: format!(
-                "no backend named `{name}` is linked in (registered: {})",
-                names.join(", ")
-            ),
+            detail: e.to_string(),
             fix: format!("depend on the plugin crate that provides `{name}`"),
         })?;
     (plugin.create)()

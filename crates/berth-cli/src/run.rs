@@ -226,17 +226,17 @@ fn print_usage(
     };
     println!("what each node used while the input streamed:");
     println!(
-        "  {:<9} {:<14} {:>7} {:>6} {:>11} {:>11} {:>11} {:>5} {:>7} {:>10} {:>14}  measured",
+        "  {:<9} {:<14} {:>8} {:>6} {:>11} {:>11} {:>11} {:>5} {:>7} {:>11} {:>14}  measured",
         "session",
         "node",
-        "CPU s",
+        "CPU ms",
         "CPU %",
         "memory",
         "peak",
         "limit",
         "hits",
         "frames",
-        "node CPU s",
+        "node CPU ms",
         "p50/p99 µs"
     );
     for ((id, before), after) in ids.iter().zip(before).zip(after) {
@@ -267,7 +267,10 @@ fn print_usage(
                     let earlier = start.runner.map_or(Duration::ZERO, |r| r.cpu);
                     (
                         runner.frames.to_string(),
-                        format!("{:.3}", runner.cpu.saturating_sub(earlier).as_secs_f64()),
+                        format!(
+                            "{:.1}",
+                            runner.cpu.saturating_sub(earlier).as_secs_f64() * 1e3
+                        ),
                         format!(
                             "{:.0}/{:.0}",
                             runner.p50.as_secs_f64() * 1e6,
@@ -278,9 +281,9 @@ fn print_usage(
                 None => ("-".into(), "-".into(), "-".into()),
             };
             println!(
-                "  {id:<9} {:<14} {:>7.3} {:>5.1}% {:>11} {:>11} {:>11} {:>5} {frames:>7} {node_cpu:>10} {times:>14}  {}{shared}",
+                "  {id:<9} {:<14} {:>8.1} {:>5.1}% {:>11} {:>11} {:>11} {:>5} {frames:>7} {node_cpu:>11} {times:>14}  {}{shared}",
                 end.node_id,
-                cpu_time.as_secs_f64(),
+                cpu_time.as_secs_f64() * 1e3,
                 cpu,
                 mib(Some(now.memory_bytes)),
                 mib(now.memory_peak_bytes),

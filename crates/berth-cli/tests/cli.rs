@@ -533,7 +533,7 @@ fn run_prints_what_each_node_used() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("CPU s"), "a usage table: {stdout}");
+    assert!(stdout.contains("CPU ms"), "a usage table: {stdout}");
     let row = stdout
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some("gain"))

@@ -14,39 +14,30 @@ pub struct TransportPlugin {
 
 inventory::collect!(TransportPlugin);
 
+impl berth_registry::Registered for TransportPlugin {
+    const KIND: &'static str = "transport";
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 /// Names of every registered transport, sorted.
 ///
 /// # Panics
 /// If two plugins register the same name: that is a build mistake, not a runtime condition.
 pub fn transport_names() -> Vec<&'static str> {
-    let mut names: Vec<_> = inventory::iter::<TransportPlugin>
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    names.sort_unstable();
-    if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
-        panic!(
-            "two transports are registered as `{}`: link only one of them",
-            pair[0]
-        );
-    }
-    names
+    berth_registry::names::<TransportPlugin>()
 }
 
 /// Builds the transport registered as `name`.
 pub fn transport_by_name(name: &str) -> Result<Arc<dyn Transport>, TransportError> {
-    let names = transport_names();
-    let plugin = inventory::iter::<TransportPlugin>
-        .into_iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| TransportError::Backend {
+    let plugin =
+        berth_registry::find::<TransportPlugin>(name).map_err(|e| TransportError::Backend {
             transport: "registry",
             operation: "lookup",
             channel: name.to_owned(),
-            detail: format!(
-                "no transport named `{name}` is linked in; registered: {}",
-                names.join(", ")
-            ),
+            detail: e.to_string(),
         })?;
     (plugin.create)()
 }

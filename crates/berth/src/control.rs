@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// One message on a node's control channel.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// One message on a node's control channel (native nodes send them too, from Rust).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum ControlMessage {
     /// Initialized, every channel open.
@@ -59,7 +59,7 @@ pub(crate) enum ControlMessage {
 /// What a node's runner measured of its own work: frames, the CPU time of the thread that runs
 /// the node (in a shared container each session's instance has its own thread, so this is the
 /// session's share), and how long recent `process()` calls took, decode to publish.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct RunnerStats {
     /// Frames handed to `process()`.
     #[serde(rename = "processed")]
@@ -111,6 +111,11 @@ mod nanos {
 }
 
 impl ControlMessage {
+    /// The message as its control payload.
+    pub(crate) fn to_payload(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a control message serializes")
+    }
+
     /// Parses a control payload; unknown or malformed messages are logged and skipped.
     pub(crate) fn parse(node_id: &str, payload: &[u8]) -> Option<Self> {
         match serde_json::from_slice(payload) {
@@ -149,6 +154,12 @@ mod tests {
             }
         ));
         assert_eq!(ControlMessage::parse("n", b"not json"), None);
+        let lost = ControlMessage::Lost {
+            input: "s_a_output".into(),
+            expected: 3,
+            got: 5,
+        };
+        assert_eq!(ControlMessage::parse("n", &lost.to_payload()), Some(lost));
         let stats = ControlMessage::parse(
             "n",
             br#"{"type":"stats","processed":4,"errors":1,"cpu_ns":2000000,"busy_ns":400000,"calls":4,"recent":4,"p50_ns":90000,"p99_ns":150000,"max_ns":150000}"#,

@@ -45,26 +45,15 @@ pub use session::{LostFrames, NodeInfo, NodeUsage, Output, Session, SessionOptio
 /// Pins the calling thread to the CPUs in `cpus` (e.g. `"0"` or `"0-1"`); with
 /// [`SessionOptions::cpuset`] on the same CPUs, a frame's wake-up stays on one core.
 pub fn pin_current_thread(cpus: &str) -> Result<(), SessionError> {
+    let list = berth_backend::parse_cpu_list(cpus).map_err(|_| SessionError::CpuPinning {
+        cpus: cpus.to_owned(),
+        problem: "it is not a CPU list like `0`, `0,1` or `0-3`".into(),
+    })?;
+    // SAFETY: an all-zero cpu_set_t is the empty set.
     let mut set = unsafe { std::mem::zeroed::<libc::cpu_set_t>() };
-    for part in cpus.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || SessionError::CpuPinning {
-            cpus: cpus.to_owned(),
-            problem: "it is not a CPU list like `0`, `0,1` or `0-3`".into(),
-        };
-        let (first, last) = match part.split_once('-') {
-            Some((a, b)) => (
-                a.parse::<usize>().map_err(|_| bad())?,
-                b.parse::<usize>().map_err(|_| bad())?,
-            ),
-            None => {
-                let cpu = part.parse::<usize>().map_err(|_| bad())?;
-                (cpu, cpu)
-            }
-        };
-        for cpu in first..=last {
-            // SAFETY: `set` is a valid cpu_set_t; CPU_SET bounds-checks against its size.
-            unsafe { libc::CPU_SET(cpu, &mut set) };
-        }
+    for cpu in list {
+        // SAFETY: `set` is a valid cpu_set_t; CPU_SET bounds-checks against its size.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
     }
     // SAFETY: plain syscall on the calling thread with a valid set.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };

@@ -59,6 +59,19 @@ pub(crate) fn node_key(container: &LaunchSpec, node_type: &str) -> String {
     key
 }
 
+/// A command to a shared runner, on `P_serve_input` (docs/PROTOCOL.md "Shared runners").
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServeCommand<'a> {
+    /// Start a node instance with this runner spec.
+    Attach {
+        instance: &'a str,
+        spec: &'a serde_json::Value,
+    },
+    /// Stop that instance.
+    Detach { instance: &'a str },
+}
+
 /// Every shared container of one runtime.
 #[derive(Default)]
 pub(crate) struct NodePool {
@@ -379,18 +392,15 @@ impl SharedNode {
     }
 
     /// Sends one command to the runner.
-    fn command(&self, message: &serde_json::Value) -> Result<(), SessionError> {
+    fn command(&self, command: &ServeCommand<'_>) -> Result<(), SessionError> {
         let mut commands = lock(&self.commands);
         let Some(sender) = commands.as_mut() else {
             return Err(SessionError::SharedStopping {
                 owner_id: self.owner_id.to_string(),
             });
         };
-        sender.send_bytes(
-            FrameKind::Control,
-            message.to_string().as_bytes(),
-            monotonic_ns(),
-        )?;
+        let payload = serde_json::to_vec(command).expect("a command serializes");
+        sender.send_bytes(FrameKind::Control, &payload, monotonic_ns())?;
         Ok(())
     }
 
@@ -584,11 +594,10 @@ impl Lease {
 
     /// Starts this lease's node instance with `spec` (the runner spec of docs/PROTOCOL.md).
     pub(crate) fn attach(&self, spec: &serde_json::Value) -> Result<(), SessionError> {
-        self.node.command(&serde_json::json!({
-            "type": "attach",
-            "instance": self.instance,
-            "spec": spec,
-        }))
+        self.node.command(&ServeCommand::Attach {
+            instance: &self.instance,
+            spec,
+        })
     }
 
     /// How the instance left, if it has.
@@ -605,10 +614,9 @@ impl Lease {
         if self.node.process.try_exit().is_some() {
             return true;
         }
-        let asked = self.node.command(&serde_json::json!({
-            "type": "detach",
-            "instance": self.instance,
-        }));
+        let asked = self.node.command(&ServeCommand::Detach {
+            instance: &self.instance,
+        });
         if let Err(e) = asked {
             tracing::debug!(error = %e, "detach not delivered");
         }
@@ -640,10 +648,9 @@ impl Drop for Lease {
         }
         // Dropped without `release()` (a session dropped without `stop()`): ask the instance
         // to leave, and kill the container if this was its last lease.
-        let _ = self.node.command(&serde_json::json!({
-            "type": "detach",
-            "instance": self.instance,
-        }));
+        let _ = self.node.command(&ServeCommand::Detach {
+            instance: &self.instance,
+        });
         self.node.forget(&self.instance);
         if let Some(node) = self.pool.release_entry(&self.entry, false) {
             match tokio::runtime::Handle::try_current() {

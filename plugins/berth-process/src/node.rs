@@ -55,7 +55,7 @@ impl ProcessNode {
         let cpus = spec
             .cpuset
             .as_deref()
-            .map(parse_cpuset)
+            .map(berth_backend::parse_cpu_list)
             .transpose()
             .map_err(|detail| BackendError::Launch {
                 node_id: spec.node_id.clone(),
@@ -222,36 +222,5 @@ fn report_of(status: ExitStatus) -> ExitReport {
         code: status.code().map(i64::from),
         signal: status.signal(),
         ..ExitReport::default()
-    }
-}
-
-/// Parses a CPU list such as `0`, `0,1` or `0-3`.
-fn parse_cpuset(text: &str) -> Result<Vec<usize>, String> {
-    let mut cpus = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || format!("cpuset `{text}` is not a CPU list like `0`, `0,1` or `0-3`");
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (
-                    a.parse::<usize>().map_err(|_| bad())?,
-                    b.parse::<usize>().map_err(|_| bad())?,
-                );
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    Ok(cpus)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_cpuset;
-
-    #[test]
-    fn cpu_lists_parse() {
-        assert_eq!(parse_cpuset("0").unwrap(), vec![0]);
-        assert_eq!(parse_cpuset("0,2-3").unwrap(), vec![0, 2, 3]);
-        assert!(parse_cpuset("zero").is_err());
     }
 }

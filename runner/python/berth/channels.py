@@ -40,8 +40,8 @@ _memmove = ctypes.memmove
 # wrappers that re-check the payload type with `typing.get_origin` on every call (about 8 us a
 # frame together). The type is fixed here (`Slice[c_uint8]`), so the native methods they wrap
 # are called directly when present.
-_assume_init: Any = getattr(iox2.SampleMutUninit, "__assume_init", None) or getattr(
-    iox2.SampleMutUninit, "assume_init"
+_assume_init: Any = (
+    getattr(iox2.SampleMutUninit, "__assume_init", None) or iox2.SampleMutUninit.assume_init
 )
 
 
@@ -102,8 +102,9 @@ class OutputPort:
         )
         self.notifier = event.notifier_builder().create()
         self.sequence = 0
-        self._loan_raw = getattr(self.publisher, "__loan_slice_uninit", None) or getattr(
-            self.publisher, "loan_slice_uninit"
+        self._loan_raw = (
+            getattr(self.publisher, "__loan_slice_uninit", None)
+            or self.publisher.loan_slice_uninit
         )
 
     def _loan(self, nbytes: int, kind: int, flags: int, timestamp_ns: int) -> Any:

@@ -546,7 +546,9 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     if args.serve:
         from .serve import parse_and_serve
 
-        watch_owner(os.environ.get(ENV_OWNER_LOCK), stop.request, lambda m: print(m, file=sys.stderr))
+        watch_owner(
+            os.environ.get(ENV_OWNER_LOCK), stop.request, lambda m: print(m, file=sys.stderr)
+        )
         return parse_and_serve(args.serve, stop)[0]
     text = args.spec or os.environ.get("BERTH_NODE_SPEC")
     if not text:

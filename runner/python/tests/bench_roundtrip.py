@@ -25,9 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import iceoryx2 as iox2  # noqa: E402
+from hostsim import Host, sweep_session  # noqa: E402
 
 from berth.frame import KIND_AUDIO  # noqa: E402
-from hostsim import Host, sweep_session  # noqa: E402
 
 FRAME = 960
 

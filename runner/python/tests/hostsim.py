@@ -196,7 +196,7 @@ class Host:
         ]
         self.output = Channel(self.iox_node, f"{s}_{node_id}_output", queue_depth).reader()
         self.control = Channel(self.iox_node, f"{s}_{node_id}_control", queue_depth).reader()
-        self.proc: Optional["subprocess.Popen[bytes]"] = None
+        self.proc: Optional[subprocess.Popen[bytes]] = None
         self.messages: List[Dict[str, Any]] = []
 
     # -- runner process -----------------------------------------------------------------------

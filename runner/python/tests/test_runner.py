@@ -7,9 +7,9 @@ from typing import Any, Callable, Dict, List
 
 import numpy as np
 import pytest
+from hostsim import Host
 
 from berth.frame import END_OF_STREAM, KIND_AUDIO, KIND_BYTES, KIND_CONTROL, KIND_JSON, KIND_TEXT
-from hostsim import Host
 
 FRAME = 960  # 20 ms at 48 kHz
 

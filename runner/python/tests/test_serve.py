@@ -8,11 +8,11 @@ import sys
 from typing import Any, Callable, Dict
 
 import numpy as np
+from hostsim import ROOT_PATH, RUNNER_DIR, Host
 
 from berth.frame import END_OF_STREAM, KIND_CONTROL
 from berth.serve import ServeSpec
 from berth.spec import SpecError
-from hostsim import RUNNER_DIR, ROOT_PATH, Host
 
 FRAME = 960
 

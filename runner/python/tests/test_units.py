@@ -9,16 +9,16 @@ from typing import Any, AsyncIterator
 
 import numpy as np
 import pytest
+from hostsim import RUNNER_DIR
 
 import berth
 from berth import Node, RuntimeData
+from berth.aio import CoroutineDriver
 from berth.frame import FrameHeader
 from berth.loader import NodeNotFoundError, find_node_class
 from berth.nodes import Gain, Identity
-from berth.aio import CoroutineDriver
 from berth.runner import _encode_control
 from berth.spec import NodeSpec, SpecError
-from hostsim import RUNNER_DIR
 
 SPEC = {
     "session_id": "0badcafe",
@@ -55,7 +55,7 @@ def test_runtime_data_constructors_and_properties() -> None:
     assert RuntimeData.json({"a": [1]}).encode() == b'{"a":[1]}'
     assert RuntimeData.bytes(bytearray(b"\x00\x01")).bytes == b"\x00\x01"
     with pytest.raises(TypeError, match="holds text, not audio"):
-        RuntimeData.text("x").audio
+        RuntimeData.text("x").audio  # noqa: B018 (the access is what raises)
     with pytest.raises(ValueError):
         RuntimeData.audio(np.zeros(5, dtype=np.float32), 48000, channels=2)
     with pytest.raises(ValueError):
@@ -124,7 +124,7 @@ def test_control_messages_are_shortened_to_fit() -> None:
 class _Waits(Node):
     async def process(self, data: RuntimeData) -> RuntimeData:
         await asyncio.sleep(0.001)
-        future: "asyncio.Future[RuntimeData]" = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[RuntimeData] = asyncio.get_running_loop().create_future()
         asyncio.get_running_loop().call_soon(future.set_result, data)
         return await future
 
@@ -161,7 +161,7 @@ def test_coroutines_inline_and_through_the_loop(driver: str) -> None:
 
 async def _raises() -> None:
     await asyncio.sleep(0)
-    1 / 0
+    1 / 0  # noqa: B018 (raises inside the coroutine)
 
 
 def test_version_exported() -> None:

@@ -46,20 +46,20 @@ pub struct NativeNodeType {
 
 inventory::collect!(NativeNodeType);
 
+impl berth_registry::Registered for NativeNodeType {
+    const KIND: &'static str = "native node type";
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 /// Names of every registered native node type, sorted.
 ///
 /// # Panics
 /// If two node types are registered under one name: a build mistake.
 pub fn native_node_types() -> Vec<&'static str> {
-    let mut names: Vec<_> = inventory::iter::<NativeNodeType>
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
-    names.sort_unstable();
-    if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
-        panic!("two native node types are registered as `{}`", pair[0]);
-    }
-    names
+    berth_registry::names::<NativeNodeType>()
 }
 
 /// Builds the native node `name` with `params`.
@@ -67,14 +67,6 @@ pub fn create_native(
     name: &str,
     params: &serde_json::Value,
 ) -> Result<Box<dyn NativeNode>, String> {
-    let node_type = inventory::iter::<NativeNodeType>
-        .into_iter()
-        .find(|t| t.name == name)
-        .ok_or_else(|| {
-            format!(
-                "no native node type `{name}`; registered: {}",
-                native_node_types().join(", ")
-            )
-        })?;
+    let node_type = berth_registry::find::<NativeNodeType>(name).map_err(|e| e.to_string())?;
     (node_type.create)(params)
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use berth_transport::{FrameKind, FrameReceiver, FrameSender, FrameSenderExt, monotonic_ns};
 
 use super::{Frame, NativeNode};
+use crate::control::ControlMessage;
 
 /// Runs `node` on its own thread until every input ended or `stop` is set.
 pub(crate) fn spawn_native(
@@ -18,55 +19,67 @@ pub(crate) fn spawn_native(
     mut control: Box<dyn FrameSender>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("berth-{node_id}")).spawn(move || {
-        let _span = tracing::info_span!("native_node", node_id = %node_id).entered();
-        let ready = format!(r#"{{"type":"ready","pid":{}}}"#, std::process::id());
-        let _ = control.send_bytes(FrameKind::Control, ready.as_bytes(), monotonic_ns());
-        let mut ended = vec![false; readers.len()];
-        // One reader blocks; several take turns with short waits.
-        let slice = if readers.len() == 1 { Duration::from_millis(100) } else { Duration::from_millis(1) };
-        let mut processed = 0u64;
-        while !stop.load(Ordering::Relaxed) && ended.iter().any(|e| !e) {
-            for (index, reader) in readers.iter_mut().enumerate() {
-                if ended[index] {
-                    continue;
-                }
-                let mut failure = None;
-                let mut sequence = 0;
-                let delivery = reader.receive_with(slice, &mut |header, payload| {
-                    sequence = header.sequence;
-                    if header.is_end_of_stream() {
-                        ended[index] = true;
-                        return;
+    std::thread::Builder::new()
+        .name(format!("berth-{node_id}"))
+        .spawn(move || {
+            let _span = tracing::info_span!("native_node", node_id = %node_id).entered();
+            let mut say = |message: ControlMessage| {
+                let _ =
+                    control.send_bytes(FrameKind::Control, &message.to_payload(), monotonic_ns());
+            };
+            say(ControlMessage::Ready {
+                pid: Some(u64::from(std::process::id())),
+                cpu_ns: None,
+            });
+            let mut ended = vec![false; readers.len()];
+            // One reader blocks; several take turns with short waits.
+            let slice = if readers.len() == 1 {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_millis(1)
+            };
+            let mut processed = 0u64;
+            while !stop.load(Ordering::Relaxed) && ended.iter().any(|e| !e) {
+                for (index, reader) in readers.iter_mut().enumerate() {
+                    if ended[index] {
+                        continue;
                     }
-                    processed += 1;
-                    if let Err(error) = node.process(Frame { header, payload }, output.as_mut()) {
-                        failure = Some((header.sequence, error));
+                    let mut failure = None;
+                    let mut sequence = 0;
+                    let delivery = reader.receive_with(slice, &mut |header, payload| {
+                        sequence = header.sequence;
+                        if header.is_end_of_stream() {
+                            ended[index] = true;
+                            return;
+                        }
+                        processed += 1;
+                        if let Err(error) = node.process(Frame { header, payload }, output.as_mut())
+                        {
+                            failure = Some((header.sequence, error));
+                        }
+                    });
+                    match delivery {
+                        Ok(Some(d)) if d.lost_before > 0 => say(ControlMessage::Lost {
+                            input: reader.channel().to_string(),
+                            expected: sequence - d.lost_before,
+                            got: sequence,
+                        }),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "native node input failed");
+                            ended[index] = true;
+                        }
                     }
-                });
-                match delivery {
-                    Ok(Some(d)) if d.lost_before > 0 => {
-                        let message = format!(
-                            r#"{{"type":"lost","input":"{}","expected":{},"got":{sequence}}}"#,
-                            reader.channel(),
-                            sequence - d.lost_before
-                        );
-                        let _ = control.send_bytes(FrameKind::Control, message.as_bytes(), monotonic_ns());
+                    if let Some((sequence, error)) = failure {
+                        say(ControlMessage::Error {
+                            sequence: Some(sequence),
+                            error,
+                            traceback: String::new(),
+                        });
                     }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "native node input failed");
-                        ended[index] = true;
-                    }
-                }
-                if let Some((sequence, error)) = failure {
-                    let message = serde_json::json!({"type": "error", "sequence": sequence, "error": error, "traceback": ""});
-                    let _ = control.send_bytes(FrameKind::Control, message.to_string().as_bytes(), monotonic_ns());
                 }
             }
-        }
-        let _ = output.send_end_of_stream();
-        let stopped = format!(r#"{{"type":"stopped","processed":{processed}}}"#);
-        let _ = control.send_bytes(FrameKind::Control, stopped.as_bytes(), monotonic_ns());
-    })
+            let _ = output.send_end_of_stream();
+            say(ControlMessage::Stopped { processed });
+        })
 }
