@@ -30,12 +30,23 @@ pub fn frame_bytes() -> Vec<u8> {
     frame().iter().flat_map(|s| s.to_le_bytes()).collect()
 }
 
-/// The Python interpreter for peers and host-process nodes: `$BERTH_PYTHON`, else `python3`.
+/// The Python interpreter for peers and host-process nodes, the one sessions use:
+/// `$BERTH_PYTHON`, else Berth's own virtualenv (with iceoryx2 and numpy, made on first use),
+/// so the benches run on a fresh machine as they are.
 pub fn python() -> String {
-    std::env::var("BERTH_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "python3".into())
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            rt.block_on(berth::host_python::interpreter())
+                .unwrap_or_else(|e| panic!("no Python for the benches: {e}"))
+                .display()
+                .to_string()
+        })
+        .clone()
 }
 
 /// A multi-threaded runtime for sessions (two workers, like the machine's two CPUs).

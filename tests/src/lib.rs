@@ -21,9 +21,14 @@ pub struct Pipeline {
 
 /// Writes `yaml` as `pipeline.yaml` next to a copy of the test nodes and loads it.
 pub fn pipeline(yaml: &str) -> Pipeline {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("a temporary folder");
     let nodes = dir.path().join("nodes");
     std::fs::create_dir(&nodes).unwrap();
+    // Modes set, not left to the umask: a container (capabilities dropped) must search both.
+    for folder in [dir.path(), nodes.as_path()] {
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     for entry in std::fs::read_dir(test_nodes_dir()).unwrap().flatten() {
         if entry.path().extension().is_some_and(|e| e == "py") {
             std::fs::copy(entry.path(), nodes.join(entry.file_name())).unwrap();

@@ -716,8 +716,9 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          cargo xtask bench-report\n\
          ```\n\n\
          Use the same `CARGO_TARGET_DIR` for the benches and the report. `BERTH_PYTHON` picks \
-         the host Python (default `python3`, which needs `iceoryx2==0.10.0`); \
-         `BERTH_BENCH_IMAGE` names another already built node image."
+         the host Python (by default the benches use the virtualenv Berth makes once for \
+         host-process nodes, with iceoryx2 and numpy, as sessions do); `BERTH_BENCH_IMAGE` \
+         names another already built node image."
     )?;
     Ok(page)
 }

@@ -38,6 +38,11 @@ pub(crate) fn steady_memory(seconds: u64, limit_kib: u64) -> anyhow::Result<()> 
         .filter(|i| !i.is_empty());
     let dir = tempfile::Builder::new().prefix("berth-steady-").tempdir()?;
     std::fs::create_dir(dir.path().join("nodes"))?;
+    for folder in [dir.path().to_path_buf(), dir.path().join("nodes")] {
+        use std::os::unix::fs::PermissionsExt;
+        // The container (capabilities dropped) must search both, whatever the umask.
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755))?;
+    }
     std::fs::write(dir.path().join("nodes/bench_nodes.py"), NODE_SOURCE)?;
     let base_image = image
         .as_deref()

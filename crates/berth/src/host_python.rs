@@ -52,6 +52,15 @@ pub async fn check(python: &Path) -> Result<(), SessionError> {
     })
 }
 
+/// The host Python for host-process nodes when a session names none: `$BERTH_PYTHON` when set,
+/// else Berth's own virtualenv in the user's cache ([`managed`]).
+pub async fn interpreter() -> Result<PathBuf, SessionError> {
+    match std::env::var_os("BERTH_PYTHON").filter(|p| !p.is_empty()) {
+        Some(named) => Ok(PathBuf::from(named)),
+        None => managed(&berth_images::default_cache_dir()).await,
+    }
+}
+
 /// The interpreter of Berth's own host virtualenv under `cache_dir`, made on first use (a
 /// minute at most: `python3 -m venv` and a pip install of the runner's dependencies).
 pub async fn managed(cache_dir: &Path) -> Result<PathBuf, SessionError> {

@@ -268,10 +268,17 @@ fn write_runner() -> Result<PathBuf, SessionError> {
     let n = STAGING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let staging = parent.join(format!(".{hex}.{}.{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
         for (path, text) in RUNNER_FILES {
             let file = staging.join("berth").join(path);
-            std::fs::create_dir_all(file.parent().expect("files live in a folder"))?;
-            std::fs::write(file, text)?;
+            let folder = file.parent().expect("files live in a folder");
+            std::fs::create_dir_all(folder)?;
+            std::fs::write(&file, text)?;
+            // Modes set, not left to the process's umask: containers read and search these.
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+            for dir in folder.ancestors().take_while(|d| d.starts_with(&staging)) {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+            }
         }
         match std::fs::rename(&staging, &root) {
             // Another process won the race; its copy is identical.
@@ -294,7 +301,12 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let meta = std::fs::metadata(dir)?;
+    let mut meta = std::fs::metadata(dir)?;
+    if meta.permissions().mode() & 0o700 != 0o700 {
+        // Made under a narrower umask than usual: the owner must be able to search it.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        meta = std::fs::metadata(dir)?;
+    }
     let me = std::fs::metadata("/proc/self")?.uid();
     if meta.uid() != me || meta.permissions().mode() & 0o022 != 0 {
         return Err(std::io::Error::other(format!(

@@ -126,6 +126,9 @@ impl FrameSender for Iceoryx2Sender {
     }
 }
 
+/// Held while a listener is created (see [`Iceoryx2Receiver::new`]).
+static LISTENER_BIND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub(crate) struct Iceoryx2Receiver {
     name: ChannelName,
     subscriber: Subscriber<Ipc, [u8], WireHeader>,
@@ -147,11 +150,17 @@ impl Iceoryx2Receiver {
             .buffer_size(config.queue_depth.max(1))
             .create()
             .map_err(|e| error("create a subscriber", name.as_str(), e))?;
-        let listener = services
-            .events
-            .listener_builder()
-            .create()
-            .map_err(|e| error("create a listener", name.as_str(), e))?;
+        let listener = {
+            // iceoryx2 binds a listener's socket under a temporary process-wide umask (set,
+            // bind, restore); two binds at once can leave the process with its 0177 for good,
+            // and every folder made afterwards unsearchable. One bind at a time.
+            let _one = LISTENER_BIND.lock().unwrap_or_else(|p| p.into_inner());
+            services
+                .events
+                .listener_builder()
+                .create()
+                .map_err(|e| error("create a listener", name.as_str(), e))?
+        };
         // Attach to the writers that exist already, so their backpressure applies from the start.
         subscriber
             .has_samples()

@@ -17,14 +17,9 @@ impl Session {
             .iter()
             .any(|n| n.executor == Executor::Process)
         {
-            let named = self
-                .options
-                .python
-                .clone()
-                .or_else(|| std::env::var("BERTH_PYTHON").ok());
-            let python = match named {
+            let python = match self.options.python.clone() {
                 Some(named) => PathBuf::from(named),
-                None => crate::host_python::managed(&berth_images::default_cache_dir()).await?,
+                None => crate::host_python::interpreter().await?,
             };
             crate::host_python::check(&python).await?;
             python.display().to_string()
