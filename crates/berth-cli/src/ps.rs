@@ -9,6 +9,9 @@ use berth::status::{SessionStatus, age, running_sessions};
 use berth_resources::{Sampler, Usage};
 use serde_json::json;
 
+/// A session's status older than this is marked: its owner has not sent or received since.
+const STALE_AFTER: Duration = Duration::from_secs(5);
+
 /// Options of `berth ps`.
 #[derive(clap::Args)]
 pub struct PsArgs {
@@ -220,6 +223,7 @@ fn print_table(rows: &[Row<'_>], unclaimed: &[berth_docker::ManagedContainer]) {
             "p50/p99 µs"
         );
     }
+    let mut any_stale = false;
     for row in rows {
         let usage = row.usage;
         let memory = usage.map_or_else(
@@ -230,6 +234,13 @@ fn print_table(rows: &[Row<'_>], unclaimed: &[berth_docker::ManagedContainer]) {
             },
         );
         let runner = row.node.runner;
+        let stale = age(row.session.written_unix_ms) > STALE_AFTER;
+        any_stale |= stale;
+        let state = format!(
+            "{}{}",
+            row.node.state.as_str(),
+            if stale { "*" } else { "" }
+        );
         println!(
             "{:<9} {:<14} {:<8} {:<12} {:<22} {:>6} {:<10} {:>8} {:>8} {:>6} {:>19} {:>8} {:>12}",
             row.session.session_id,
@@ -238,7 +249,7 @@ fn print_table(rows: &[Row<'_>], unclaimed: &[berth_docker::ManagedContainer]) {
             short(&row.node.id),
             row.node.image.as_deref().unwrap_or("-"),
             row.shared_by,
-            row.node.state.as_str(),
+            state,
             row.node.restarts,
             uptime(age(row.node.started_unix_ms)),
             row.cpu_percent
@@ -253,6 +264,13 @@ fn print_table(rows: &[Row<'_>], unclaimed: &[berth_docker::ManagedContainer]) {
                     r.p99.as_secs_f64() * 1e6
                 )
             ),
+        );
+    }
+    if any_stale {
+        println!(
+            "* state, frames and process() times as of the session's last status (over {} s \
+             ago: it neither sends nor receives); CPU and memory are measured now",
+            STALE_AFTER.as_secs()
         );
     }
     if !unclaimed.is_empty() {
