@@ -23,13 +23,13 @@ pub struct Pipeline {
 /// Writes `yaml` as `pipeline.yaml` next to a copy of the bench nodes and loads it.
 pub fn pipeline(yaml: &str) -> anyhow::Result<Pipeline> {
     use std::os::unix::fs::PermissionsExt;
+    // Modes set as each folder is made, not left to the umask: a container (capabilities
+    // dropped) must search both.
     let dir = tempfile::Builder::new().prefix("berth-bench-").tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
     let nodes = dir.path().join("nodes");
     std::fs::create_dir(&nodes)?;
-    // Modes set, not left to the umask: a container (capabilities dropped) must search both.
-    for folder in [dir.path(), nodes.as_path()] {
-        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755))?;
-    }
+    std::fs::set_permissions(&nodes, std::fs::Permissions::from_mode(0o755))?;
     let source = crate::package_dir().join("nodes");
     for entry in std::fs::read_dir(&source)
         .with_context(|| format!("reading {}", source.display()))?

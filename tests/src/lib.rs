@@ -22,13 +22,12 @@ pub struct Pipeline {
 /// Writes `yaml` as `pipeline.yaml` next to a copy of the test nodes and loads it.
 pub fn pipeline(yaml: &str) -> Pipeline {
     use std::os::unix::fs::PermissionsExt;
+    // Modes set as each folder is made, not left to the umask: a container (capabilities
+    // dropped) must search both.
     let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let nodes = dir.path().join("nodes");
-    std::fs::create_dir(&nodes).unwrap();
-    // Modes set, not left to the umask: a container (capabilities dropped) must search both.
-    for folder in [dir.path(), nodes.as_path()] {
-        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    shared_folder(&nodes);
     for entry in std::fs::read_dir(test_nodes_dir()).unwrap().flatten() {
         if entry.path().extension().is_some_and(|e| e == "py") {
             std::fs::copy(entry.path(), nodes.join(entry.file_name())).unwrap();
@@ -38,6 +37,13 @@ pub fn pipeline(yaml: &str) -> Pipeline {
     std::fs::write(&file, yaml).unwrap();
     let manifest = Manifest::from_path(&file).unwrap_or_else(|e| panic!("{e}"));
     Pipeline { dir, manifest }
+}
+
+/// Creates `dir` for a container to write in, its mode set (0755), not left to the umask.
+pub fn shared_folder(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// Asserts that nothing of the session remains: no iceoryx2 file or segment, no process.

@@ -171,7 +171,7 @@ fn a_container_that_dies_is_restarted_and_every_frame_is_accounted_for() {
         return;
     }
     let p = pipeline(&CONTAINER.replace("SHARED", "shared: false"));
-    std::fs::create_dir(p.dir.path().join("state")).unwrap();
+    berth_tests::shared_folder(&p.dir.path().join("state"));
     let mut session = rt
         .block_on(Session::start(&p.manifest, SessionOptions::default()))
         .unwrap();
@@ -200,7 +200,7 @@ fn a_shared_container_that_dies_comes_back_once_for_every_session_on_it() {
     }
     let runtime = Runtime::new();
     let p = pipeline(&CONTAINER.replace("SHARED", "shared: true"));
-    std::fs::create_dir(p.dir.path().join("state")).unwrap();
+    berth_tests::shared_folder(&p.dir.path().join("state"));
     let mut a = rt
         .block_on(runtime.session(&p.manifest, SessionOptions::default()))
         .unwrap();

@@ -23,14 +23,24 @@ pub(crate) fn iceoryx2_version() -> anyhow::Result<String> {
         .to_owned())
 }
 
+/// The type checker the runner is held to, pinned: a new release's checks are taken on purpose.
+const MYPY: &str = "mypy==2.4.1";
+/// The runner's linter, pinned for the same reason.
+const RUFF: &str = "ruff==0.17.6";
+
 /// Creates (once) `target/berth-venv` with iceoryx2, numpy, pytest, mypy and ruff, and returns
 /// its interpreter.
 pub(crate) fn ensure() -> anyhow::Result<PathBuf> {
     let venv = root().join("target/berth-venv");
     let python = venv.join("bin/python");
     let version = iceoryx2_version()?;
-    // Named after what it holds, so a venv made before the lint tools came is completed.
-    let stamp = venv.join(format!(".berth-iceoryx2-{version}-lint"));
+    let iceoryx2 = format!("iceoryx2=={version}");
+    let packages = [iceoryx2.as_str(), "numpy", "pytest", MYPY, RUFF];
+    // Named after what it holds: a change of the list (a tool's pin) completes the venv.
+    let stamp = venv.join(format!(
+        ".berth-{}",
+        packages.join("_").replace(['=', '.'], "")
+    ));
     if stamp.exists() {
         return Ok(python);
     }
@@ -38,17 +48,9 @@ pub(crate) fn ensure() -> anyhow::Result<PathBuf> {
     run(Command::new(&base).args(["-m", "venv"]).arg(&venv))
         .context("creating the venv (is python3-venv installed?)")?;
     run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--upgrade", "pip"]))?;
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        &format!("iceoryx2=={version}"),
-        "numpy",
-        "pytest",
-        "mypy",
-        "ruff",
-    ]))?;
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(packages))?;
     std::fs::write(&stamp, "")?;
     println!("python environment ready: {}", python.display());
     Ok(python)

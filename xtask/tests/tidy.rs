@@ -256,6 +256,17 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "berth-iceoryx2",
         &["bollard", "berth-backend", "berth-manifest"],
     ),
+    (
+        "berth-registry",
+        &[
+            "berth-backend",
+            "berth-transport",
+            "berth-manifest",
+            "tokio",
+            "bollard",
+            "iceoryx2",
+        ],
+    ),
 ];
 
 #[test]

@@ -207,7 +207,7 @@ fn print_table(rows: &[Row<'_>], unclaimed: &[berth_docker::ManagedContainer]) {
         println!("no Berth session runs now");
     } else {
         println!(
-            "{:<9} {:<14} {:<8} {:<12} {:<22} {:>6} {:<10} {:>8} {:>8} {:>6} {:>19} {:>8} {:>12}",
+            "{:<9} {:<14} {:<8} {:<12} {:<22} {:>6} {:<11} {:>8} {:>8} {:>6} {:>19} {:>8} {:>12}",
             "SESSION",
             "NODE",
             "BACKEND",
@@ -242,7 +242,7 @@ fn print_table(rows: &[Row<'_>], unclaimed: &[berth_docker::ManagedContainer]) {
             if stale { "*" } else { "" }
         );
         println!(
-            "{:<9} {:<14} {:<8} {:<12} {:<22} {:>6} {:<10} {:>8} {:>8} {:>6} {:>19} {:>8} {:>12}",
+            "{:<9} {:<14} {:<8} {:<12} {:<22} {:>6} {:<11} {:>8} {:>8} {:>6} {:>19} {:>8} {:>12}",
             row.session.session_id,
             row.node.node_id,
             row.node.backend,

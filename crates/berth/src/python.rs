@@ -302,12 +302,12 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         .mode(0o700)
         .create(dir)?;
     let mut meta = std::fs::metadata(dir)?;
-    if meta.permissions().mode() & 0o700 != 0o700 {
+    let me = std::fs::metadata("/proc/self")?.uid();
+    if meta.uid() == me && meta.permissions().mode() & 0o700 != 0o700 {
         // Made under a narrower umask than usual: the owner must be able to search it.
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         meta = std::fs::metadata(dir)?;
     }
-    let me = std::fs::metadata("/proc/self")?.uid();
     if meta.uid() != me || meta.permissions().mode() & 0o022 != 0 {
         return Err(std::io::Error::other(format!(
             "it must belong to you (uid {me}) and be writable by nobody else; fix: \
