@@ -27,9 +27,13 @@ connections:
 
 /// Builds (or reuses) the standard image of a Python version, as a session would.
 async fn standard_image(python: &str) -> String {
-    let builder = berth_images::ImageBuilder::connect(berth_images::ImageBuilderConfig::default())
+    let docker = berth_docker::connect_client()
         .await
         .expect("Docker is reachable");
+    let builder = berth_images::ImageBuilder::with_config(
+        docker,
+        berth_images::ImageBuilderConfig::default(),
+    );
     let progress = |line: &str| eprintln!("  image | {line}");
     builder
         .ensure_base_image(python, berth_images::BaseMode::Offline, &progress)
@@ -215,11 +219,11 @@ fn a_python_version_no_debian_suite_has_is_explained_without_a_registry() {
     if !docker_available(&rt) {
         return;
     }
-    let builder = rt
-        .block_on(berth_images::ImageBuilder::connect(
-            berth_images::ImageBuilderConfig::default(),
-        ))
-        .unwrap();
+    let docker = rt.block_on(berth_docker::connect_client()).unwrap();
+    let builder = berth_images::ImageBuilder::with_config(
+        docker,
+        berth_images::ImageBuilderConfig::default(),
+    );
     if rt.block_on(builder.registry_reachable("python:3.10-slim")) {
         eprintln!("a registry is reachable here: Python 3.10 builds FROM python:3.10-slim");
         return;

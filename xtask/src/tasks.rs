@@ -56,7 +56,10 @@ pub(crate) fn preflight() -> anyhow::Result<()> {
 /// Builds the standard images of `versions` with a progress display; versions that cannot be
 /// built here are reported (and fail the task only when asked for by name).
 async fn ensure_standard_images(versions: &[&str], explicit: bool) -> anyhow::Result<usize> {
-    let builder = ImageBuilder::connect(ImageBuilderConfig::default()).await?;
+    let builder = ImageBuilder::with_config(
+        berth_docker::connect_client().await?,
+        ImageBuilderConfig::default(),
+    );
     let mut built = 0;
     for version in versions {
         let started = std::time::Instant::now();
@@ -89,7 +92,10 @@ async fn ensure_standard_images(versions: &[&str], explicit: bool) -> anyhow::Re
 pub(crate) fn build_images(args: &BuildImagesArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         if let Some(image) = &args.validate {
-            let builder = ImageBuilder::connect(ImageBuilderConfig::default()).await?;
+            let builder = ImageBuilder::with_config(
+                berth_docker::connect_client().await?,
+                ImageBuilderConfig::default(),
+            );
             let python = args.python.first().map(String::as_str).unwrap_or("3.11");
             builder.validate_custom_base(image, python).await?;
             println!(
@@ -143,6 +149,15 @@ pub(crate) fn test() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // `berth` without Docker: it must build, lint and pass its tests with only these parts.
+    run(Command::new("cargo").current_dir(&root).args(
+        [
+            &["clippy", "-p", "berth", "--all-targets"],
+            BERTH_WITHOUT_DOCKER,
+            &["--", "-D", "warnings"],
+        ]
+        .concat(),
+    ))?;
     // The runner's own rules: strict typing (mypy) and lints (ruff), as configured in its
     // pyproject.toml.
     let runner_dir = root.join("runner/python");
@@ -166,6 +181,10 @@ pub(crate) fn test() -> anyhow::Result<()> {
         .current_dir(&root)
         .args(["test", "--workspace"])
         .env("BERTH_PYTHON", &python))?;
+    run(Command::new("cargo")
+        .current_dir(&root)
+        .args([&["test", "-p", "berth"], BERTH_WITHOUT_DOCKER].concat())
+        .env("BERTH_PYTHON", &python))?;
     run(Command::new(&python)
         .current_dir(root.join("runner/python"))
         .args(["-m", "pytest", "-q"])
@@ -173,6 +192,9 @@ pub(crate) fn test() -> anyhow::Result<()> {
     .context("runner tests")?;
     leak_check(&before)
 }
+
+/// The feature set `cargo xtask test` also checks `berth` with: no Docker, no bollard.
+const BERTH_WITHOUT_DOCKER: &[&str] = &["--no-default-features", "--features", "process,iceoryx2"];
 
 /// Berth's iceoryx2 files and shared-memory segments (names with the `berth_` prefix).
 pub(crate) fn iceoryx2_files() -> Vec<String> {

@@ -257,6 +257,17 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         &["bollard", "berth-backend", "berth-manifest"],
     ),
     (
+        "berth-cache",
+        &[
+            "bollard",
+            "iceoryx2",
+            "berth-transport",
+            "berth-backend",
+            "berth-manifest",
+            "berth-images",
+        ],
+    ),
+    (
         "berth-registry",
         &[
             "berth-backend",
@@ -268,6 +279,41 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// `berth` without its `docker` feature links no Docker code: a library user can leave it out.
+#[test]
+fn berth_without_docker_links_no_docker_code() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-p",
+            "berth",
+            "--no-default-features",
+            "--features",
+            "process,iceoryx2",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.contains("berth-iceoryx2 "), "{tree}");
+    for docker_only in ["bollard ", "berth-docker ", "berth-images ", "tar "] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(docker_only)),
+            "berth --no-default-features --features process,iceoryx2 links {docker_only}"
+        );
+    }
+}
 
 #[test]
 fn each_crate_keeps_to_its_layer() {

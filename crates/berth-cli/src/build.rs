@@ -79,7 +79,10 @@ pub(crate) fn images(args: ImagesArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let builder = ImageBuilder::connect(ImageBuilderConfig::default()).await?;
+        let builder = ImageBuilder::with_config(
+            berth_docker::connect_client().await?,
+            ImageBuilderConfig::default(),
+        );
         match args.action {
             None => {
                 println!(

@@ -35,21 +35,11 @@ pub struct RunAs {
     pub writable_binds: Vec<String>,
 }
 
-/// Berth's cache folder on this host: `$BERTH_CACHE_DIR`, else `$XDG_CACHE_HOME/berth`, else
-/// `~/.cache/berth`.
-pub fn default_cache_dir() -> PathBuf {
-    std::env::var_os("BERTH_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("berth")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/berth")))
-        .unwrap_or_else(|| std::env::temp_dir().join("berth-cache"))
-}
-
 impl Default for ImageBuilderConfig {
     fn default() -> Self {
         ImageBuilderConfig {
             namespace: "berth".to_string(),
-            cache_dir: default_cache_dir(),
+            cache_dir: berth_cache::default_cache_dir(),
             host_python: PathBuf::from("python3"),
             base_mode: BaseMode::Auto,
             run_as: RunAs::default(),
@@ -84,13 +74,6 @@ impl ImageBuilder {
     /// Uses an existing client with the given configuration.
     pub fn with_config(docker: Docker, config: ImageBuilderConfig) -> Self {
         ImageBuilder { docker, config }
-    }
-
-    /// Connects to the local daemon (`DOCKER_HOST` or the default socket), negotiates the API
-    /// version down to the daemon's, and uses the given configuration.
-    pub async fn connect(config: ImageBuilderConfig) -> Result<Self> {
-        let docker = connect_docker().await?;
-        Ok(Self::with_config(docker, config))
     }
 
     /// The Docker client.
@@ -157,17 +140,6 @@ impl ImageBuilder {
             Err(e) => tracing::debug!(%old_id, error = %e, "kept replaced image"),
         }
     }
-}
-
-/// Connects to the local Docker daemon and negotiates the API version (the daemon may be older
-/// than the client's default).
-pub(crate) async fn connect_docker() -> Result<Docker> {
-    let docker = Docker::connect_with_local_defaults()
-        .map_err(|source| ImageError::DockerUnavailable { source })?;
-    docker
-        .negotiate_version()
-        .await
-        .map_err(|source| ImageError::DockerUnavailable { source })
 }
 
 /// Label value of an inspected image.

@@ -8,15 +8,6 @@ pub type Result<T, E = ImageError> = std::result::Result<T, E>;
 /// Everything that can go wrong while building, validating or pruning images.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    /// The Docker daemon could not be reached at all.
-    #[error(
-        "cannot reach the Docker daemon: {source}; start dockerd (or set DOCKER_HOST) and retry"
-    )]
-    DockerUnavailable {
-        /// The underlying client error.
-        source: bollard::errors::Error,
-    },
-
     /// A Docker Engine API call failed.
     #[error("Docker API call failed while {action}: {source}")]
     Docker {
@@ -69,6 +60,10 @@ pub enum ImageError {
         /// The last lines it printed.
         log: String,
     },
+
+    /// A cache folder or lock could not be made or used.
+    #[error(transparent)]
+    Cache(#[from] berth_cache::CacheError),
 
     /// A file system operation on the host failed.
     #[error("{context} ({path}): {source}")]

@@ -67,7 +67,6 @@ mod hashing;
 pub mod labels;
 mod lock;
 mod process;
-mod progress;
 mod prune;
 mod rootfs;
 mod source_wheel;
@@ -78,19 +77,16 @@ mod validate;
 mod wheelhouse;
 
 pub use base::{BaseMode, REGISTRY_PROBE_TIMEOUT};
-pub use builder::{ImageBuilder, ImageBuilderConfig, ImageRef, RunAs, default_cache_dir};
+pub use berth_cache::{
+    CacheLock as BuildLock, ICEORYX2_VERSION, Progress, Quiet, Step, cache_lock, default_cache_dir,
+};
+pub use builder::{ImageBuilder, ImageBuilderConfig, ImageRef, RunAs};
 pub use env_image::NodeEnvironment;
 pub use error::{ImageError, Result};
-pub use lock::{BuildLock, cache_lock};
-pub use progress::{Progress, Quiet, Step};
 pub use rootfs::{DebianSuite, ROOTFS_PACKAGES, debian_suite_for};
 pub use usage::{ImageSummary, PruneOptions};
 pub use validate::CustomBase;
 pub use wheelhouse::{ICEORYX2_WHEEL_GLIBC, pip_platforms};
-
-/// The iceoryx2 version the host uses; images get exactly this wheel.
-/// Read from `iceoryx2-version.txt` at the workspace root, the single place it is stated.
-pub const ICEORYX2_VERSION: &str = include_str!("../../../iceoryx2-version.txt").trim_ascii();
 
 /// Checks a `MAJOR.MINOR` Python version string.
 pub(crate) fn check_python_version(version: &str) -> Result<()> {
@@ -114,13 +110,6 @@ pub(crate) fn check_python_version(version: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iceoryx2_version_comes_from_the_workspace_file() {
-        assert!(!ICEORYX2_VERSION.is_empty());
-        assert!(!ICEORYX2_VERSION.contains(char::is_whitespace));
-        assert_eq!(ICEORYX2_VERSION.split('.').count(), 3);
-    }
 
     #[test]
     fn python_versions_are_checked() {

@@ -34,7 +34,7 @@ pub(crate) async fn ensure_iceoryx2_wheel(
         return Ok(dir);
     }
     // One builder at a time (it also guards the shared tools venv); the next one reuses.
-    let _lock = crate::lock::cache_lock(
+    let _lock = berth_cache::cache_lock(
         cache_dir,
         "source-wheels.lock",
         "iceoryx2 from source",

@@ -44,7 +44,7 @@ impl ImageBuilder {
         self.config
             .cache_dir
             .join("usage")
-            .join(crate::lock::tag_file_name(tag))
+            .join(berth_cache::tag_file_name(tag))
     }
 
     /// Records that a session uses `tag` now (shown by `berth images`, honoured by pruning).

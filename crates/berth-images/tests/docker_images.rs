@@ -38,11 +38,8 @@ async fn builder_or_skip() -> Option<ImageBuilder> {
         base_mode: BaseMode::Offline,
         ..ImageBuilderConfig::default()
     };
-    match ImageBuilder::connect(config).await {
-        Ok(b) => match b.docker().ping().await {
-            Ok(_) => Some(b),
-            Err(e) => skip(&e.to_string()),
-        },
+    match berth_docker::connect_client().await {
+        Ok(docker) => Some(ImageBuilder::with_config(docker, config)),
         Err(e) => skip(&e.to_string()),
     }
 }

@@ -95,7 +95,7 @@ pub enum SessionError {
         "host Python `{python}` cannot run Berth's host-process nodes: {problem}; fix: unset \
          BERTH_PYTHON (and SessionOptions::python) to let Berth make its own environment, or \
          `{python} -m pip install iceoryx2=={} numpy`",
-        berth_images::ICEORYX2_VERSION
+        berth_cache::ICEORYX2_VERSION
     )]
     HostPython {
         /// The interpreter (or environment folder) in question.
@@ -104,9 +104,11 @@ pub enum SessionError {
         problem: String,
     },
     /// Berth's images cannot be built or used.
+    #[cfg(feature = "docker")]
     #[error(transparent)]
     Images(Box<berth_images::ImageError>),
     /// A node's image cannot be made or used.
+    #[cfg(feature = "docker")]
     #[error("node `{node_id}`: {what}: {source}")]
     NodeImage {
         /// The node.
@@ -203,6 +205,17 @@ pub enum SessionError {
         /// What is left.
         resources: Vec<String>,
     },
+    /// The session needs a part this build of Berth leaves out.
+    #[error(
+        "{part} is not part of this build of Berth; fix: enable berth's `{feature}` cargo \
+         feature (on by default)"
+    )]
+    NotBuilt {
+        /// What is missing.
+        part: &'static str,
+        /// The feature that builds it.
+        feature: &'static str,
+    },
     /// A thread or task Berth needs could not run.
     #[error("{what}: {detail}")]
     Internal {
@@ -213,6 +226,7 @@ pub enum SessionError {
     },
 }
 
+#[cfg(feature = "docker")]
 impl From<berth_images::ImageError> for SessionError {
     fn from(e: berth_images::ImageError) -> Self {
         SessionError::Images(Box::new(e))

@@ -12,7 +12,7 @@ use crate::SessionError;
 /// What the runner needs besides itself (it is put on `PYTHONPATH` by the session).
 fn requirements() -> [String; 2] {
     [
-        format!("iceoryx2=={}", berth_images::ICEORYX2_VERSION),
+        format!("iceoryx2=={}", berth_cache::ICEORYX2_VERSION),
         "numpy".to_owned(),
     ]
 }
@@ -30,7 +30,7 @@ pub async fn check(python: &Path) -> Result<(), SessionError> {
                   \x20   missing.append('iceoryx2 ' + sys.argv[1] + ' (it has ' + md.version('iceoryx2') + ')')\n\
                   print('; '.join(missing))\n";
     let output = Command::new(python)
-        .args(["-c", script, berth_images::ICEORYX2_VERSION])
+        .args(["-c", script, berth_cache::ICEORYX2_VERSION])
         .output()
         .await
         .map_err(|e| SessionError::HostPython {
@@ -57,7 +57,7 @@ pub async fn check(python: &Path) -> Result<(), SessionError> {
 pub async fn interpreter() -> Result<PathBuf, SessionError> {
     match std::env::var_os("BERTH_PYTHON").filter(|p| !p.is_empty()) {
         Some(named) => Ok(PathBuf::from(named)),
-        None => managed(&berth_images::default_cache_dir()).await,
+        None => managed(&berth_cache::default_cache_dir()).await,
     }
 }
 
@@ -93,11 +93,11 @@ pub async fn managed(cache_dir: &Path) -> Result<PathBuf, SessionError> {
     }
     std::fs::create_dir_all(&root).map_err(|e| setup_failed(&root, e.to_string()))?;
     // One process makes it while others wait, then find it made.
-    let _lock = berth_images::cache_lock(
+    let _lock = berth_cache::cache_lock(
         cache_dir,
         &format!("host-python-{hex}.lock"),
         "the host Python environment",
-        &berth_images::Quiet,
+        &berth_cache::Quiet,
     )
     .await
     .map_err(|e| setup_failed(&venv, e.to_string()))?;

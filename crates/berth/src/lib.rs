@@ -9,6 +9,11 @@
 //! in place. Sessions started from one [`Runtime`] share container nodes. Each running
 //! session describes itself for other processes ([`status`]: what `berth ps` reads).
 //!
+//! Cargo features `docker`, `process` and `iceoryx2` (all default) build the Docker backend
+//! and image builder, the host-process backend, and the iceoryx2 transport; [`recommended`]
+//! names them as types. A build without one refuses, with the feature to enable, a session
+//! that needs it.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), berth::SessionError> {
 //! let manifest = berth::Manifest::from_path("examples/gain/pipeline.yaml").map_err(berth::SessionError::from)?;
@@ -28,6 +33,7 @@ mod owner;
 pub mod plan;
 mod pool;
 mod python;
+pub mod recommended;
 mod runtime;
 mod session;
 pub mod status;
@@ -64,12 +70,4 @@ pub fn pin_current_thread(cpus: &str) -> Result<(), SessionError> {
         });
     }
     Ok(())
-}
-
-/// Links the plugins this crate registers by default, so `inventory` sees them.
-#[doc(hidden)]
-pub fn link_default_plugins() {
-    let _ = berth_iceoryx2::ICEORYX2_VERSION;
-    let _ = berth_process::ENV_SESSION;
-    let _ = berth_docker::DEFAULT_HOST;
 }

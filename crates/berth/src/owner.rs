@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_backend::backend_by_name;
-use berth_transport::{SessionId, Transport, transport_by_name};
+use berth_transport::{SessionId, Transport};
 
 use crate::SessionError;
 
 /// Where the owner files (and the sessions' status files, [`crate::status`]) live.
 pub(crate) fn sessions_dir() -> PathBuf {
-    berth_images::default_cache_dir().join("sessions")
+    berth_cache::default_cache_dir().join("sessions")
 }
 
 /// The held owner lock of one session. Dropping it lets go of the lock but keeps the file, so
@@ -108,7 +108,8 @@ pub async fn sweep_orphans() -> Vec<SessionId> {
     if dead.is_empty() {
         return Vec::new();
     }
-    let transport: Option<std::sync::Arc<dyn Transport>> = transport_by_name("iceoryx2").ok();
+    crate::recommended::link();
+    let transport: Option<std::sync::Arc<dyn Transport>> = crate::recommended::transport().ok();
     let mut swept = Vec::new();
     for dead in dead {
         let span = tracing::info_span!("sweep", session_id = %dead.id);

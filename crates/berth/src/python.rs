@@ -254,8 +254,8 @@ fn write_runner() -> Result<PathBuf, SessionError> {
     }
     let hash = hasher.finalize();
     let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let parent = berth_images::default_cache_dir().join("runner");
-    private_dir(&parent).map_err(|source| SessionError::Cache {
+    let parent = berth_cache::default_cache_dir().join("runner");
+    berth_cache::private_dir(&parent).map_err(|source| SessionError::Cache {
         what: "the Python runner",
         path: parent.clone(),
         source,
@@ -292,30 +292,6 @@ fn write_runner() -> Result<PathBuf, SessionError> {
         source,
     })?;
     Ok(root)
-}
-
-/// Creates `dir` (and its parents) if needed and checks that only this user can write it.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mut meta = std::fs::metadata(dir)?;
-    let me = std::fs::metadata("/proc/self")?.uid();
-    if meta.uid() == me && meta.permissions().mode() & 0o700 != 0o700 {
-        // Made under a narrower umask than usual: the owner must be able to search it.
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        meta = std::fs::metadata(dir)?;
-    }
-    if meta.uid() != me || meta.permissions().mode() & 0o022 != 0 {
-        return Err(std::io::Error::other(format!(
-            "it must belong to you (uid {me}) and be writable by nobody else; fix: \
-             `chown {me} {0} && chmod 700 {0}`",
-            dir.display()
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

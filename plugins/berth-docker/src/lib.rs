@@ -35,6 +35,13 @@ use crate::connect::{Address, Daemon};
 use crate::container::Settings;
 use crate::error::operation_error;
 
+/// Connects to the daemon named by `DOCKER_HOST` (else the standard socket): ping within
+/// [`PING_TIMEOUT`], API version negotiated down to the daemon's. The one way every part of
+/// Berth (backend, image builder, CLI) reaches Docker.
+pub async fn connect_client() -> Result<Docker, BackendError> {
+    DockerBackend::connect().await?.client().await
+}
+
 /// A container a Berth session made, as Docker lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManagedContainer {

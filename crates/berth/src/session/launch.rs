@@ -72,7 +72,9 @@ impl Session {
             let backend = match backends.get(backend_name) {
                 Some(b) => Arc::clone(b),
                 None => {
-                    let backend = backend_by_name(backend_name)?;
+                    let backend = backend_by_name(backend_name).map_err(|e| {
+                        crate::recommended::not_built(backend_name).unwrap_or(e.into())
+                    })?;
                     backend.check().await?;
                     backends.insert(backend_name, Arc::clone(&backend));
                     backend

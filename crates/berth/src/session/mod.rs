@@ -22,7 +22,7 @@ use berth_manifest::{Executor, Manifest, RestartPolicy};
 use berth_resources::Usage;
 use berth_transport::{
     FrameHeader, FrameKind, FrameReceiver, FrameSender, FrameSenderExt, SessionId,
-    SessionTransport, Transport, TransportConfig, audio_samples, monotonic_ns, transport_by_name,
+    SessionTransport, Transport, TransportConfig, audio_samples, monotonic_ns,
 };
 use tracing::Instrument;
 
@@ -38,7 +38,7 @@ use crate::{SessionError, images::ImageProvider, python};
 /// How a session runs.
 #[derive(Clone)]
 pub struct SessionOptions {
-    /// The transport; `None` uses the registered `iceoryx2` transport.
+    /// The transport; `None` uses [`recommended::transport`](crate::recommended::transport).
     pub transport: Option<Arc<dyn Transport>>,
     /// Queue depth, frame size, send timeout and spin.
     pub transport_config: TransportConfig,
@@ -338,7 +338,7 @@ impl Session {
         options: SessionOptions,
         pool: Option<Arc<NodePool>>,
     ) -> Result<Self, SessionError> {
-        crate::link_default_plugins();
+        crate::recommended::link();
         manifest.validate_native_types(&native_node_types())?;
         let id = options.session_id.clone().unwrap_or_else(SessionId::random);
         // Once per process: what sessions of dead owners left behind goes first.
@@ -371,7 +371,7 @@ impl Session {
     ) -> Result<Self, SessionError> {
         let transport = match &options.transport {
             Some(t) => Arc::clone(t),
-            None => transport_by_name("iceoryx2")?,
+            None => crate::recommended::transport()?,
         };
         let plan = Plan::new(manifest, id.clone())?;
         let owner = OwnerLock::acquire(&id)?;

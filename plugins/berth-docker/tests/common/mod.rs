@@ -46,9 +46,10 @@ pub async fn test_image(_backend: &DockerBackend) -> Result<String, String> {
     }
     IMAGE
         .get_or_try_init(|| async {
-            let builder = ImageBuilder::connect(ImageBuilderConfig::default())
+            let docker = berth_docker::connect_client()
                 .await
                 .map_err(|e| e.to_string())?;
+            let builder = ImageBuilder::with_config(docker, ImageBuilderConfig::default());
             let progress = |line: &str| eprintln!("  test image | {line}");
             builder
                 .ensure_base_image("3.11", BaseMode::Auto, &progress)

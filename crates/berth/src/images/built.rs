@@ -1,4 +1,4 @@
-//! Which image a container node runs in, built when missing.
+//! The standard image provider: Berth's own images, built through Docker when missing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,14 +9,8 @@ use berth_manifest::{DockerSpec, Manifest};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
+use super::ImageProvider;
 use crate::SessionError;
-
-/// Resolves (and if needed builds) the image of a container node.
-#[async_trait]
-pub trait ImageProvider: Send + Sync {
-    /// The image to run node `node_id` with environment `docker` in.
-    async fn image_for(&self, node_id: &str, docker: &DockerSpec) -> Result<String, SessionError>;
-}
 
 /// The standard provider: `berth/python:{version}` for nodes without extra packages (built if
 /// missing), a validated custom `base_image`, or a `berth/env:{hash}` image built once per
@@ -43,7 +37,7 @@ impl BuiltImages {
 
     /// Connects to the Docker daemon with the given image configuration.
     pub async fn connect_with(config: ImageBuilderConfig) -> Result<Self, SessionError> {
-        let builder = ImageBuilder::connect(config).await.map_err(image_error)?;
+        let builder = ImageBuilder::with_config(berth_docker::connect_client().await?, config);
         Ok(Self {
             builder,
             resolved: Mutex::new(HashMap::new()),
@@ -152,8 +146,7 @@ impl BuiltImages {
 /// `path:path` binds of the folders the default transport shares with containers, so a custom
 /// base is probed with what its nodes will get.
 fn transport_binds() -> Vec<String> {
-    crate::link_default_plugins();
-    berth_transport::transport_by_name("iceoryx2")
+    crate::recommended::transport()
         .map(|t| t.shared_paths())
         .unwrap_or_default()
         .iter()
@@ -165,7 +158,7 @@ fn image_error(e: berth_images::ImageError) -> SessionError {
     SessionError::Images(Box::new(e))
 }
 
-/// The default image provider, shared by every session of the process.
+/// The Docker-built provider, shared by every session of the process.
 pub(crate) async fn standard() -> Result<Arc<dyn ImageProvider>, SessionError> {
     static PROVIDER: tokio::sync::OnceCell<Arc<BuiltImages>> = tokio::sync::OnceCell::const_new();
     let provider = PROVIDER

@@ -1,8 +1,10 @@
-//! What a build tells its caller while it runs: the step it is in, and each line of output.
+//! What a long step (a build, a download) tells its caller while it runs: the step it is in,
+//! and each line of output.
 
 use std::fmt;
 
-/// A step of making an image. A step ends when the next one begins or the call returns.
+/// A step of making something Berth caches (mostly images). A step ends when the next one
+/// begins or the call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Waiting for another process that builds the same image.
