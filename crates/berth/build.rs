@@ -34,7 +34,10 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
             if path.file_name().is_some_and(|n| n != "__pycache__") {
                 collect(root, &path, files);
             }
-        } else if path.extension().is_some_and(|e| e == "py" || e == "typed") {
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "py" || e == "typed" || e == "json")
+        {
             let relative = path
                 .strip_prefix(root)
                 .unwrap()

@@ -34,6 +34,7 @@ pub mod plan;
 mod pool;
 mod python;
 pub mod recommended;
+pub mod runner_spec;
 mod runtime;
 mod session;
 pub mod status;

@@ -33,6 +33,7 @@ use tokio::sync::watch;
 
 use crate::SessionError;
 use crate::owner::OwnerLock;
+use crate::runner_spec::{RunnerSpec, ServeSpec};
 
 /// How long a shared runner may take to stop once its command channel is closed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -66,7 +67,7 @@ enum ServeCommand<'a> {
     /// Start a node instance with this runner spec.
     Attach {
         instance: &'a str,
-        spec: &'a serde_json::Value,
+        spec: &'a RunnerSpec,
     },
     /// Stop that instance.
     Detach { instance: &'a str },
@@ -326,20 +327,20 @@ impl SharedNode {
         channels.create_channel(&replies_channel)?;
         let receiver = channels.receiver(&replies_channel)?;
         let commands = channels.sender(&commands_channel)?;
-        let mut serve = serde_json::json!({
-            "pool_id": owner_id.as_str(),
-            "name": start.container.node_id,
-            "commands": commands_channel.as_str(),
-            "control": replies_channel.as_str(),
-        });
-        crate::python::with_fields(&mut serve, &channels.runner_spec());
+        let serve = ServeSpec {
+            pool_id: owner_id.as_str().to_owned(),
+            name: start.container.node_id.clone(),
+            commands: commands_channel.as_str().to_owned(),
+            control: replies_channel.as_str().to_owned(),
+            transport: channels.runner_spec().into_iter().collect(),
+        };
         let mut spec = crate::python::owned_by(start.container, &owner_id, owner.path());
         spec.command = vec![
             "python3".into(),
             "-m".into(),
             "berth.runner".into(),
             "--serve".into(),
-            serve.to_string(),
+            serde_json::to_string(&serve).expect("a serve spec is JSON"),
         ];
         drop(_enter);
 
@@ -593,7 +594,7 @@ impl Lease {
     }
 
     /// Starts this lease's node instance with `spec` (the runner spec of docs/PROTOCOL.md).
-    pub(crate) fn attach(&self, spec: &serde_json::Value) -> Result<(), SessionError> {
+    pub(crate) fn attach(&self, spec: &RunnerSpec) -> Result<(), SessionError> {
         self.node.command(&ServeCommand::Attach {
             instance: &self.instance,
             spec,

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::SessionError;
 use crate::plan::PlannedNode;
+use crate::runner_spec::RunnerSpec;
 
 include!(concat!(env!("OUT_DIR"), "/runner_files.rs"));
 
@@ -35,30 +36,24 @@ pub(crate) fn runner_spec(
     transport: &[(String, String)],
     node_dirs: &[PathBuf],
     config: &TransportConfig,
-) -> serde_json::Value {
-    let mut spec = serde_json::json!({
-        "session_id": session.as_str(),
-        "node_id": node.spec.id,
-        "node_type": node.spec.node_type,
-        "params": node.spec.params,
-        "inputs": node.reads.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
-        "output": node.output.as_str(),
-        "control": node.control.as_str(),
-        "node_dirs": node_dirs,
-        "spin_us": config.spin.as_micros() as u64,
-        "max_frame_bytes": config.max_frame_bytes,
-        "timeout_ms": node.spec.timeout_ms.unwrap_or(0),
-    });
-    with_fields(&mut spec, transport);
-    spec
-}
-
-/// Adds `fields` (string values) to the JSON object `spec`.
-pub(crate) fn with_fields(spec: &mut serde_json::Value, fields: &[(String, String)]) {
-    if let Some(object) = spec.as_object_mut() {
-        for (key, value) in fields {
-            object.insert(key.clone(), serde_json::Value::String(value.clone()));
-        }
+) -> RunnerSpec {
+    RunnerSpec {
+        session_id: session.as_str().to_owned(),
+        node_id: node.spec.id.clone(),
+        node_type: node.spec.node_type.clone(),
+        params: node.spec.params.clone(),
+        inputs: node.reads.iter().map(|c| c.as_str().to_owned()).collect(),
+        output: node.output.as_str().to_owned(),
+        control: node.control.as_str().to_owned(),
+        node_dirs: node_dirs.iter().map(|d| d.display().to_string()).collect(),
+        spin_us: Some(config.spin.as_micros() as u64),
+        max_frame_bytes: Some(config.max_frame_bytes as u64),
+        timeout_ms: Some(node.spec.timeout_ms.unwrap_or(0)),
+        module: None,
+        coroutine_driver: None,
+        exit_linger_ms: None,
+        stats_interval_ms: None,
+        transport: transport.iter().cloned().collect(),
     }
 }
 
@@ -177,13 +172,13 @@ pub(crate) fn owned_by(mut spec: LaunchSpec, owner_id: &SessionId, owner: &Path)
 }
 
 /// `python3 -m berth.runner --spec <runner spec>`: a runner of one node.
-pub(crate) fn runner_command(python: &str, runner: &serde_json::Value) -> Vec<String> {
+pub(crate) fn runner_command(python: &str, runner: &RunnerSpec) -> Vec<String> {
     vec![
         python.to_owned(),
         "-m".into(),
         "berth.runner".into(),
         "--spec".into(),
-        runner.to_string(),
+        serde_json::to_string(runner).expect("a runner spec is JSON"),
     ]
 }
 

@@ -32,15 +32,13 @@ import iceoryx2 as iox2
 from .channels import Channels, OutputPort
 from .frame import END_OF_STREAM, KIND_CONTROL, FrameHeader, monotonic_ns
 from .runner import WAIT_TIMEOUT_MS, Runner, StopFlag, ready_message
+from .schema import SchemaError, validate
 from .spec import NodeSpec, SpecError
 
 JOIN_TIMEOUT_S = 5.0
 """How long a stopping server waits for each instance to finish."""
 
 _u8 = ctypes.c_uint8
-
-_REQUIRED = ("pool_id", "name", "commands", "control", "iceoryx2_prefix")
-
 
 @dataclass
 class ServeSpec:
@@ -61,9 +59,14 @@ class ServeSpec:
             raise SpecError(f"serve spec is not valid JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise SpecError("serve spec must be a JSON object")
-        missing = [key for key in _REQUIRED if not isinstance(raw.get(key), str) or not raw[key]]
-        if missing:
-            raise SpecError(f"serve spec misses (or mistypes) {', '.join(missing)}")
+        try:
+            validate(raw, "serve", "serve spec")
+        except SchemaError as exc:
+            raise SpecError(str(exc)) from exc
+        if not isinstance(raw.get("iceoryx2_prefix"), str) or not raw["iceoryx2_prefix"]:
+            raise SpecError(
+                "serve spec misses iceoryx2_prefix (the transport's field this runner needs)"
+            )
         root = raw.get("iceoryx2_root")
         return cls(
             pool_id=raw["pool_id"],

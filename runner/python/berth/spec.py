@@ -1,23 +1,17 @@
-"""The node spec the host passes to `python -m berth.runner` (docs/PROTOCOL.md)."""
+"""The node spec the host passes to `python -m berth.runner` (docs/PROTOCOL.md), checked against
+the runner contract's schema (`spec.schema.json`, generated from the host's typed spec)."""
 
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
+
+from .schema import SchemaError, validate
 
 DEFAULT_SPIN_US = 50
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
 DEFAULT_EXIT_LINGER_MS = 500
 DEFAULT_STATS_INTERVAL_MS = 1000
 
-_REQUIRED = (
-    "session_id",
-    "node_id",
-    "node_type",
-    "inputs",
-    "output",
-    "control",
-    "iceoryx2_prefix",
-)
 
 
 class SpecError(ValueError):
@@ -63,61 +57,37 @@ class NodeSpec:
 
     @classmethod
     def from_dict(cls, raw: Dict[str, Any]) -> "NodeSpec":
-        missing = [key for key in _REQUIRED if key not in raw]
-        if missing:
-            raise SpecError(f"node spec misses {', '.join(missing)}")
+        """Checks `raw` against the runner contract (`spec.schema.json`), then reads it."""
+        try:
+            validate(raw, "runner", "node spec")
+        except SchemaError as exc:
+            raise SpecError(str(exc)) from exc
+        prefix = raw.get("iceoryx2_prefix")
+        if not isinstance(prefix, str) or not prefix:
+            raise SpecError(
+                "node spec misses iceoryx2_prefix (the transport's field this runner needs)"
+            )
 
-        def text(key: str) -> str:
-            value = raw[key]
-            if not isinstance(value, str) or not value:
-                raise SpecError(f"node spec field {key!r} must be a non-empty string")
-            return value
+        def number(key: str, default: int) -> int:
+            value = raw.get(key)
+            return default if value is None else int(value)
 
-        def strings(key: str) -> List[str]:
-            value = raw.get(key) or []
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise SpecError(f"node spec field {key!r} must be a list of strings")
-            return list(value)
-
-        def integer(key: str, default: int) -> int:
-            value = raw.get(key, default)
-            if value is None:
-                return default
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise SpecError(f"node spec field {key!r} must be a non-negative integer")
-            return value
-
-        params = raw.get("params") or {}
-        if not isinstance(params, dict):
-            raise SpecError("node spec field 'params' must be an object")
-        driver = raw.get("coroutine_driver") or "inline"
-        if driver not in ("inline", "loop"):
-            raise SpecError("node spec field 'coroutine_driver' must be 'inline' or 'loop'")
-        module = raw.get("module")
-        if module is not None and not isinstance(module, str):
-            raise SpecError("node spec field 'module' must be a string")
-        root = raw.get("iceoryx2_root")
-        if root is not None and not isinstance(root, str):
-            raise SpecError("node spec field 'iceoryx2_root' must be a string")
-        max_frame_bytes = integer("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES)
-        if max_frame_bytes == 0:
-            raise SpecError("node spec field 'max_frame_bytes' must be > 0")
         return cls(
-            session_id=text("session_id"),
-            node_id=text("node_id"),
-            node_type=text("node_type"),
-            inputs=strings("inputs"),
-            output=text("output"),
-            control=text("control"),
-            iceoryx2_prefix=text("iceoryx2_prefix"),
-            params=params,
-            iceoryx2_root=root or None,
-            node_dirs=strings("node_dirs"),
-            spin_us=integer("spin_us", DEFAULT_SPIN_US),
-            max_frame_bytes=max_frame_bytes,
-            module=module or None,
-            coroutine_driver=driver,
-            exit_linger_ms=integer("exit_linger_ms", DEFAULT_EXIT_LINGER_MS),
-            timeout_ms=integer("timeout_ms", 0),
-            stats_interval_ms=integer("stats_interval_ms", DEFAULT_STATS_INTERVAL_MS),
+            session_id=raw["session_id"],
+            node_id=raw["node_id"],
+            node_type=raw["node_type"],
+            inputs=list(raw["inputs"]),
+            output=raw["output"],
+            control=raw["control"],
+            iceoryx2_prefix=prefix,
+            params=dict(raw.get("params") or {}),
+            iceoryx2_root=raw.get("iceoryx2_root") or None,
+            node_dirs=list(raw.get("node_dirs") or []),
+            spin_us=number("spin_us", DEFAULT_SPIN_US),
+            max_frame_bytes=number("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES),
+            module=raw.get("module") or None,
+            coroutine_driver=raw.get("coroutine_driver") or "inline",
+            exit_linger_ms=number("exit_linger_ms", DEFAULT_EXIT_LINGER_MS),
+            timeout_ms=number("timeout_ms", 0),
+            stats_interval_ms=number("stats_interval_ms", DEFAULT_STATS_INTERVAL_MS),
         )

@@ -17,8 +17,10 @@ from berth.spec import SpecError
 FRAME = 960
 
 
-def start_server(pool: Host) -> "subprocess.Popen[bytes]":
-    spec = {
+def serve_spec(pool: Host) -> Dict[str, Any]:
+    """What the host starts a shared runner with (checked against the contract in
+    test_contract.py)."""
+    return {
         "pool_id": pool.session,
         "name": "serve",
         "commands": pool.input.name,
@@ -26,6 +28,10 @@ def start_server(pool: Host) -> "subprocess.Popen[bytes]":
         "iceoryx2_prefix": pool.prefix,
         "iceoryx2_root": ROOT_PATH,
     }
+
+
+def start_server(pool: Host) -> "subprocess.Popen[bytes]":
+    spec = serve_spec(pool)
     env = dict(os.environ, PYTHONPATH=RUNNER_DIR)
     with open(pool.log_path, "wb") as log:
         pool.proc = subprocess.Popen(

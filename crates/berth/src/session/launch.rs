@@ -117,7 +117,7 @@ impl Session {
                     key,
                     instance: format!("{}_{node_id}", self.id),
                     start,
-                    runner,
+                    runner: Box::new(runner),
                 };
                 pending.push((index, relaunch, backend));
                 continue;

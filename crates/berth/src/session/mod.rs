@@ -156,7 +156,7 @@ enum Relaunch {
         key: String,
         instance: String,
         start: StartShared,
-        runner: serde_json::Value,
+        runner: Box<crate::runner_spec::RunnerSpec>,
     },
 }
 
