@@ -368,3 +368,149 @@ fn no_iceoryx2_path_or_key_outside_its_plugin() {
         found.join("\n")
     );
 }
+
+/// The top-level modules of the crate at `src` and which others each one uses (`crate::m`,
+/// `use crate::{m, …}`, or a name the crate root re-exports from `m`); tests excluded.
+fn module_graph(
+    src: &Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut sources = Vec::new();
+    files(src, &["rs"], &mut sources);
+    let module_of = |file: &Path| -> Option<String> {
+        let relative = file.strip_prefix(src).ok()?;
+        let first = relative.components().next()?.as_os_str().to_str()?;
+        let name = first.strip_suffix(".rs").unwrap_or(first);
+        (!matches!(name, "lib" | "main")).then(|| name.to_owned())
+    };
+    let modules: BTreeSet<String> = sources.iter().filter_map(|f| module_of(f)).collect();
+    // Names the root re-exports, and the module each comes from: `pub use m::{A, B};`.
+    let root_text = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
+    let mut reexported = BTreeMap::new();
+    for line in root_text.lines() {
+        let Some(rest) = line.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, names)) = rest.trim_end_matches(';').split_once("::") else {
+            continue;
+        };
+        if modules.contains(module) {
+            for name in names.trim_matches(|c| c == '{' || c == '}').split(',') {
+                let name = name.trim().rsplit("::").next().unwrap_or("").trim();
+                if !name.is_empty() {
+                    reexported.insert(name.to_owned(), module.to_owned());
+                }
+            }
+        }
+    }
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &sources {
+        let Some(me) = module_of(file) else { continue };
+        let text = std::fs::read_to_string(file).unwrap();
+        // Code only: not the tests, not comments (a doc link is not a dependency).
+        let code: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut used = Vec::new();
+        for (at, _) in code.match_indices("crate::") {
+            let after = &code[at + "crate::".len()..];
+            if let Some(group) = after.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                used.extend(group.split(',').map(|item| ident(item.trim())));
+            } else {
+                used.push(ident(after));
+            }
+        }
+        let edges = graph.entry(me.clone()).or_default();
+        for name in used {
+            let target = if modules.contains(&name) {
+                Some(name)
+            } else {
+                reexported.get(&name).cloned()
+            };
+            if let Some(target) = target.filter(|t| *t != me) {
+                edges.insert(target);
+            }
+        }
+    }
+    graph
+}
+
+/// A cycle in `graph`, as `a → b → a`, if there is one.
+fn find_cycle(
+    graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Option<String> {
+    fn visit<'a>(
+        node: &'a str,
+        graph: &'a std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut std::collections::BTreeSet<&'a str>,
+    ) -> Option<String> {
+        if let Some(start) = path.iter().position(|n| *n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node);
+            return Some(cycle.join(" → "));
+        }
+        if !done.insert(node) {
+            return None;
+        }
+        path.push(node);
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+/// Modules of one crate depend on each other in one direction only: a cycle means two modules
+/// are one job, or a third one is hiding in them.
+#[test]
+fn no_import_cycles_between_the_modules_of_a_crate() {
+    let mut cycles = Vec::new();
+    for dir in ["crates", "plugins"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap().flatten() {
+            let graph = module_graph(&entry.path().join("src"));
+            if let Some(cycle) = find_cycle(&graph) {
+                cycles.push(format!("{}: {cycle}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "module cycles: {}", cycles.join("; "));
+}
+
+#[test]
+fn the_cycle_check_sees_a_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    std::fs::write(src.join("lib.rs"), "mod a;\nmod b;\npub use b::Thing;\n").unwrap();
+    std::fs::write(src.join("a.rs"), "use crate::Thing;\n").unwrap();
+    std::fs::write(
+        src.join("b.rs"),
+        "pub struct Thing;\nfn f() { crate::a::g() }\n",
+    )
+    .unwrap();
+    assert_eq!(find_cycle(&module_graph(src)).as_deref(), Some("a → b → a"));
+    std::fs::write(
+        src.join("b.rs"),
+        "pub struct Thing;\n#[cfg(test)]\nuse crate::a;\n",
+    )
+    .unwrap();
+    assert_eq!(find_cycle(&module_graph(src)), None);
+}

@@ -11,6 +11,7 @@ mod error;
 mod lock;
 mod private;
 mod progress;
+mod publish;
 
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ pub use error::CacheError;
 pub use lock::{CacheLock, cache_lock, tag_file_name};
 pub use private::private_dir;
 pub use progress::{Progress, Quiet, Step};
+pub use publish::publish_dir;
 
 /// The iceoryx2 version the host uses; images and the host virtualenv get exactly this wheel.
 /// Read from `iceoryx2-version.txt` at the workspace root, the single place it is stated.

@@ -1,12 +1,11 @@
 //! The standard Python base image `berth/python:<version>`.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
 
-use crate::builder::{ImageBuilder, ImageRef, label};
+use crate::builder::{BaseMode, ImageBuilder, ImageRef, REGISTRY_PROBE_TIMEOUT, label};
 use crate::context::BuildContext;
 use crate::error::{ImageError, Result};
 use crate::hashing::sha256_parts;
@@ -14,23 +13,6 @@ use crate::labels::{self, Kind};
 use crate::rootfs::debian_suite_for;
 use crate::wheelhouse::ensure_base_wheelhouse;
 use crate::{ICEORYX2_VERSION, Progress, Step, check_python_version};
-
-/// How long [`BaseMode::Auto`] waits for a registry to answer a pull probe.
-pub const REGISTRY_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Where the base image's Python comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BaseMode {
-    /// Debian's Python from an `mmdebstrap` root filesystem, packages from a host wheelhouse;
-    /// needs no registry and no network inside the build.
-    Offline,
-    /// `FROM python:<version>-slim` and pip from PyPI inside the build; needs a registry.
-    Registry,
-    /// Registry if a pull probe of `python:<version>-slim` answers within
-    /// [`REGISTRY_PROBE_TIMEOUT`], else Offline.
-    #[default]
-    Auto,
-}
 
 /// Python requirements of every base image.
 fn base_requirements() -> Vec<String> {

@@ -1,11 +1,28 @@
 //! The [`ImageBuilder`] handle and its configuration.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bollard::Docker;
 
-use crate::base::BaseMode;
 use crate::error::{ImageError, Result};
+
+/// How long [`BaseMode::Auto`] waits for a registry to answer a pull probe.
+pub const REGISTRY_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where the base image's Python comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BaseMode {
+    /// Debian's Python from an `mmdebstrap` root filesystem, packages from a host wheelhouse;
+    /// needs no registry and no network inside the build.
+    Offline,
+    /// `FROM python:<version>-slim` and pip from PyPI inside the build; needs a registry.
+    Registry,
+    /// Registry if a pull probe of `python:<version>-slim` answers within
+    /// [`REGISTRY_PROBE_TIMEOUT`], else Offline.
+    #[default]
+    Auto,
+}
 
 /// Where the builder keeps its caches and finds its inputs.
 #[derive(Debug, Clone)]

@@ -76,11 +76,12 @@ mod usage;
 mod validate;
 mod wheelhouse;
 
-pub use base::{BaseMode, REGISTRY_PROBE_TIMEOUT};
 pub use berth_cache::{
     CacheLock as BuildLock, ICEORYX2_VERSION, Progress, Quiet, Step, cache_lock, default_cache_dir,
 };
-pub use builder::{ImageBuilder, ImageBuilderConfig, ImageRef, RunAs};
+pub use builder::{
+    BaseMode, ImageBuilder, ImageBuilderConfig, ImageRef, REGISTRY_PROBE_TIMEOUT, RunAs,
+};
 pub use env_image::NodeEnvironment;
 pub use error::{ImageError, Result};
 pub use rootfs::{DebianSuite, ROOTFS_PACKAGES, debian_suite_for};

@@ -8,7 +8,6 @@ use tokio::process::Command;
 
 use crate::context::list_files;
 use crate::error::{ImageError, Result};
-use crate::wheelhouse::publish_dir;
 use crate::{ICEORYX2_VERSION, Progress, Step, process};
 
 /// The build tools, installed into a cached venv on the host.
@@ -130,7 +129,7 @@ pub(crate) async fn ensure_iceoryx2_wheel(
         progress,
     )
     .await?;
-    publish_dir(out, &dir, has_wheel)?;
+    berth_cache::publish_dir(out, &dir, has_wheel)?;
     Ok(dir)
 }
 

@@ -155,39 +155,11 @@ pub(crate) async fn ensure_base_wheelhouse(
     .await?;
     std::fs::write(tmp.path().join(STAMP), &stamp)
         .map_err(|e| ImageError::io("writing the wheelhouse stamp", tmp.path(), e))?;
-    publish_dir(tmp, &dir, |d| {
+    berth_cache::publish_dir(tmp, &dir, |d| {
         std::fs::read_to_string(d.join(STAMP)).ok().as_deref() == Some(stamp.as_str())
     })?;
     let wheels = list_files(&dir, Some(".whl"))?;
     Ok((dir, wheels))
-}
-
-/// Moves a finished temporary directory to `dir`, replacing an outdated one. If another process
-/// published a valid `dir` first (`is_valid`), that one is kept and `tmp` is discarded.
-pub(crate) fn publish_dir(
-    tmp: tempfile::TempDir,
-    dir: &Path,
-    is_valid: impl Fn(&Path) -> bool,
-) -> Result<()> {
-    if dir.exists() {
-        if is_valid(dir) {
-            return Ok(());
-        }
-        match std::fs::remove_dir_all(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ImageError::io("replacing a cache directory", dir, e)),
-        }
-    }
-    match std::fs::rename(tmp.path(), dir) {
-        Ok(()) => {
-            // Already moved: nothing left for the guard to delete.
-            let _ = tmp.keep();
-            Ok(())
-        }
-        Err(_) if dir.exists() && is_valid(dir) => Ok(()),
-        Err(e) => Err(ImageError::io("storing a cache directory", dir, e)),
-    }
 }
 
 #[cfg(test)]

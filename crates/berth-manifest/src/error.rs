@@ -4,6 +4,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::locate::{Pos, Step};
+
 /// One problem in a manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManifestError {
@@ -63,4 +65,39 @@ impl fmt::Display for ManifestErrors {
         }
         Ok(())
     }
+}
+
+/// One located problem: where (`pos`, the field `path`), what, and the fix.
+pub(crate) fn error(
+    source: &str,
+    pos: Option<Pos>,
+    path: &[Step],
+    message: String,
+    fix: String,
+) -> ManifestError {
+    ManifestError {
+        source: source.to_owned(),
+        line: pos.map(|p| p.line),
+        column: pos.map(|p| p.column),
+        path: path_text(path),
+        message,
+        fix,
+    }
+}
+
+/// `nodes[1].docker.resource_limits.memory_mb`
+pub(crate) fn path_text(path: &[Step]) -> String {
+    let mut text = String::new();
+    for step in path {
+        match step {
+            Step::Key(key) => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(key);
+            }
+            Step::Index(i) => text.push_str(&format!("[{i}]")),
+        }
+    }
+    text
 }

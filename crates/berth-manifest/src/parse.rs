@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::error::{ManifestError, ManifestErrors};
-use crate::locate::{Located, Pos, Step};
+use crate::error::{ManifestError, ManifestErrors, error};
+use crate::locate::{Located, Step};
 use crate::schema::Manifest;
 use crate::suggest::closest;
 
@@ -83,40 +83,6 @@ impl Manifest {
         manifest.base_dir = Some(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()));
         Ok(manifest)
     }
-}
-
-pub(crate) fn error(
-    source: &str,
-    pos: Option<Pos>,
-    path: &[Step],
-    message: String,
-    fix: String,
-) -> ManifestError {
-    ManifestError {
-        source: source.to_owned(),
-        line: pos.map(|p| p.line),
-        column: pos.map(|p| p.column),
-        path: path_text(path),
-        message,
-        fix,
-    }
-}
-
-/// `nodes[1].docker.resource_limits.memory_mb`
-pub(crate) fn path_text(path: &[Step]) -> String {
-    let mut text = String::new();
-    for step in path {
-        match step {
-            Step::Key(key) => {
-                if !text.is_empty() {
-                    text.push('.');
-                }
-                text.push_str(key);
-            }
-            Step::Index(i) => text.push_str(&format!("[{i}]")),
-        }
-    }
-    text
 }
 
 fn steps_of(path: &serde_path_to_error::Path) -> Vec<Step> {

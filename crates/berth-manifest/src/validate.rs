@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 
-use crate::error::ManifestError;
+use crate::error::{ManifestError, error};
 use crate::locate::{Pos, Step};
-use crate::parse::error;
 use crate::python::{python_version, python_version_list};
 use crate::schema::{Manifest, PYTHON_RUNTIME_HINTS};
 use crate::suggest::closest;

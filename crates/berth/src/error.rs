@@ -78,7 +78,7 @@ pub enum SessionError {
         /// Restarts within the policy's window so far.
         restarts: u32,
         /// The frames lost, by pipeline input and number.
-        lost: Vec<crate::LostFrames>,
+        lost: Vec<LostFrames>,
     },
     /// A pipeline input or output name that the manifest does not have.
     #[error("the pipeline has no {what} named `{name}`; it has: {known}")]
@@ -240,7 +240,7 @@ fn restart_note(restart_in: &Option<std::time::Duration>) -> String {
     }
 }
 
-fn lost_list(lost: &[crate::LostFrames]) -> String {
+fn lost_list(lost: &[LostFrames]) -> String {
     if lost.is_empty() {
         "none".into()
     } else {
@@ -256,5 +256,27 @@ fn tail(lines: &[String]) -> String {
         String::new()
     } else {
         format!("; last output:\n    {}", lines.join("\n    "))
+    }
+}
+
+/// Frames of one pipeline input that were lost, by number (`first..=last`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostFrames {
+    /// The pipeline input.
+    pub input: String,
+    /// The first lost frame's number (as [`Session::send_audio`](crate::Session::send_audio)
+    /// returned it).
+    pub first: u64,
+    /// The last lost frame's number.
+    pub last: u64,
+}
+
+impl std::fmt::Display for LostFrames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{} frame {}", self.input, self.first)
+        } else {
+            write!(f, "{} frames {}..={}", self.input, self.first, self.last)
+        }
     }
 }

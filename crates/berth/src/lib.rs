@@ -43,11 +43,11 @@ pub use berth_manifest::Manifest;
 pub use berth_resources::Usage;
 pub use berth_transport::{FrameHeader, FrameKind, TransportConfig, monotonic_ns};
 pub use control::RunnerStats;
-pub use error::SessionError;
+pub use error::{LostFrames, SessionError};
 pub use owner::sweep_orphans;
 pub use pool::SharedNodeInfo;
 pub use runtime::Runtime;
-pub use session::{LostFrames, NodeInfo, NodeUsage, Output, Session, SessionOptions, SessionStats};
+pub use session::{NodeInfo, NodeUsage, Output, Session, SessionOptions, SessionStats};
 
 /// Pins the calling thread to the CPUs in `cpus` (e.g. `"0"` or `"0-1"`); with
 /// [`SessionOptions::cpuset`] on the same CPUs, a frame's wake-up stays on one core.

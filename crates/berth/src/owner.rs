@@ -16,11 +16,7 @@ use berth_backend::backend_by_name;
 use berth_transport::{SessionId, Transport};
 
 use crate::SessionError;
-
-/// Where the owner files (and the sessions' status files, [`crate::status`]) live.
-pub(crate) fn sessions_dir() -> PathBuf {
-    berth_cache::default_cache_dir().join("sessions")
-}
+use crate::status::sessions_dir;
 
 /// The held owner lock of one session. Dropping it lets go of the lock but keeps the file, so
 /// a sweep cleans up after the session; [`OwnerLock::release`] after a clean stop removes it.

@@ -15,7 +15,11 @@ use berth_resources::SavedSampler;
 use serde::{Deserialize, Serialize};
 
 use crate::RunnerStats;
-use crate::owner::sessions_dir;
+
+/// Where the sessions' owner files and status files live.
+pub(crate) fn sessions_dir() -> PathBuf {
+    berth_cache::default_cache_dir().join("sessions")
+}
 
 /// A running session as it describes itself.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

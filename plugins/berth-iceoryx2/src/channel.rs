@@ -13,7 +13,7 @@ use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::port::{BackpressureAction, BackpressureInfo, LoanError, SendError};
 use iceoryx2::prelude::*;
 
-use crate::session::{Ipc, Services, error};
+use crate::services::{Ipc, Services, error};
 use crate::wire::WireHeader;
 
 pub(crate) struct Iceoryx2Sender {

@@ -10,6 +10,7 @@
 
 mod channel;
 mod resources;
+mod services;
 mod session;
 mod wire;
 

@@ -9,21 +9,11 @@ use berth_transport::{
     TransportError,
 };
 use iceoryx2::prelude::*;
-use iceoryx2::service::port_factory::{event, publish_subscribe};
 
 use crate::channel::{Iceoryx2Receiver, Iceoryx2Sender};
 use crate::resources::{session_config, session_prefix};
+use crate::services::{Ipc, Services, error};
 use crate::wire::{PAYLOAD_ALIGNMENT, WireHeader};
-
-pub(crate) type Ipc = ipc_threadsafe::Service;
-pub(crate) type PubSub = publish_subscribe::PortFactory<Ipc, [u8], WireHeader>;
-pub(crate) type Events = event::PortFactory<Ipc>;
-
-/// The pub-sub service and the event service behind one channel.
-pub(crate) struct Services {
-    pub(crate) data: PubSub,
-    pub(crate) events: Events,
-}
 
 pub(crate) struct Iceoryx2Session {
     session: SessionId,
@@ -235,17 +225,4 @@ fn service_name(channel: &ChannelName) -> Result<ServiceName, TransportError> {
 
 fn alignment() -> Alignment {
     Alignment::new(PAYLOAD_ALIGNMENT).expect("8 is a power of two")
-}
-
-pub(crate) fn error(
-    operation: &'static str,
-    channel: &str,
-    detail: impl std::fmt::Debug,
-) -> TransportError {
-    TransportError::Backend {
-        transport: "iceoryx2",
-        operation,
-        channel: channel.to_owned(),
-        detail: format!("{detail:?}"),
-    }
 }

@@ -14,29 +14,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::error::LostFrames;
 use crate::plan::Plan;
-
-/// Frames of one pipeline input that were lost, by number (`first..=last`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LostFrames {
-    /// The pipeline input.
-    pub input: String,
-    /// The first lost frame's number (as [`Session::send_audio`](crate::Session::send_audio)
-    /// returned it).
-    pub first: u64,
-    /// The last lost frame's number.
-    pub last: u64,
-}
-
-impl std::fmt::Display for LostFrames {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.first == self.last {
-            write!(f, "{} frame {}", self.input, self.first)
-        } else {
-            write!(f, "{} frames {}..={}", self.input, self.first, self.last)
-        }
-    }
-}
 
 /// One frame sent into a host-fed node.
 #[derive(Clone, Copy, PartialEq, Eq)]

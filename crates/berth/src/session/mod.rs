@@ -26,8 +26,6 @@ use berth_transport::{
 };
 use tracing::Instrument;
 
-pub use flow::LostFrames;
-
 use crate::control::{ControlMessage, RunnerStats};
 use crate::native::{create_native, native_node_types, spawn_native};
 use crate::owner::OwnerLock;
