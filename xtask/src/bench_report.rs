@@ -21,25 +21,22 @@ struct Case {
 }
 
 impl Case {
+    /// The `q`-quantile (0–1) of the frames, within 0.1 % (an HDR histogram of whole ns).
     fn p(&self, q: f64) -> Option<f64> {
-        let frames = self.frames.as_ref()?;
-        let mut sorted = frames.clone();
-        sorted.sort_by(f64::total_cmp);
-        percentile(&sorted, q)
+        let frames = self.frames.as_ref().filter(|f| !f.is_empty())?;
+        let mut histogram =
+            hdrhistogram::Histogram::<u64>::new(3).expect("3 significant digits are supported");
+        for ns in frames {
+            // Auto-resizing: recording cannot fail for any u64.
+            let _ = histogram.record((ns.round() as u64).max(1));
+        }
+        Some(histogram.value_at_quantile(q) as f64)
     }
 
     /// The p50 of the frames when known, else the median estimate.
     fn p50(&self) -> f64 {
         self.p(0.50).unwrap_or(self.median)
     }
-}
-
-fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 struct Results {

@@ -444,7 +444,7 @@ fn stream(
             sample_rate: audio.sample_rate,
             channels: audio.channels,
         },
-        latencies: Latencies::with_capacity(audio.samples.len().div_ceil(chunk)),
+        latencies: Latencies::default(),
         per_node: BTreeMap::new(),
         errors: 0,
         sent: HashSet::with_capacity(audio.samples.len().div_ceil(chunk)),
