@@ -32,8 +32,7 @@ import iceoryx2 as iox2
 from .channels import Channels, OutputPort
 from .frame import END_OF_STREAM, KIND_CONTROL, FrameHeader, monotonic_ns
 from .runner import WAIT_TIMEOUT_MS, Runner, StopFlag, ready_message
-from .schema import SchemaError, validate
-from .spec import NodeSpec, SpecError
+from .spec import NodeSpec, SpecError, checked, load
 
 JOIN_TIMEOUT_S = 5.0
 """How long a stopping server waits for each instance to finish."""
@@ -53,20 +52,7 @@ class ServeSpec:
 
     @classmethod
     def parse(cls, text: str) -> "ServeSpec":
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise SpecError(f"serve spec is not valid JSON: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise SpecError("serve spec must be a JSON object")
-        try:
-            validate(raw, "serve", "serve spec")
-        except SchemaError as exc:
-            raise SpecError(str(exc)) from exc
-        if not isinstance(raw.get("iceoryx2_prefix"), str) or not raw["iceoryx2_prefix"]:
-            raise SpecError(
-                "serve spec misses iceoryx2_prefix (the transport's field this runner needs)"
-            )
+        raw = checked(load(text, "serve spec"), "serve", "serve spec")
         root = raw.get("iceoryx2_root")
         return cls(
             pool_id=raw["pool_id"],

@@ -18,6 +18,30 @@ class SpecError(ValueError):
     """The spec is not valid JSON or misses / mistypes a field."""
 
 
+def load(text: str, what: str) -> Dict[str, Any]:
+    """Parses a spec's JSON text; it must be an object."""
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise SpecError(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{what} must be a JSON object")
+    return raw
+
+
+def checked(raw: Dict[str, Any], schema_name: str, what: str) -> Dict[str, Any]:
+    """`raw`, once it fits the contract's schema `schema_name` and carries the transport field
+    this runner needs (`iceoryx2_prefix`)."""
+    try:
+        validate(raw, schema_name, what)
+    except SchemaError as exc:
+        raise SpecError(str(exc)) from exc
+    prefix = raw.get("iceoryx2_prefix")
+    if not isinstance(prefix, str) or not prefix:
+        raise SpecError(f"{what} misses iceoryx2_prefix (the transport's field this runner needs)")
+    return raw
+
+
 @dataclass
 class NodeSpec:
     session_id: str
@@ -47,26 +71,12 @@ class NodeSpec:
 
     @classmethod
     def parse(cls, text: str) -> "NodeSpec":
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise SpecError(f"node spec is not valid JSON: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise SpecError("node spec must be a JSON object")
-        return cls.from_dict(raw)
+        return cls.from_dict(load(text, "node spec"))
 
     @classmethod
     def from_dict(cls, raw: Dict[str, Any]) -> "NodeSpec":
         """Checks `raw` against the runner contract (`spec.schema.json`), then reads it."""
-        try:
-            validate(raw, "runner", "node spec")
-        except SchemaError as exc:
-            raise SpecError(str(exc)) from exc
-        prefix = raw.get("iceoryx2_prefix")
-        if not isinstance(prefix, str) or not prefix:
-            raise SpecError(
-                "node spec misses iceoryx2_prefix (the transport's field this runner needs)"
-            )
+        checked(raw, "runner", "node spec")
 
         def number(key: str, default: int) -> int:
             value = raw.get(key)
@@ -79,7 +89,7 @@ class NodeSpec:
             inputs=list(raw["inputs"]),
             output=raw["output"],
             control=raw["control"],
-            iceoryx2_prefix=prefix,
+            iceoryx2_prefix=raw["iceoryx2_prefix"],
             params=dict(raw.get("params") or {}),
             iceoryx2_root=raw.get("iceoryx2_root") or None,
             node_dirs=list(raw.get("node_dirs") or []),
