@@ -14,7 +14,7 @@ cannot be sent (the runner reports it as an `error`).
 """
 
 import ctypes
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import iceoryx2 as iox2
 import numpy as np
@@ -143,6 +143,31 @@ class OutputPort:
                 memoryview(target).cast("B")[:] = samples.data.cast("B")
             else:  # convert / gather in the same single pass
                 np.frombuffer(memoryview(target), _f32).reshape(samples.shape)[...] = samples
+        self._send(sample)
+
+    def loan_audio(
+        self, num_samples: int, sample_rate: int, channels: int
+    ) -> Tuple[Any, np.ndarray]:
+        """A shared-memory sample for `num_samples` float32 values and a writable numpy view
+        of its payload: what a node writes its output into in place (`send_loaned`)."""
+        nbytes = num_samples * 4
+        sample = self._loan(nbytes, KIND_AUDIO, 0, 0)
+        header = _header_at(sample.user_header_ptr)
+        header.sample_rate = sample_rate
+        header.channels = channels
+        if nbytes:
+            target = (_u8 * nbytes).from_address(sample.payload_ptr)
+            view = np.frombuffer(memoryview(target), _f32)
+        else:
+            view = np.empty(0, _f32)
+        return sample, view
+
+    def send_loaned(self, sample: Any, timestamp_ns: int) -> None:
+        """Sends a sample from `loan_audio` as it is: no copy. Numbered when sent, so loans
+        returned in any order still number the output 0, 1, 2, ..."""
+        header = _header_at(sample.user_header_ptr)
+        header.sequence = self.sequence
+        header.timestamp_ns = timestamp_ns
         self._send(sample)
 
     def send_bytes(self, kind: int, payload: bytes, timestamp_ns: int, flags: int = 0) -> None:

@@ -174,6 +174,7 @@ class RuntimeData:
         "_payload_address",
         "_payload_len",
         "_released",
+        "_loan",
     )
 
     audio = _KindAccessor(_audio_factory, _get_audio)
@@ -193,6 +194,9 @@ class RuntimeData:
         self._payload_address: Optional[int] = None
         self._payload_len: Optional[int] = None
         self._released = False
+        #: `(port, sample)` of an output loaned in shared memory until it is sent; `False`
+        #: once sent (a loan goes out once); `None` for everything else.
+        self._loan: Any = None
 
     @classmethod
     def _received(
@@ -214,7 +218,27 @@ class RuntimeData:
         data._payload_address = address
         data._payload_len = length
         data._released = False
+        data._loan = None
         return data
+
+    @classmethod
+    def _loaned(
+        cls,
+        loan: Any,
+        samples: np.ndarray,
+        sample_rate: int,
+        channels: int,
+        timestamp_ns: Optional[int],
+    ) -> "RuntimeData":
+        data = cls(KIND_AUDIO, Audio(samples, sample_rate, channels), timestamp_ns)
+        data._loan = loan
+        return data
+
+    @property
+    def loaned(self) -> bool:
+        """True for an output written in place in shared memory (`Node.loan_audio`) and not
+        sent yet: returning it from `process()` sends it without a copy."""
+        return bool(self._loan)
 
     @property
     def kind(self) -> str:

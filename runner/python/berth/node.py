@@ -2,6 +2,8 @@
 
 from typing import Any, Dict, Mapping, Optional
 
+import numpy as np
+
 from .data import RuntimeData
 
 
@@ -39,6 +41,31 @@ class Node:
 
     async def cleanup(self) -> None:
         """Called once when the node stops (end of stream or SIGTERM/SIGINT)."""
+
+    def loan_audio(
+        self,
+        num_frames: int,
+        sample_rate: int,
+        channels: int = 1,
+        timestamp_ns: Optional[int] = None,
+    ) -> RuntimeData:
+        """An audio output to write in place, in the shared memory it will be sent from:
+        `out = self.loan_audio(n, rate)`, `np.multiply(x, g, out=out.audio.samples)`,
+        `return out`. Returning it sends it without a copy (a fresh array is copied once).
+        `samples` is 1-D interleaved float32, uninitialised: write every value. Once returned
+        it belongs to the readers; do not touch it again. Outside a runner (e.g. in a unit
+        test) it is an ordinary array."""
+        if num_frames < 0 or channels < 1:
+            raise ValueError("loan_audio needs num_frames >= 0 and channels >= 1")
+        if sample_rate <= 0:
+            raise ValueError("sample_rate must be > 0")
+        port = self.__dict__.get("_berth_output")
+        count = num_frames * channels
+        if port is None:
+            samples = np.empty(count, np.float32)
+            return RuntimeData.audio(samples, sample_rate, channels, timestamp_ns)
+        sample, view = port.loan_audio(count, sample_rate, channels)
+        return RuntimeData._loaned((port, sample), view, sample_rate, channels, timestamp_ns)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(node_id={self.node_id!r})"

@@ -16,18 +16,27 @@ class Identity(Node):
 
 
 class Gain(Node):
-    """Multiplies audio by `params["gain"]` (float32 math); other frames pass through."""
+    """Multiplies audio by `params["gain"]` (float32 math) into an output loaned in shared
+    memory (no copy; `params["loaned"]: false` returns a fresh array instead, copied once when
+    sent); other frames pass through."""
 
     async def initialize(self) -> None:
         self.gain = np.float32(self.params.get("gain", 1.0))
+        self.loaned = bool(self.params.get("loaned", True))
 
     async def process(self, data: RuntimeData) -> Optional[RuntimeData]:
         if data.kind != "audio":
             return data
         audio = data.audio
-        return RuntimeData.audio(
-            audio.samples * self.gain, audio.sample_rate, audio.channels, data.timestamp_ns
+        if not self.loaned:
+            return RuntimeData.audio(
+                audio.samples * self.gain, audio.sample_rate, audio.channels, data.timestamp_ns
+            )
+        out = self.loan_audio(
+            audio.num_frames, audio.sample_rate, audio.channels, data.timestamp_ns
         )
+        np.multiply(audio.samples, self.gain, out=out.audio.samples)
+        return out
 
 
 BUILTIN_NODES = {cls.__name__: cls for cls in (Identity, Gain)}

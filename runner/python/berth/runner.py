@@ -167,6 +167,8 @@ class Runner:
                 raise ValueError("the node spec lists no inputs")
             self.inputs = [self.channels.open_input(name) for name in spec.inputs]
             self.output = self.channels.open_output(spec.output, spec.max_frame_bytes)
+            # What `Node.loan_audio` loans from.
+            self.node.__dict__["_berth_output"] = self.output
             stage = "initialize"
             self.driver.call(self.node.initialize())
             stage = "run"
@@ -496,6 +498,16 @@ class Runner:
         timestamp = data.timestamp_ns
         if timestamp is None:
             timestamp = source.timestamp_ns or 0
+        loan = data._loan
+        if loan is not None:
+            if loan is False:
+                raise ValueError("a loaned output was returned twice; a loan is sent once")
+            port, sample = loan
+            if port is not output:
+                raise ValueError("a loaned output was returned by a node that did not loan it")
+            data._loan = False
+            output.send_loaned(sample, timestamp)
+            return
         if data._kind == KIND_AUDIO:
             audio: Audio = data._value
             samples = audio.samples

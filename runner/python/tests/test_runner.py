@@ -74,6 +74,64 @@ def test_gain_is_bit_exact_float32(host: Host) -> None:
     stop_with_eos(host)
 
 
+def test_gain_copied_matches_gain_loaned(host: Host) -> None:
+    host.start("Gain", params={"gain": 0.37, "loaned": False})
+    host.wait_ready()
+    x = np.random.default_rng(3).uniform(-1, 1, FRAME).astype(np.float32)
+    host.send_audio(x)
+    assert host.receive().payload == (x * np.float32(0.37)).tobytes()
+    stop_with_eos(host)
+
+
+LOANING_NODE = """
+    import numpy as np
+    from berth import Node, RuntimeData
+
+    def mapping_of(address):
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split()
+                low, high = (int(v, 16) for v in fields[0].split("-"))
+                if low <= address < high:
+                    return fields[5] if len(fields) > 5 else ""
+        return None
+
+    class Loaner(Node):
+        async def process(self, data):
+            x = data.audio.samples
+            first = self.loan_audio(len(x), 48000)
+            second = self.loan_audio(len(x), 48000)
+            assert first.loaned and second.loaned
+            np.add(x, 1, out=first.audio.samples)
+            np.add(x, 2, out=second.audio.samples)
+            maps = [mapping_of(o.audio.samples.ctypes.data) for o in (first, second)]
+            if data.sequence == 1:
+                return [first, first]  # a loan goes out once: an error, after the first
+            # Returned in the other order than loaned: numbered as sent.
+            report = RuntimeData.json({"mappings": maps})
+            return [second, first, report]
+"""
+
+
+def test_loaned_outputs_go_out_in_place_numbered_as_sent(host: Host, tmp_path: Any) -> None:
+    host.start("Loaner", node_dirs=[write_nodes(tmp_path, "loaner", LOANING_NODE)])
+    host.wait_ready()
+    x = np.arange(FRAME, dtype=np.float32)
+    host.send_audio(x)
+    second, first, report = host.receive(), host.receive(), host.receive()
+    assert [o.sequence for o in (second, first, report)] == [0, 1, 2]
+    assert second.payload == (x + 2).tobytes() and first.payload == (x + 1).tobytes()
+    # The node wrote straight into shared memory: its own publisher's iceoryx2 data segment
+    # in /dev/shm (this session's prefix), which the host reads in place.
+    for mapping in report.json()["mappings"]:
+        assert mapping.startswith(f"/dev/shm/{host.prefix}"), mapping
+    host.send_audio(x)
+    assert host.receive().payload == (x + 1).tobytes()
+    error = host.wait_control("error")
+    assert "returned twice" in error["error"], error
+    stop_with_eos(host)
+
+
 ZERO_COPY_NODE = """
     import ctypes
     import numpy as np

@@ -166,3 +166,13 @@ async def _raises() -> None:
 
 def test_version_exported() -> None:
     assert berth.__version__ == "0.1.0"
+
+
+def test_loan_audio_outside_a_runner_is_an_ordinary_array() -> None:
+    node = Gain({"gain": 2.0})
+    out = node.loan_audio(4, 48000, channels=2, timestamp_ns=7)
+    assert out.kind == "audio" and not out.loaned
+    assert out.audio.samples.shape == (8,) and out.audio.samples.dtype == np.float32
+    assert (out.audio.channels, out.audio.sample_rate, out.timestamp_ns) == (2, 48000, 7)
+    with pytest.raises(ValueError):
+        node.loan_audio(4, 0)
