@@ -2,6 +2,10 @@
 //! containers, and (for reference) one Python host subprocess. The image is already built (an
 //! image provider that names it directly, so no image check or build is timed). Each sample is
 //! one start; the session is stopped (not timed) before the next.
+//!
+//! `container/N` is cold: every container starts with its session. `container_warm/N` starts
+//! sessions from a `Runtime` that keeps the containers warm (`Runtime::warm`, not timed): a
+//! session attaches its node instances to runners already up.
 
 #![allow(missing_docs)]
 
@@ -41,6 +45,39 @@ fn bench_start(
     });
 }
 
+/// Session starts from a runtime that holds `pipeline`'s containers warm.
+fn bench_warm_start(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    id: BenchmarkId,
+    pipeline: &Pipeline,
+    image: &str,
+) {
+    let options = || SessionOptions {
+        images: Some(docker::fixed_image(image)),
+        ..SessionOptions::default()
+    };
+    let runtime = berth::Runtime::new();
+    rt.block_on(runtime.warm(&pipeline.manifest, &options()))
+        .expect("the containers warm up");
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let session = rt
+                    .block_on(runtime.session(&pipeline.manifest, options()))
+                    .expect("session starts");
+                total += started.elapsed();
+                leaks::track(session.id());
+                pipelines::stop(rt, session).expect("clean stop");
+            }
+            total
+        })
+    });
+    rt.block_on(runtime.shutdown());
+}
+
 fn startup(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("startup");
@@ -71,6 +108,13 @@ fn startup(c: &mut Criterion) {
                 BenchmarkId::new("container", count),
                 &pipeline,
                 Some(&image),
+            );
+            bench_warm_start(
+                &mut group,
+                &rt,
+                BenchmarkId::new("container_warm", count),
+                &pipeline,
+                &image,
             );
         }
     }

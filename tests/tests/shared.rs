@@ -326,3 +326,53 @@ fn shared_false_gives_every_session_a_container_of_its_own() {
     rt.block_on(b.stop()).unwrap();
     assert_all_gone(&rt, &runtime, &ids);
 }
+
+#[test]
+fn a_warm_container_serves_sessions_until_the_runtime_cools() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    let runtime = Runtime::new();
+    let p = gain_manifest(0.5);
+    let options = SessionOptions::default();
+    assert_eq!(rt.block_on(runtime.warm(&p.manifest, &options)).unwrap(), 1);
+    let warm = runtime.shared_nodes();
+    assert_eq!(warm.len(), 1, "{warm:?}");
+    assert_eq!(warm[0].leases, 1, "held by the runtime alone");
+    let owner = warm[0].owner_id.clone();
+    assert_eq!(
+        containers_of(&rt, &owner).len(),
+        1,
+        "running before any session"
+    );
+
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        // Each session attaches to the warm runner: the same container, never a new one.
+        let mut session = rt
+            .block_on(runtime.session(&p.manifest, SessionOptions::default()))
+            .unwrap();
+        assert_eq!(session.nodes()[0].id, warm[0].id, "the warm container");
+        assert_eq!(runtime.shared_nodes()[0].leases, 2);
+        assert_scaled(&mut session, "gain", 5, |x| x * 0.5);
+        let id = session.id().clone();
+        let stats = rt.block_on(session.stop()).unwrap();
+        assert_eq!((stats.sent, stats.received, stats.lost), (5, 5, 0));
+        assert_nothing_left(&id);
+        sessions.push(id);
+        assert_eq!(
+            containers_of(&rt, &owner).len(),
+            1,
+            "still warm after its session ended"
+        );
+    }
+    rt.block_on(runtime.cool());
+    assert_eq!(
+        containers_of(&rt, &owner),
+        Vec::<String>::new(),
+        "gone once cooled"
+    );
+    sessions.push(SessionId::new(owner).unwrap());
+    assert_all_gone(&rt, &runtime, &sessions);
+}

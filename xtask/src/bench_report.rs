@@ -277,6 +277,14 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             "3 Python nodes, 3 containers",
             results.case("startup/container/3"),
         ),
+        (
+            "1 Python node, warm container (`Runtime::warm`)",
+            results.case("startup/container_warm/1"),
+        ),
+        (
+            "3 Python nodes, 3 warm containers",
+            results.case("startup/container_warm/3"),
+        ),
     ];
     let memory: Option<serde_json::Value> =
         std::fs::read_to_string(crate::steady_memory::target_dir().join("steady-memory.json"))
@@ -347,11 +355,17 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
     }
     for (label, case) in startup.iter().skip(1) {
         let median = case.as_ref().map(|c| c.median);
+        // A warm session attaches to runners already up: the target is per session.
+        let (goal, limit) = if label.contains("warm") {
+            ("≤ 50 ms", 50e6)
+        } else {
+            ("≤ 1 s", 1e9)
+        };
         targets.push(Target {
             what: format!("Ready from a built image, median ({label})"),
-            goal: "≤ 1 s".into(),
+            goal: goal.into(),
             measured: median.map_or_else(|| "—".into(), |v| format!("{:.0} ms", v / 1e6)),
-            met: median.map(|v| v <= 1e9),
+            met: median.map(|v| v <= limit),
         });
     }
     for (key, label) in [
@@ -622,7 +636,10 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          `Session::start`, which returns once every node reported `ready` over its control \
          channel (runner started, node loaded and initialized, channels open). The image is \
          already built; the bench names it directly, so no image check or build is timed. \
-         Ten starts per case; each session is stopped (not timed) before the next.\n"
+         Ten starts per case; each session is stopped (not timed) before the next. *Warm*: \
+         the sessions start from a `Runtime` that holds the containers warm \
+         (`Runtime::warm`, not timed), so a session attaches its node instances to runners \
+         already up instead of starting containers.\n"
     )?;
     writeln!(page, "| Pipeline | median | min | max |\n|---|---|---|---|")?;
     for (label, case) in &startup {

@@ -113,7 +113,8 @@ pub struct SharedNodeInfo {
     pub owner_id: String,
     /// The backend's id for it (the container id).
     pub id: String,
-    /// How many node instances (of all sessions) it serves.
+    /// How many leases it has: one per node instance of a session, one per warm hold
+    /// ([`Runtime::warm`](crate::Runtime::warm)).
     pub leases: usize,
 }
 

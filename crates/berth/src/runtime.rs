@@ -1,11 +1,15 @@
 //! The runtime: what outlives sessions. One per host process (or per service); sessions started
 //! from it share container nodes ([`crate::pool`]).
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use berth_manifest::Manifest;
+use berth_manifest::{Executor, Manifest};
+use berth_transport::SessionId;
 
-use crate::pool::{NodePool, SharedNodeInfo};
+use crate::plan::Plan;
+use crate::pool::{Lease, NodePool, SharedNodeInfo};
+use crate::session::{checked_backend, node_image, shared_container};
 use crate::{Session, SessionError, SessionOptions};
 
 /// A long-lived owner of shared container nodes. Sessions started with
@@ -30,6 +34,8 @@ use crate::{Session, SessionError, SessionOptions};
 #[derive(Clone, Default)]
 pub struct Runtime {
     pool: Arc<NodePool>,
+    /// The runtime's own holds on warm containers (no node instance attached).
+    warm: Arc<Mutex<Vec<Lease>>>,
 }
 
 impl Runtime {
@@ -52,8 +58,76 @@ impl Runtime {
         self.pool.list()
     }
 
-    /// Stops every shared container still running (sessions still using one see it exit).
+    /// Starts (or joins) the shared container of every shared container node of `manifest`,
+    /// all at once, and keeps each running with no session on it, so that a session of the
+    /// manifest started with the same `options` attaches to a runner already up. One warm
+    /// container per environment and node type serves every session of this runtime (each
+    /// attaches its own node instance). Returns how many containers this call holds warm;
+    /// [`Runtime::cool`] or [`Runtime::shutdown`] lets them go.
+    pub async fn warm(
+        &self,
+        manifest: &Manifest,
+        options: &SessionOptions,
+    ) -> Result<usize, SessionError> {
+        crate::recommended::link();
+        let plan = Plan::new(manifest, SessionId::random())?;
+        let transport = match &options.transport {
+            Some(t) => Arc::clone(t),
+            None => crate::recommended::transport()?,
+        };
+        let shared_paths = transport.shared_paths();
+        let base_dir = manifest
+            .base_dir()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut starts = Vec::new();
+        for node in &plan.nodes {
+            let shared = node.spec.docker.as_ref().is_some_and(|d| d.shared);
+            if node.executor != Executor::Docker || !shared {
+                continue;
+            }
+            let backend = checked_backend("docker").await?;
+            let image = node_image(node, options).await?;
+            let (key, start, _) = shared_container(
+                node,
+                &base_dir,
+                image,
+                &shared_paths,
+                options,
+                &backend,
+                &transport,
+            )?;
+            starts.push((key, start, format!("warm_{}", node.spec.id)));
+        }
+        let span = tracing::info_span!("warm", pipeline = %manifest.metadata.name);
+        let leases = tracing::Instrument::instrument(
+            futures_util::future::try_join_all(
+                starts
+                    .into_iter()
+                    .map(|(key, start, holder)| self.pool.acquire(key, holder, start)),
+            ),
+            span,
+        )
+        .await?;
+        let count = leases.len();
+        self.warm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(leases);
+        Ok(count)
+    }
+
+    /// Lets go of every container [`Runtime::warm`] holds: each stops when its last session
+    /// ends (at once, if none is on it).
+    pub async fn cool(&self) {
+        let leases = std::mem::take(&mut *self.warm.lock().unwrap_or_else(|p| p.into_inner()));
+        futures_util::future::join_all(leases.into_iter().map(|lease| lease.release(false))).await;
+    }
+
+    /// Stops every shared container still running, warm ones included (sessions still using
+    /// one see it exit).
     pub async fn shutdown(&self) {
+        self.cool().await;
         self.pool.shutdown().await;
     }
 }

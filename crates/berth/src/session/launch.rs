@@ -1,6 +1,9 @@
 //! Starting a session's nodes: native threads, own runners and shared-container leases, all at once; then waiting until every node said it is ready.
 
+use std::path::Path;
+
 use super::*;
+use crate::plan::PlannedNode;
 
 impl Session {
     pub(super) async fn launch(&mut self, manifest: &Manifest) -> Result<(), SessionError> {
@@ -72,46 +75,32 @@ impl Session {
             let backend = match backends.get(backend_name) {
                 Some(b) => Arc::clone(b),
                 None => {
-                    let backend = backend_by_name(backend_name).map_err(|e| {
-                        crate::recommended::not_built(backend_name).unwrap_or(e.into())
-                    })?;
-                    backend.check().await?;
+                    let backend = checked_backend(backend_name).await?;
                     backends.insert(backend_name, Arc::clone(&backend));
                     backend
                 }
             };
-            let image = match (&node.executor, &node.spec.docker) {
-                (Executor::Docker, Some(docker)) => {
-                    let provider = match &self.options.images {
-                        Some(p) => Arc::clone(p),
-                        None => crate::images::standard().await?,
-                    };
-                    Some(provider.image_for(&node_id, docker).await?)
-                }
-                _ => None,
-            };
+            let image = node_image(node, &self.options).await?;
             if let (Some(pool), Executor::Docker, Some(docker)) =
                 (&self.pool, &node.executor, &node.spec.docker)
                 && docker.shared
             {
-                let container = python::container_spec(node, &base_dir, image, &shared_paths)?;
-                let mut spec = container.spec;
-                spec.cpuset = self.options.cpuset.clone();
-                let key = crate::pool::node_key(&spec, &node.spec.node_type);
+                let (key, start, node_dirs) = shared_container(
+                    node,
+                    &base_dir,
+                    image,
+                    &shared_paths,
+                    &self.options,
+                    &backend,
+                    &self.transport,
+                )?;
                 let runner = python::runner_spec(
                     node,
                     &self.id,
                     &runner_fields,
-                    &container.node_dirs,
+                    &node_dirs,
                     &self.options.transport_config,
                 );
-                let start = StartShared {
-                    backend: Arc::clone(&backend),
-                    container: spec,
-                    transport: Arc::clone(&self.transport),
-                    config: self.options.transport_config.clone(),
-                    ready_timeout: self.options.ready_timeout,
-                };
                 let relaunch = Relaunch::Shared {
                     pool: Arc::clone(pool),
                     key,
@@ -255,4 +244,52 @@ impl Session {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
+}
+
+/// The backend registered as `name`, once it answered (`Backend::check`).
+pub(crate) async fn checked_backend(name: &'static str) -> Result<Arc<dyn Backend>, SessionError> {
+    let backend = backend_by_name(name)
+        .map_err(|e| crate::recommended::not_built(name).unwrap_or(e.into()))?;
+    backend.check().await?;
+    Ok(backend)
+}
+
+/// The image a container node runs in (built if missing); `None` for other nodes.
+pub(crate) async fn node_image(
+    node: &PlannedNode,
+    options: &SessionOptions,
+) -> Result<Option<String>, SessionError> {
+    let (Executor::Docker, Some(docker)) = (&node.executor, &node.spec.docker) else {
+        return Ok(None);
+    };
+    let provider = match &options.images {
+        Some(p) => Arc::clone(p),
+        None => crate::images::standard().await?,
+    };
+    Ok(Some(provider.image_for(&node.spec.id, docker).await?))
+}
+
+/// A shared container node's pool key, how to start its container, and the node folders the
+/// runner sees in it.
+pub(crate) fn shared_container(
+    node: &PlannedNode,
+    base_dir: &Path,
+    image: Option<String>,
+    shared_paths: &[PathBuf],
+    options: &SessionOptions,
+    backend: &Arc<dyn Backend>,
+    transport: &Arc<dyn Transport>,
+) -> Result<(String, StartShared, Vec<PathBuf>), SessionError> {
+    let container = python::container_spec(node, base_dir, image, shared_paths)?;
+    let mut spec = container.spec;
+    spec.cpuset = options.cpuset.clone();
+    let key = crate::pool::node_key(&spec, &node.spec.node_type);
+    let start = StartShared {
+        backend: Arc::clone(backend),
+        container: spec,
+        transport: Arc::clone(transport),
+        config: options.transport_config.clone(),
+        ready_timeout: options.ready_timeout,
+    };
+    Ok((key, start, container.node_dirs))
 }

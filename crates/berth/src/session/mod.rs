@@ -10,6 +10,8 @@ mod launch;
 mod supervise;
 mod teardown;
 
+pub(crate) use launch::{checked_backend, node_image, shared_container};
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
