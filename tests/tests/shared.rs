@@ -339,7 +339,11 @@ fn a_warm_container_serves_sessions_until_the_runtime_cools() {
     assert_eq!(rt.block_on(runtime.warm(&p.manifest, &options)).unwrap(), 1);
     let warm = runtime.shared_nodes();
     assert_eq!(warm.len(), 1, "{warm:?}");
-    assert_eq!(warm[0].leases, 1, "held by the runtime alone");
+    assert_eq!(
+        (warm[0].leases, warm[0].warm),
+        (1, 1),
+        "held by the runtime alone"
+    );
     let owner = warm[0].owner_id.clone();
     assert_eq!(
         containers_of(&rt, &owner).len(),
@@ -355,6 +359,9 @@ fn a_warm_container_serves_sessions_until_the_runtime_cools() {
             .unwrap();
         assert_eq!(session.nodes()[0].id, warm[0].id, "the warm container");
         assert_eq!(runtime.shared_nodes()[0].leases, 2);
+        // The warm hold keeps the container but is not a session sharing it.
+        assert_eq!(session.nodes()[0].shared_by, 1);
+        assert_eq!(session.usage()[0].shared_by, 1);
         assert_scaled(&mut session, "gain", 5, |x| x * 0.5);
         let id = session.id().clone();
         let stats = rt.block_on(session.stop()).unwrap();

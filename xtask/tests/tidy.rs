@@ -387,11 +387,13 @@ fn module_graph(
     // Names the root re-exports, and the module each comes from: `pub use m::{A, B};`.
     let root_text = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
     let mut reexported = BTreeMap::new();
-    for line in root_text.lines() {
-        let Some(rest) = line.trim().strip_prefix("pub use ") else {
-            continue;
-        };
-        let Some((module, names)) = rest.trim_end_matches(';').split_once("::") else {
+    // Whole `pub use` items, however many lines each spans.
+    let items = root_text.split("pub use ").skip(1).map(|rest| {
+        let item = &rest[..rest.find(';').unwrap_or(rest.len())];
+        item.split_whitespace().collect::<String>()
+    });
+    for item in items {
+        let Some((module, names)) = item.split_once("::") else {
             continue;
         };
         if modules.contains(module) {
@@ -499,7 +501,11 @@ fn no_import_cycles_between_the_modules_of_a_crate() {
 fn the_cycle_check_sees_a_cycle() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path();
-    std::fs::write(src.join("lib.rs"), "mod a;\nmod b;\npub use b::Thing;\n").unwrap();
+    std::fs::write(
+        src.join("lib.rs"),
+        "mod a;\nmod b;\npub use b::{\n    Other,\n    Thing,\n};\n",
+    )
+    .unwrap();
     std::fs::write(src.join("a.rs"), "use crate::Thing;\n").unwrap();
     std::fs::write(
         src.join("b.rs"),

@@ -86,6 +86,8 @@ struct Entry {
     key: String,
     /// Leases on it; changed only under the pool's lock.
     leases: AtomicUsize,
+    /// How many of them are a runtime's warm holds (no node instance).
+    warm: AtomicUsize,
     node: tokio::sync::OnceCell<Arc<SharedNode>>,
 }
 
@@ -116,6 +118,8 @@ pub struct SharedNodeInfo {
     /// How many leases it has: one per node instance of a session, one per warm hold
     /// ([`Runtime::warm`](crate::Runtime::warm)).
     pub leases: usize,
+    /// How many of those are warm holds.
+    pub warm: usize,
 }
 
 impl NodePool {
@@ -146,6 +150,7 @@ impl NodePool {
                 let fresh = Arc::new(Entry {
                     key: key.clone(),
                     leases: AtomicUsize::new(0),
+                    warm: AtomicUsize::new(0),
                     node: tokio::sync::OnceCell::new(),
                 });
                 entries.insert(key, Arc::clone(&fresh));
@@ -175,6 +180,7 @@ impl NodePool {
                     entry: pending.entry.take().expect("set above"),
                     instance,
                     released: false,
+                    warm: false,
                 })
             }
             Err(e) => {
@@ -218,6 +224,7 @@ impl NodePool {
                     owner_id: node.owner_id.to_string(),
                     id: node.process.id().to_owned(),
                     leases: e.leases.load(Ordering::SeqCst),
+                    warm: e.warm.load(Ordering::SeqCst),
                 })
             })
             .collect();
@@ -581,6 +588,8 @@ pub(crate) struct Lease {
     node: Arc<SharedNode>,
     instance: String,
     released: bool,
+    /// A warm hold (counted in `Entry::warm`).
+    warm: bool,
 }
 
 impl Lease {
@@ -589,9 +598,18 @@ impl Lease {
         &self.node
     }
 
-    /// How many leases the container has now.
+    /// How many sessions' node instances the container serves now (warm holds aside).
     pub(crate) fn sharers(&self) -> usize {
-        self.entry.leases.load(Ordering::SeqCst)
+        let leases = self.entry.leases.load(Ordering::SeqCst);
+        leases.saturating_sub(self.entry.warm.load(Ordering::SeqCst))
+    }
+
+    /// Makes this lease a warm hold ([`Runtime::warm`](crate::Runtime::warm)): it keeps the
+    /// container running but serves no session, so it is not counted as a sharer.
+    pub(crate) fn into_warm_hold(mut self) -> Self {
+        self.warm = true;
+        self.entry.warm.fetch_add(1, Ordering::SeqCst);
+        self
     }
 
     /// Starts this lease's node instance with `spec` (the runner spec of docs/PROTOCOL.md).
@@ -634,6 +652,7 @@ impl Lease {
     /// sessions' channels and is stopped now.
     pub(crate) async fn release(mut self, failed: bool) {
         self.released = true;
+        self.end_warm_hold();
         self.node.forget(&self.instance);
         // A failed instance takes the container out of the map in the same step, so no new
         // session joins it; the sessions still on it see it exit.
@@ -643,11 +662,20 @@ impl Lease {
     }
 }
 
+impl Lease {
+    fn end_warm_hold(&mut self) {
+        if std::mem::take(&mut self.warm) {
+            self.entry.warm.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         if self.released {
             return;
         }
+        self.end_warm_hold();
         // Dropped without `release()` (a session dropped without `stop()`): ask the instance
         // to leave, and kill the container if this was its last lease.
         let _ = self.node.command(&ServeCommand::Detach {

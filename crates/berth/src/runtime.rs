@@ -75,6 +75,12 @@ impl Runtime {
             Some(t) => Arc::clone(t),
             None => crate::recommended::transport()?,
         };
+        if !transport.crosses_processes() {
+            return Err(SessionError::InProcessTransport {
+                node_id: "(warm containers)".into(),
+                transport: transport.name(),
+            });
+        }
         let shared_paths = transport.shared_paths();
         let base_dir = manifest
             .base_dir()
@@ -97,7 +103,8 @@ impl Runtime {
                 &backend,
                 &transport,
             )?;
-            starts.push((key, start, format!("warm_{}", node.spec.id)));
+            // No session's instance can be named so: theirs are `{session}_{node}_{n}`.
+            starts.push((key, start, format!("warm-{}", node.spec.id)));
         }
         let span = tracing::info_span!("warm", pipeline = %manifest.metadata.name);
         let leases = tracing::Instrument::instrument(
@@ -113,7 +120,7 @@ impl Runtime {
         self.warm
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .extend(leases);
+            .extend(leases.into_iter().map(Lease::into_warm_hold));
         Ok(count)
     }
 
@@ -134,9 +141,15 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        // The last handle: nothing can lease a container any more.
-        if Arc::strong_count(&self.pool) == 1 {
-            self.pool.abort();
+        // The last handle: nothing can lease a container any more. Its warm holds go first;
+        // if no session holds the pool besides them, every container is killed now.
+        if Arc::strong_count(&self.warm) == 1 {
+            let warm = std::mem::take(&mut *self.warm.lock().unwrap_or_else(|p| p.into_inner()));
+            let only_warm = Arc::strong_count(&self.pool) == 1 + warm.len();
+            if only_warm {
+                self.pool.abort();
+            }
+            drop(warm);
         }
     }
 }

@@ -53,8 +53,10 @@ class Node:
         `out = self.loan_audio(n, rate)`, `np.multiply(x, g, out=out.audio.samples)`,
         `return out`. Returning it sends it without a copy (a fresh array is copied once).
         `samples` is 1-D interleaved float32, uninitialised: write every value. Once returned
-        it belongs to the readers; do not touch it again. Outside a runner (e.g. in a unit
-        test) it is an ordinary array."""
+        it belongs to the readers; do not touch it again. At most two loans of a node can be
+        outstanding at once (iceoryx2's publisher default); one not returned is given back
+        when it is garbage collected. Outside a runner (e.g. in a unit test) it is an ordinary
+        array."""
         if num_frames < 0 or channels < 1:
             raise ValueError("loan_audio needs num_frames >= 0 and channels >= 1")
         if sample_rate <= 0:
@@ -65,7 +67,7 @@ class Node:
             samples = np.empty(count, np.float32)
             return RuntimeData.audio(samples, sample_rate, channels, timestamp_ns)
         sample, view = port.loan_audio(count, sample_rate, channels)
-        return RuntimeData._loaned((port, sample), view, sample_rate, channels, timestamp_ns)
+        return RuntimeData._loaned((port, sample, view), view, sample_rate, channels, timestamp_ns)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(node_id={self.node_id!r})"

@@ -35,7 +35,7 @@ class Gain(Node):
         out = self.loan_audio(
             audio.num_frames, audio.sample_rate, audio.channels, data.timestamp_ns
         )
-        np.multiply(audio.samples, self.gain, out=out.audio.samples)
+        np.multiply(audio.samples.reshape(-1), self.gain, out=out.audio.samples)
         return out
 
 

@@ -502,12 +502,16 @@ class Runner:
         if loan is not None:
             if loan is False:
                 raise ValueError("a loaned output was returned twice; a loan is sent once")
-            port, sample = loan
+            port, sample, view = loan
             if port is not output:
                 raise ValueError("a loaned output was returned by a node that did not loan it")
             data._loan = False
-            output.send_loaned(sample, timestamp)
-            return
+            if data._value.samples is view:
+                output.send_loaned(sample, timestamp)
+                return
+            # `samples` was replaced by another array: that one is what the node means to
+            # send, so it goes out the ordinary way (copied) and the loan is given back.
+            del sample
         if data._kind == KIND_AUDIO:
             audio: Audio = data._value
             samples = audio.samples

@@ -8,7 +8,7 @@ additionalProperties, anyOf/oneOf, local $ref), so the runner needs no third-par
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 _SCHEMAS: Optional[Dict[str, Any]] = None
 
@@ -32,8 +32,40 @@ def schema(name: str) -> Dict[str, Any]:
     global _SCHEMAS
     if _SCHEMAS is None:
         text = (Path(__file__).parent / "spec.schema.json").read_text(encoding="utf-8")
-        _SCHEMAS = json.loads(text)
+        loaded: Dict[str, Any] = json.loads(text)
+        unknown = set().union(*(_keywords(s) for s in loaded.values())) - _KNOWN
+        if unknown:
+            raise SchemaError(
+                f"spec.schema.json uses {sorted(unknown)}, which this validator does not check"
+            )
+        _SCHEMAS = loaded
     found: Dict[str, Any] = _SCHEMAS[name]
+    return found
+
+
+#: The keywords `_check` understands, and those that only describe.
+_KNOWN = {
+    "type", "const", "minimum", "minLength", "items", "properties", "required",
+    "additionalProperties", "anyOf", "oneOf", "$ref", "$defs", "$schema", "title",
+    "description", "default", "format",
+}
+
+
+def _keywords(node: Any) -> Set[str]:
+    """The keywords a schema object uses, and those of every schema nested in it."""
+    found: Set[str] = set()
+    if not isinstance(node, dict):
+        return found
+    for key, value in node.items():
+        found.add(key)
+        if key in ("properties", "$defs"):
+            for nested in value.values():
+                found |= _keywords(nested)
+        elif key in ("items", "additionalProperties"):
+            found |= _keywords(value)
+        elif key in ("anyOf", "oneOf"):
+            for nested in value:
+                found |= _keywords(nested)
     return found
 
 

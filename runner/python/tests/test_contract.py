@@ -54,6 +54,14 @@ def test_a_spec_that_does_not_fit_is_refused_by_field(change: Dict[str, Any], fi
         NodeSpec.parse(json.dumps(dict(SPEC, **change)))
 
 
+def test_the_validator_knows_every_keyword_the_schema_uses() -> None:
+    from berth import schema as module
+
+    used = set().union(*(module._keywords(module.schema(n)) for n in ("runner", "serve")))
+    assert used <= module._KNOWN
+    assert {"minLength", "minimum", "oneOf", "additionalProperties"} <= used
+
+
 def test_the_transports_field_is_required_by_this_runner() -> None:
     without = {k: v for k, v in SPEC.items() if k != "iceoryx2_prefix"}
     validate(without, "runner", "node spec")  # the contract leaves transports open

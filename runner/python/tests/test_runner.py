@@ -107,6 +107,9 @@ LOANING_NODE = """
             maps = [mapping_of(o.audio.samples.ctypes.data) for o in (first, second)]
             if data.sequence == 1:
                 return [first, first]  # a loan goes out once: an error, after the first
+            if data.sequence == 2:
+                first.audio.samples = x * 3  # replaced, not written: the new array goes out
+                return first
             # Returned in the other order than loaned: numbered as sent.
             report = RuntimeData.json({"mappings": maps})
             return [second, first, report]
@@ -129,6 +132,8 @@ def test_loaned_outputs_go_out_in_place_numbered_as_sent(host: Host, tmp_path: A
     assert host.receive().payload == (x + 1).tobytes()
     error = host.wait_control("error")
     assert "returned twice" in error["error"], error
+    host.send_audio(x)
+    assert host.receive().payload == (x * 3).tobytes()
     stop_with_eos(host)
 
 

@@ -20,6 +20,10 @@ impl Session {
             .iter()
             .any(|n| n.executor == Executor::Process)
         {
+            // A build without host processes says so before it sets up a Python for them.
+            if let Some(missing) = crate::recommended::not_built("process") {
+                return Err(missing);
+            }
             let python = match self.options.python.clone() {
                 Some(named) => PathBuf::from(named),
                 None => crate::host_python::interpreter().await?,
