@@ -71,10 +71,7 @@ impl Runtime {
     ) -> Result<usize, SessionError> {
         crate::recommended::link();
         let plan = Plan::new(manifest, SessionId::random())?;
-        let transport = match &options.transport {
-            Some(t) => Arc::clone(t),
-            None => crate::recommended::transport()?,
-        };
+        let transport = options.transport_or_default()?;
         if !transport.crosses_processes() {
             return Err(SessionError::InProcessTransport {
                 node_id: "(warm containers)".into(),

@@ -14,11 +14,26 @@ from berth.frame import END_OF_STREAM, KIND_AUDIO, KIND_BYTES, KIND_CONTROL, KIN
 FRAME = 960  # 20 ms at 48 kHz
 
 
+#: A helper module for probe nodes: which file (e.g. a /dev/shm segment) maps an address.
+MAPPING_MODULE = """
+    def mapping_of(address):
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split()
+                low, high = (int(v, 16) for v in fields[0].split("-"))
+                if low <= address < high:
+                    return fields[5] if len(fields) > 5 else ""
+        return None
+"""
+
+
 def write_nodes(folder: Any, name: str, source: str) -> str:
-    """Writes a node module into `folder` and returns the folder (for `node_dirs`)."""
-    path = os.path.join(str(folder), f"{name}.py")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(textwrap.dedent(source))
+    """Writes a node module (and the `mapping` helper module) into `folder` and returns the
+    folder (for `node_dirs`)."""
+    for module, text in ((name, source), ("mapping", MAPPING_MODULE)):
+        path = os.path.join(str(folder), f"{module}.py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(textwrap.dedent(text))
     return str(folder)
 
 
@@ -86,15 +101,7 @@ def test_gain_copied_matches_gain_loaned(host: Host) -> None:
 LOANING_NODE = """
     import numpy as np
     from berth import Node, RuntimeData
-
-    def mapping_of(address):
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                fields = line.split()
-                low, high = (int(v, 16) for v in fields[0].split("-"))
-                if low <= address < high:
-                    return fields[5] if len(fields) > 5 else ""
-        return None
+    from mapping import mapping_of
 
     class Loaner(Node):
         async def process(self, data):
@@ -141,15 +148,7 @@ ZERO_COPY_NODE = """
     import ctypes
     import numpy as np
     from berth import Node, RuntimeData
-
-    def mapping_of(address):
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                fields = line.split()
-                low, high = (int(v, 16) for v in fields[0].split("-"))
-                if low <= address < high:
-                    return fields[5] if len(fields) > 5 else ""
-        return None
+    from mapping import mapping_of
 
     class ZeroCopyProbe(Node):
         async def process(self, data):

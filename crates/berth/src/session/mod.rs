@@ -74,6 +74,16 @@ impl Default for SessionOptions {
     }
 }
 
+impl SessionOptions {
+    /// The transport these options name, else [`recommended::transport`](crate::recommended::transport).
+    pub(crate) fn transport_or_default(&self) -> Result<Arc<dyn Transport>, SessionError> {
+        match &self.transport {
+            Some(t) => Ok(Arc::clone(t)),
+            None => crate::recommended::transport(),
+        }
+    }
+}
+
 /// Counters of a session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionStats {
@@ -369,10 +379,7 @@ impl Session {
         id: SessionId,
         options: SessionOptions,
     ) -> Result<Self, SessionError> {
-        let transport = match &options.transport {
-            Some(t) => Arc::clone(t),
-            None => crate::recommended::transport()?,
-        };
+        let transport = options.transport_or_default()?;
         let plan = Plan::new(manifest, id.clone())?;
         let owner = OwnerLock::acquire(&id)?;
         let channels = transport.open_session(&id, &options.transport_config)?;
