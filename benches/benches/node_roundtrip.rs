@@ -13,7 +13,7 @@
 //! 20 ms, only the round trip timed) where the OS places the threads, and `paced_pinned` with
 //! the bench thread and the node on CPU 0. Every Criterion sample is one frame, so the saved
 //! samples give per-frame percentiles. Berth sessions use the default transport settings
-//! (50 µs spin before sleeping on the event).
+//! (`TransportConfig::default()`; the `waiting` bench compares the ways of waiting).
 
 #![allow(missing_docs)]
 

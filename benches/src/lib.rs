@@ -62,3 +62,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub fn package_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Where the build's outputs go (`$CARGO_TARGET_DIR`, else the workspace's `target/`): the
+/// benches write their side results there, beside Criterion's.
+pub fn target_dir() -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => package_dir()
+            .parent()
+            .expect("benches/ lives in the workspace")
+            .join("target"),
+    }
+}

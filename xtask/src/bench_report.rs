@@ -290,9 +290,13 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         std::fs::read_to_string(crate::steady_memory::target_dir().join("steady-memory.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
+    let waiting = Waiting::load();
 
     // Targets.
     let mut targets = Vec::new();
+    if let Some(w) = &waiting {
+        waiting_targets(w, &mut targets);
+    }
     for (mode, label) in MODES {
         let r = ratio(n50("container", mode), n50("process", mode));
         targets.push(Target {
@@ -529,7 +533,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          only the round trip is timed). *Pinned*: the bench thread and the node (its process, \
          container or thread) on CPU 0; otherwise the OS places them. Every Criterion sample is \
          one frame, so p50 and p99 are per-frame percentiles. Berth sessions use the default \
-         transport settings: a reader polls for 50 µs, then sleeps on the event.\n"
+         transport settings (`TransportConfig::default()`; how they wait: the Waiting section).\n"
     )?;
     let mut header = String::from("| Case |");
     let mut rule = String::from("|---|");
@@ -696,6 +700,10 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         opt_ratio(ratio(large, loaned_64k))
     )?;
 
+    if let Some(w) = &waiting {
+        waiting_section(&mut page, w)?;
+    }
+
     writeln!(page, "## Memory while streaming\n")?;
     match &memory {
         Some(m) => {
@@ -778,4 +786,118 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          names another already built node image."
     )?;
     Ok(page)
+}
+
+/// `target/waiting.json`, written by the `waiting` bench: each paced case's latency, where it
+/// goes, and its CPU cost.
+struct Waiting {
+    cases: Vec<serde_json::Value>,
+    measured_at: SystemTime,
+}
+
+/// The strategy sessions use by default (`TransportConfig::default()`).
+const DEFAULT_WAITING: &str = "both";
+
+impl Waiting {
+    fn load() -> Option<Self> {
+        let path = crate::steady_memory::target_dir().join("waiting.json");
+        let value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        Some(Self {
+            cases: value["cases"].as_array()?.clone(),
+            measured_at: SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_secs(value["measured_at_unix_s"].as_u64()?),
+        })
+    }
+
+    fn case(&self, name: &str) -> Option<&serde_json::Value> {
+        self.cases.iter().find(|c| c["case"] == name)
+    }
+
+    fn p50(&self, name: &str) -> Option<f64> {
+        self.case(name)?["p50_us"].as_f64()
+    }
+}
+
+fn waiting_targets(w: &Waiting, targets: &mut Vec<Target>) {
+    let socket = w.p50("unix_socket/blocking");
+    for target in ["process", "container"] {
+        let name = format!("{target}/{DEFAULT_WAITING}");
+        let Some(case) = w.case(&name) else { continue };
+        let p50 = case["p50_us"].as_f64();
+        let cpu = case["node_cpu_pct"].as_f64();
+        targets.push(Target {
+            what: format!(
+                "Paced round trip, default waiting (`{DEFAULT_WAITING}`), vs Unix socket in the same run, p50 ({target})"
+            ),
+            goal: "≤ 1× (goal ≤ 0.5×)".into(),
+            measured: match (p50, socket) {
+                (Some(o), Some(s)) => format!("{o:.1} µs vs {s:.1} µs: {:.2}×", o / s),
+                _ => "—".into(),
+            },
+            met: p50.zip(socket).map(|(o, s)| o <= s),
+        });
+        targets.push(Target {
+            what: format!("CPU of the node while paced, default waiting ({target})"),
+            goal: "≤ 5% of one CPU".into(),
+            measured: cpu.map_or_else(|| "—".into(), |c| format!("{c:.1}%")),
+            met: cpu.map(|c| c <= 5.0),
+        });
+    }
+    let r = ratio(
+        w.p50(&format!("container/{DEFAULT_WAITING}")),
+        w.p50(&format!("process/{DEFAULT_WAITING}")),
+    );
+    targets.push(Target {
+        what: "Container / host-process paced round trip, p50, default waiting".into(),
+        goal: "≤ 1.05".into(),
+        measured: opt_ratio(r),
+        met: r.map(|r| r <= 1.05),
+    });
+}
+
+fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
+    writeln!(page, "## Waiting: paced round trips and what they cost\n")?;
+    writeln!(
+        page,
+        "`cargo bench -p berth-benches --bench waiting`, measured {}. One 960-sample frame \
+         every 20 ms through a Python node (`BenchStamp`: copies its input into a loaned output \
+         and stamps `CLOCK_MONOTONIC` at `process()` entry into it) and back, each waiting \
+         strategy a session of its own, beside a Python echo over a Unix stream socket in the \
+         same run. *event*: readers poll 50 µs, then sleep on iceoryx2's event; \
+         *reply_spin*: the host polls for the reply it expects (about twice the recent median \
+         round trip, at most 1 ms); *anticipate*: the runner learns the input's period and \
+         polls from 300 µs before the next frame is due; *both* (the default); *both_split*: \
+         both, with the host thread on CPU 0 and the node on CPU 1. *in*: host send → node \
+         `process()`; *out*: `process()` → host has the reply; *send*: the host's \
+         `send_audio` call alone. CPU: % of one CPU \
+         over the case's wall time; the node's is its process or container (all of it), the \
+         host's is the bench thread.\n",
+        utc(w.measured_at)
+    )?;
+    writeln!(
+        page,
+        "| Case | p50 | p99 | in p50 | out p50 | send p50 | node CPU | host CPU |\n|---|---|---|---|---|---|---|---|"
+    )?;
+    let num = |v: &serde_json::Value, key: &str, unit: &str| {
+        v[key]
+            .as_f64()
+            .map_or_else(|| "—".to_owned(), |x| format!("{x:.1}{unit}"))
+    };
+    for case in &w.cases {
+        writeln!(
+            page,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            case["case"].as_str().unwrap_or("?"),
+            num(case, "p50_us", ""),
+            num(case, "p99_us", ""),
+            num(case, "in_p50_us", ""),
+            num(case, "out_p50_us", ""),
+            num(case, "send_p50_us", ""),
+            num(case, "node_cpu_pct", "%"),
+            num(case, "host_cpu_pct", "%"),
+        )?;
+    }
+    writeln!(page)?;
+    Ok(())
 }

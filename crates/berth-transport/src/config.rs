@@ -17,6 +17,15 @@ pub struct TransportConfig {
     /// How long a reader polls before it blocks on a wake-up event. Polling is cheap on an idle
     /// core and saves the wake-up (tens of µs on a VM); zero disables it.
     pub spin: Duration,
+    /// The most a host that just sent a frame polls for the reply before it sleeps: it polls
+    /// for about twice the recent round trips' median, never longer than this (BENCHMARKS.md,
+    /// "Waiting"). Zero: the host polls only `spin`.
+    pub reply_spin: Duration,
+    /// How long before a steadily paced node's next frame is due its runner stops sleeping and
+    /// polls for it (and how long past the due time it keeps polling). It saves the node's
+    /// wake-up at a CPU cost of about twice this per period. Zero: the runner sleeps until the
+    /// frame's wake-up.
+    pub anticipate: Duration,
 }
 
 impl Default for TransportConfig {
@@ -26,6 +35,8 @@ impl Default for TransportConfig {
             max_frame_bytes: 1 << 20,
             send_timeout: Duration::from_secs(2),
             spin: Duration::from_micros(50),
+            reply_spin: Duration::from_millis(1),
+            anticipate: Duration::from_micros(300),
         }
     }
 }

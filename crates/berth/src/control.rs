@@ -85,6 +85,18 @@ pub struct RunnerStats {
     /// Longest recent call.
     #[serde(rename = "max_ns", with = "nanos")]
     pub max: Duration,
+    /// Sends that found every reader's queue full and waited for room (a slow reader
+    /// downstream).
+    #[serde(default)]
+    pub output_waits: u64,
+    /// Sends that reached only some of the output's readers (each missed reader reports the
+    /// frame lost).
+    #[serde(default)]
+    pub output_partial: u64,
+    /// Frames the runner found polling just before they were due (a steadily paced input,
+    /// `TransportConfig::anticipate`) rather than by a wake-up.
+    #[serde(default)]
+    pub anticipated: u64,
 }
 
 impl RunnerStats {

@@ -47,12 +47,14 @@ pub(crate) fn runner_spec(
         control: node.control.as_str().to_owned(),
         node_dirs: node_dirs.iter().map(|d| d.display().to_string()).collect(),
         spin_us: Some(config.spin.as_micros() as u64),
+        anticipate_us: Some(config.anticipate.as_micros() as u64),
         max_frame_bytes: Some(config.max_frame_bytes as u64),
         timeout_ms: Some(node.spec.timeout_ms.unwrap_or(0)),
         module: None,
         coroutine_driver: None,
         exit_linger_ms: None,
         stats_interval_ms: None,
+        send_timeout_ms: Some(config.send_timeout.as_millis() as u64),
         transport: transport.iter().cloned().collect(),
     }
 }

@@ -44,6 +44,10 @@ pub struct RunnerSpec {
     /// How long a reader spins before it sleeps, in µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spin_us: Option<u64>,
+    /// How long before a steadily paced input's next frame is due the runner polls for it, in
+    /// µs; 0: it sleeps until the frame's wake-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anticipate_us: Option<u64>,
     /// Largest frame payload, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
@@ -63,6 +67,10 @@ pub struct RunnerSpec {
     /// How often the runner reports `stats` while frames flow (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats_interval_ms: Option<u64>,
+    /// How long a send waits for a reader whose queue is full before the runner stops with a
+    /// `fatal` naming the channel (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_timeout_ms: Option<u64>,
     /// The transport's own fields (its `runner_spec`), e.g. where its channels live.
     #[serde(flatten)]
     pub transport: BTreeMap<String, String>,

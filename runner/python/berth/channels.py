@@ -11,9 +11,19 @@ readable after the runner's publisher is gone. With a growing strategy (`PowerOf
 maps segments only when it receives from them, and a frame still queued when the runner exits
 is lost ("Lost chunk" in the iceoryx2 log). The cost: a frame larger than `max_frame_bytes`
 cannot be sent (the runner reports it as an `error`).
+
+Backpressure is bounded (PROTOCOL.md): the runner's publishers discard rather than retry inside
+iceoryx2 (the bindings' `RetryUntilDelivered` retries without bound, holding the GIL, so no
+watchdog could run). A send that reached none of the readers is sent again from the same bytes,
+sleeping between tries, until `send_timeout_ms`; then it raises `OutputBlocked`, which ends the
+runner with a `fatal` naming the channel. A send that reached only some readers (fan-out, one of
+them full) is not repeated, so the others do not see it twice: the one that missed it sees a gap
+in the frame numbers and reports the frame lost.
 """
 
 import ctypes
+import sys
+import time
 from typing import Any, List, Optional, Tuple
 
 import iceoryx2 as iox2
@@ -26,6 +36,7 @@ from .frame import (
     FrameHeader,
     monotonic_ns,
 )
+from .spec import DEFAULT_SEND_TIMEOUT_MS
 
 PAYLOAD_ALIGNMENT = 8
 CONTROL_SLICE_LEN = 64 * 1024
@@ -35,6 +46,14 @@ _u8 = ctypes.c_uint8
 _f32 = np.dtype(np.float32)
 _header_at = FrameHeader.from_address
 _memmove = ctypes.memmove
+_HEADER_BYTES = ctypes.sizeof(FrameHeader)
+
+_RETRY_PAUSE_S = (0.00005, 0.0002, 0.001)
+"""Pauses between the tries of a send no reader took: short first, then 1 ms (GIL released)."""
+
+
+class OutputBlocked(RuntimeError):
+    """No reader took a frame for `send_timeout_ms`: the node downstream is not reading."""
 
 # The public `loan_slice_uninit()` / `assume_init()` of the iceoryx2 0.10 bindings are Python
 # wrappers that re-check the payload type with `typing.get_origin` on every call (about 8 us a
@@ -85,21 +104,46 @@ class OutputPort:
     """A publisher + notifier; numbers frames 0, 1, 2, ... and notifies after every send."""
 
     __slots__ = (
-        "name", "service", "event", "publisher", "notifier", "sequence", "max_bytes", "_loan_raw"
+        "name",
+        "service",
+        "event",
+        "publisher",
+        "notifier",
+        "sequence",
+        "max_bytes",
+        "send_timeout_ns",
+        "readers",
+        "partial",
+        "waits",
+        "_loan_raw",
     )
 
-    def __init__(self, name: str, service: Any, event: Any, max_slice_len: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        service: Any,
+        event: Any,
+        max_slice_len: int,
+        send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS,
+    ) -> None:
         self.name = name
         self.service = service
         self.event = event
         self.max_bytes = max_slice_len
+        self.send_timeout_ns = send_timeout_ms * 1_000_000
         self.publisher = (
             service.publisher_builder()
             .initial_max_slice_len(max_slice_len)
             .allocation_strategy(iox2.AllocationStrategy.Static)
-            .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
+            .backpressure_strategy(iox2.BackpressureStrategy.DiscardData)
             .create()
         )
+        #: Readers connected at the latest look (looked at again whenever a send reaches fewer).
+        self.readers = self._count_readers()
+        #: Sends that reached some readers but not all (each missed reader reports the loss).
+        self.partial = 0
+        #: Sends that found every reader's queue full and waited for room.
+        self.waits = 0
         self.notifier = event.notifier_builder().create()
         self.sequence = 0
         self._loan_raw = (
@@ -123,10 +167,72 @@ class OutputPort:
         header.payload_len = nbytes
         return sample
 
+    def _count_readers(self) -> int:
+        return int(self.service.dynamic_config.number_of_subscribers)
+
     def _send(self, sample: Any) -> None:
-        _assume_init(sample).send()
+        header_ptr, payload_ptr = sample.user_header_ptr, sample.payload_ptr
+        delivered = _assume_init(sample).send()
+        if delivered < self.readers or delivered == 0:
+            self._undelivered(delivered, header_ptr, payload_ptr)
+        elif delivered > self.readers:  # a reader connected since the last look
+            self.readers = delivered
         self.sequence += 1
         self.notifier.notify()
+
+    def _undelivered(self, delivered: int, header_ptr: int, payload_ptr: int) -> None:
+        """A send reached fewer readers than are connected: sends it again while it reached
+        none (until `send_timeout_ns`), counts it when it reached some."""
+        readers = self.readers = self._count_readers()
+        if delivered == 0 and readers:
+            delivered = self._resend(header_ptr, payload_ptr)
+        if 0 < delivered < self.readers:
+            self.partial += 1
+            if self.partial == 1 or self.partial % 100 == 0:
+                print(
+                    f"berth: frame {self.sequence} on {self.name} reached {delivered} of "
+                    f"{self.readers} readers ({self.partial} such frames so far; the others "
+                    "report it lost)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    def _resend(self, header_ptr: int, payload_ptr: int) -> int:
+        """Sends the frame at `header_ptr`/`payload_ptr` again until a reader takes it.
+
+        The bytes come from the sample that was just discarded: its chunk went back to this
+        publisher's own pool, which only this publisher loans from (on this thread) and no
+        reader writes, so until the next loan it still holds the frame. A new loan may be that
+        same chunk; `memmove` then copies onto itself."""
+        nbytes = _header_at(header_ptr).payload_len
+        self.waits += 1
+        started = time.monotonic_ns()
+        tries = 0
+        self.notifier.notify()  # a reader that sleeps with a full queue: drain it
+        while True:
+            pause = _RETRY_PAUSE_S[min(tries, len(_RETRY_PAUSE_S) - 1)]
+            tries += 1
+            time.sleep(pause)
+            sample = self._loan_raw(nbytes)
+            _memmove(sample.user_header_ptr, header_ptr, _HEADER_BYTES)
+            if nbytes:
+                _memmove(sample.payload_ptr, payload_ptr, nbytes)
+            header_ptr, payload_ptr = sample.user_header_ptr, sample.payload_ptr
+            delivered = int(_assume_init(sample).send())
+            if delivered:
+                return delivered
+            self.readers = self._count_readers()
+            if not self.readers:
+                return 0
+            waited = time.monotonic_ns() - started
+            if waited >= self.send_timeout_ns:
+                raise OutputBlocked(
+                    f"no reader of {self.name} took frame {self.sequence} for "
+                    f"{waited // 1_000_000} ms ({self.readers} connected, every queue full): "
+                    "the node downstream is not reading; fix: make it keep up, or raise "
+                    "TransportConfig::send_timeout"
+                )
+            self.notifier.notify()
 
     def send_audio(
         self, samples: np.ndarray, sample_rate: int, channels: int, timestamp_ns: int
@@ -231,14 +337,18 @@ class Channels:
         self.inputs.append(port)
         return port
 
-    def open_output(self, name: str, max_frame_bytes: int) -> OutputPort:
+    def open_output(
+        self, name: str, max_frame_bytes: int, send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS
+    ) -> OutputPort:
         service, event = self._open(name)
-        self.output = OutputPort(name, service, event, max_frame_bytes)
+        self.output = OutputPort(name, service, event, max_frame_bytes, send_timeout_ms)
         return self.output
 
-    def open_control(self, name: str) -> OutputPort:
+    def open_control(
+        self, name: str, send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS
+    ) -> OutputPort:
         service, event = self._open(name)
-        self.control = OutputPort(name, service, event, CONTROL_SLICE_LEN)
+        self.control = OutputPort(name, service, event, CONTROL_SLICE_LEN, send_timeout_ms)
         return self.control
 
     def close(self) -> None:

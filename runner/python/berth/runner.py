@@ -23,7 +23,7 @@ import numpy as np
 
 from . import __version__
 from .aio import CoroutineDriver
-from .channels import Channels, InputPort, OutputPort
+from .channels import Channels, InputPort, OutputBlocked, OutputPort
 from .data import Audio, RuntimeData
 from .frame import (
     END_OF_STREAM,
@@ -110,6 +110,8 @@ class Runner:
         self.node: Optional[Node] = None
         self.processed = 0
         self.errors = 0
+        #: Frames found by polling ahead of their due time (`anticipate_us`), not by a wake-up.
+        self.anticipated = 0
         self._inputs_ended = 0
         #: `monotonic_ns()` when `process()` began on the current frame; 0 between frames.
         self.busy_since = 0
@@ -152,7 +154,7 @@ class Runner:
             self.channels = Channels(
                 spec.iceoryx2_prefix, spec.iceoryx2_root, f"berth-{spec.node_id}"
             )
-            self.control = self.channels.open_control(spec.control)
+            self.control = self.channels.open_control(spec.control, spec.send_timeout_ms)
         except Exception:
             self.log("cannot open the control channel:\n" + traceback.format_exc())
             self.close()
@@ -166,7 +168,9 @@ class Runner:
             if not spec.inputs:
                 raise ValueError("the node spec lists no inputs")
             self.inputs = [self.channels.open_input(name) for name in spec.inputs]
-            self.output = self.channels.open_output(spec.output, spec.max_frame_bytes)
+            self.output = self.channels.open_output(
+                spec.output, spec.max_frame_bytes, spec.send_timeout_ms
+            )
             # What `Node.loan_audio` loans from.
             self.node.__dict__["_berth_output"] = self.output
             stage = "initialize"
@@ -174,7 +178,8 @@ class Runner:
             stage = "run"
             self.send_control(ready_message())
             self.log(
-                f"ready: inputs {spec.inputs} -> output {spec.output!r}, spin {spec.spin_us} us"
+                f"ready: inputs {spec.inputs} -> output {spec.output!r}, spin {spec.spin_us} us, "
+                f"anticipate {spec.anticipate_us} us"
             )
             if spec.timeout_ms:
                 self._start_watchdog(spec.timeout_ms)
@@ -289,26 +294,53 @@ class Runner:
         wait = port.listener.timed_wait
         timeout = iox2.Duration.from_millis(WAIT_TIMEOUT_MS)
         spin_ns = self.spec.spin_us * 1000
+        pace = Pace(self.spec.anticipate_us * 1000)
+        ahead = _WaitAhead(port) if pace.lead_ns else None
+        slept_ahead = False
         stop = self.stop
         handle = self.handle
-        while not stop.requested:
-            sample = receive()
-            if sample is None:
-                if spin_ns:
-                    deadline = perf_counter_ns() + spin_ns
-                    while sample is None and perf_counter_ns() < deadline:
-                        sample = receive()
+        try:
+            while not stop.requested:
+                sample = receive()
                 if sample is None:
-                    # Returns at once if a notification is pending (even one for a frame
-                    # already taken while spinning); that costs one extra pass, not latency.
-                    try:
-                        wait(timeout)
-                    except iox2.ListenerWaitError:
-                        _pause_after_wait_error(stop)
-                    continue
-            if handle(port, sample):
-                return True
-        return False
+                    now = perf_counter_ns()
+                    until = now + spin_ns
+                    wake = pace.wake_at()
+                    if wake:
+                        if now < wake:
+                            # Steadily paced: sleep until just before the next frame is due
+                            # (a frame that comes sooner wakes the wait), then poll for it.
+                            # A frame that came during a plain sleep waited for it.
+                            slept_ahead = ahead.wait(wake - now, stop)  # type: ignore[union-attr]
+                            continue
+                        until = max(until, pace.poll_until())
+                    slept_ahead = False  # a frame after this window was late, not early
+                    while sample is None and perf_counter_ns() < until:
+                        sample = receive()
+                    if sample is not None and wake:
+                        found = perf_counter_ns()
+                        if found <= pace.poll_until():
+                            self.anticipated += 1
+                            pace.caught(found, max(now, wake))
+                    if sample is None:
+                        # Returns at once if a notification is pending (even one for a frame
+                        # already taken while spinning); that costs one extra pass, not
+                        # latency.
+                        try:
+                            wait(timeout)
+                        except iox2.ListenerWaitError:
+                            _pause_after_wait_error(stop)
+                        continue
+                elif slept_ahead:
+                    pace.missed()
+                slept_ahead = False
+                pace.arrived(perf_counter_ns())
+                if handle(port, sample):
+                    return True
+            return False
+        finally:
+            if ahead is not None:
+                ahead.close()
 
     def _receive_many(self, ports: List[InputPort]) -> bool:
         waitset = (
@@ -384,8 +416,12 @@ class Runner:
             result = self.node.process(data)  # type: ignore[union-attr]
             if type(result) is CoroutineType:
                 result = self.driver.run(result)
+            # Sending is bounded by `send_timeout_ms` (OutputBlocked), not the watchdog.
+            self.busy_since = 0
             if result is not None:
                 self.emit(result, data)
+        except OutputBlocked:
+            raise  # not this frame's fault: the runner stops with a `fatal`
         except Exception as exc:
             self._report_error(sequence, exc)
         finally:
@@ -420,6 +456,10 @@ class Runner:
             "p50_ns": recent[count // 2] if count else 0,
             "p99_ns": recent[min(count - 1, count * 99 // 100)] if count else 0,
             "max_ns": recent[-1] if count else 0,
+            # Sends that waited for a full reader queue, and sends only some readers took.
+            "output_waits": self.output.waits if self.output is not None else 0,
+            "output_partial": self.output.partial if self.output is not None else 0,
+            "anticipated": self.anticipated,
         }
 
     def send_stats(self) -> None:
@@ -520,6 +560,110 @@ class Runner:
             output.send_audio(samples, audio.sample_rate, audio.channels, timestamp)
         else:
             output.send_bytes(data._kind, data.encode(), timestamp)
+
+
+class Pace:
+    """The period of a steadily paced input, learned from arrival times, and when to start
+    polling for its next frame: `lead_ns` before it is due (earlier while frames come before
+    the polling starts), until `lead_ns` after.
+
+    Arrivals are seen late by a wake-up when the runner slept through them, so a frame that
+    comes while the runner still sleeps moves the polling earlier (`missed`), and each frame
+    caught polling lets it drift back (`caught`). Steady means the latest gaps agree within
+    an eighth of the period; a frame that breaks the rhythm (a pause, a burst) stops the
+    polling until the gaps agree again, so an irregular input costs no CPU."""
+
+    __slots__ = ("lead_ns", "last", "period", "steady", "extra")
+
+    STEADY_AFTER = 2
+    """Agreeing gaps in a row before polling starts."""
+
+    MAX_EXTRA_NS = 4_000_000
+    """The earliest polling starts: this much before `lead_ns` before the due time."""
+
+    def __init__(self, lead_ns: int) -> None:
+        self.lead_ns = lead_ns
+        self.last = 0
+        self.period = 0
+        self.steady = 0
+        self.extra = 0
+
+    def arrived(self, now: int) -> None:
+        if not self.lead_ns:
+            return
+        gap = now - self.last if self.last else 0
+        self.last = now
+        period = self.period
+        if period and abs(gap - period) * 8 <= period:
+            self.period = (period * 7 + gap) // 8
+            self.steady += 1
+        else:
+            # Too short to be worth it (back to back, the spin covers it) or a new rhythm.
+            self.period = gap if gap > 4 * self.lead_ns else 0
+            self.steady = 0
+            self.extra = 0
+
+    def wake_at(self) -> int:
+        """When to stop sleeping for the next frame; 0 when the input is not steady."""
+        if self.steady < self.STEADY_AFTER:
+            return 0
+        return self.last + self.period - self.lead_ns - self.extra
+
+    def poll_until(self) -> int:
+        return self.last + self.period + self.lead_ns
+
+    def missed(self) -> None:
+        """A frame waited for the runner's sleep to end: start polling earlier (by at most a
+        quarter of the period, and `MAX_EXTRA_NS`)."""
+        cap = min(self.MAX_EXTRA_NS, self.period // 4)
+        self.extra = min(self.extra * 2 + self.lead_ns, cap)
+
+    def caught(self, at: int, polled_from: int) -> None:
+        """A frame was found polling at `at`, having polled since `polled_from`: polling
+        longer than `lead_ns` before a frame lets the start drift back, by half the excess."""
+        excess = at - polled_from - self.lead_ns
+        if excess > 0 and self.extra:
+            self.extra = max(0, self.extra - excess // 2)
+
+
+class _WaitAhead:
+    """Sleeps until shortly before a paced frame is due, woken sooner by its input's event.
+
+    The iceoryx2 0.10 bindings' waits are coarse: `Listener.timed_wait` sleeps in steps of
+    several milliseconds and a `WaitSet` timeout rounds up to the next millisecond. So the
+    wait is a `WaitSet` wait of whole milliseconds that ends about a millisecond early, then a
+    plain `time.sleep` for the rest (an event in that last stretch waits for the sleep)."""
+
+    SHORT_NS = 1_500_000
+    """At most this long is left to a plain sleep."""
+
+    def __init__(self, port: InputPort) -> None:
+        self.port = port
+        self.waitset = (
+            iox2.WaitSetBuilder.new()
+            .signal_handling_mode(iox2.SignalHandlingMode.Disabled)
+            .create(iox2.ServiceType.Ipc)
+        )
+        self.guard = self.waitset.attach_notification(port.listener)
+
+    def wait(self, left_ns: int, stop: StopFlag) -> bool:
+        """Waits up to about `left_ns`; True when it was a plain sleep (no wake-up)."""
+        if left_ns <= self.SHORT_NS:
+            time.sleep(left_ns / 1e9)
+            return True
+        self.port.listener.try_wait()  # wake-ups of frames already taken
+        if self.port.subscriber.has_samples():
+            return False
+        millis = (left_ns - self.SHORT_NS // 3) // 1_000_000
+        try:
+            self.waitset.wait_and_process_with_timeout(iox2.Duration.from_millis(millis))
+        except Exception:
+            _pause_after_wait_error(stop)
+        return False
+
+    def close(self) -> None:
+        self.guard.delete()
+        self.waitset.delete()
 
 
 def _pause_after_wait_error(stop: StopFlag) -> None:

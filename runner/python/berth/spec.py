@@ -11,6 +11,7 @@ DEFAULT_SPIN_US = 50
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
 DEFAULT_EXIT_LINGER_MS = 500
 DEFAULT_STATS_INTERVAL_MS = 1000
+DEFAULT_SEND_TIMEOUT_MS = 2000
 
 
 
@@ -55,6 +56,9 @@ class NodeSpec:
     iceoryx2_root: Optional[str] = None
     node_dirs: List[str] = field(default_factory=list)
     spin_us: int = DEFAULT_SPIN_US
+    #: How long before a steadily paced input's next frame is due the runner polls for it
+    #: (µs); 0: it sleeps until the frame's wake-up.
+    anticipate_us: int = 0
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     #: Optional importable module that defines `node_type`.
     module: Optional[str] = None
@@ -68,6 +72,9 @@ class NodeSpec:
     timeout_ms: int = 0
     #: How often the runner reports what its `process()` calls cost (`stats`), in ms.
     stats_interval_ms: int = DEFAULT_STATS_INTERVAL_MS
+    #: How long a send waits for a reader whose queue is full before the runner gives up
+    #: (`fatal`), in ms.
+    send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS
 
     @classmethod
     def parse(cls, text: str) -> "NodeSpec":
@@ -94,10 +101,12 @@ class NodeSpec:
             iceoryx2_root=raw.get("iceoryx2_root") or None,
             node_dirs=list(raw.get("node_dirs") or []),
             spin_us=number("spin_us", DEFAULT_SPIN_US),
+            anticipate_us=number("anticipate_us", 0),
             max_frame_bytes=number("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES),
             module=raw.get("module") or None,
             coroutine_driver=raw.get("coroutine_driver") or "inline",
             exit_linger_ms=number("exit_linger_ms", DEFAULT_EXIT_LINGER_MS),
             timeout_ms=number("timeout_ms", 0),
             stats_interval_ms=number("stats_interval_ms", DEFAULT_STATS_INTERVAL_MS),
+            send_timeout_ms=number("send_timeout_ms", DEFAULT_SEND_TIMEOUT_MS),
         )

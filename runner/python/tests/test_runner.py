@@ -3,8 +3,10 @@
 import os
 import signal
 import textwrap
+import time
 from typing import Any, Callable, Dict, List
 
+import iceoryx2 as iox2
 import numpy as np
 import pytest
 from hostsim import Host
@@ -44,6 +46,17 @@ def stop_with_eos(host: Host) -> Dict[str, Any]:
     stopped = host.wait_control("stopped")
     assert host.wait_exit() == 0, host.logs()
     return stopped
+
+
+def final_stats(host: Host) -> Dict[str, Any]:
+    """After END_OF_STREAM: the last `stats` before `stopped` (the runner's final figures)."""
+    stats: Dict[str, Any] = {}
+    while True:
+        message = host.next_control()
+        if message["type"] == "stopped":
+            return stats
+        if message["type"] == "stats":
+            stats = message
 
 
 def control_types(host: Host) -> List[str]:
@@ -453,6 +466,67 @@ def test_output_larger_than_max_frame_bytes_is_an_error(host: Host) -> None:
     out = host.receive()
     assert out.payload == b"y" * 4096 and out.sequence == 0
     stop_with_eos(host)
+
+
+@pytest.mark.parametrize("loaned", [True, False], ids=["loaned", "copied"])
+def test_a_slow_reader_holds_the_node_back_and_nothing_is_lost(
+    make_host: Callable[..., Host], loaned: bool
+) -> None:
+    host = make_host(queue_depth=2)
+    host.start("Gain", params={"gain": 0.5, "loaned": loaned}, send_timeout_ms=60_000)
+    host.wait_ready()
+    rng = np.random.default_rng(5)
+    frames = [rng.uniform(-1, 1, FRAME).astype(np.float32) for _ in range(5)]
+    # Nothing is read until the node met the full output queue (0, 1): a node whose send
+    # found no room notifies once more before it waits, so a third wake-up on the output,
+    # with only two frames taken, says it is holding frame 2 back.
+    for x in frames:
+        host.send_audio(x)
+    wakes, deadline = 0, time.monotonic() + 20
+    while wakes < 3:
+        assert time.monotonic() < deadline, f"the node never held frame 2 back:\n{host.logs()}"
+        wakes += len(host.output.listener.timed_wait(iox2.Duration.from_millis(100)))
+    for i, x in enumerate(frames):
+        out = host.receive()
+        assert out.sequence == i
+        assert out.payload == (x * np.float32(0.5)).tobytes()
+    host.send_eos()
+    assert host.receive().eos
+    stats = final_stats(host)
+    assert stats["output_waits"] >= 1 and stats["output_partial"] == 0, stats
+    assert stats["processed"] == 5
+    assert host.wait_exit() == 0
+    assert not {"lost", "error", "fatal"} & set(control_types(host))
+
+
+def test_a_paced_input_is_polled_for_before_it_is_due(host: Host) -> None:
+    host.start("Identity", anticipate_us=500)
+    host.wait_ready()
+    x = np.arange(FRAME, dtype=np.float32)
+    for i in range(30):
+        time.sleep(0.02)  # the input's rhythm: one frame every 20 ms
+        host.send_audio(x + i)
+        out = host.receive()
+        assert out.sequence == i and out.payload == (x + i).tobytes()
+    host.send_eos()
+    assert host.receive().eos
+    stats = final_stats(host)
+    # Found by polling from 0.5 ms before each frame was due, not by a wake-up.
+    assert stats["anticipated"] >= 1, stats
+    assert host.wait_exit() == 0
+
+
+def test_a_reader_that_never_reads_ends_the_runner_loudly(make_host: Callable[..., Host]) -> None:
+    host = make_host(queue_depth=2)
+    host.start("Identity", send_timeout_ms=300)
+    host.wait_ready()
+    for i in range(3):
+        host.send_json({"n": i})
+    fatal = host.wait_control("fatal")
+    assert fatal["stage"] == "run", fatal
+    assert fatal["error"].startswith("OutputBlocked: no reader of " + host.output.name), fatal
+    assert "took frame 2" in fatal["error"] and "not reading" in fatal["error"], fatal
+    assert host.wait_exit() == 1
 
 
 SLOW_NODE = '''

@@ -17,7 +17,7 @@ from berth.aio import CoroutineDriver
 from berth.frame import FrameHeader
 from berth.loader import NodeNotFoundError, find_node_class
 from berth.nodes import Gain, Identity
-from berth.runner import _encode_control
+from berth.runner import Pace, _encode_control
 from berth.spec import NodeSpec, SpecError
 
 SPEC = {
@@ -176,3 +176,40 @@ def test_loan_audio_outside_a_runner_is_an_ordinary_array() -> None:
     assert (out.audio.channels, out.audio.sample_rate, out.timestamp_ns) == (2, 48000, 7)
     with pytest.raises(ValueError):
         node.loan_audio(4, 0)
+
+
+def test_pace_polls_only_for_a_steady_input() -> None:
+    ms = 1_000_000
+    pace = Pace(lead_ns=300_000)
+    t = 0
+    for _ in range(3):  # the first arrival and two agreeing gaps: not steady yet
+        t += 20 * ms
+        pace.arrived(t)
+    assert pace.wake_at() == 0
+    t += 20 * ms + 100_000  # a little late still agrees
+    pace.arrived(t)
+    assert pace.wake_at() == t + pace.period - 300_000
+    assert pace.poll_until() == t + pace.period + 300_000
+    assert abs(pace.period - 20 * ms) < 100_000
+    # A frame that came while the runner slept: poll earlier; caught polling: drift back.
+    due = pace.wake_at() + 300_000
+    pace.missed()
+    assert pace.wake_at() == due - 600_000
+    pace.missed()
+    assert pace.wake_at() == due - 1_200_000
+    pace.caught(at=due, polled_from=due - 1_200_000)  # 900 us more than the lead
+    assert pace.wake_at() == due - 750_000
+    for _ in range(40):
+        pace.missed()
+    assert pace.wake_at() == due - 300_000 - Pace.MAX_EXTRA_NS
+    t += 55 * ms  # a pause breaks the rhythm: sleep until the frame wakes the runner
+    pace.arrived(t)
+    assert pace.wake_at() == 0
+    for _ in range(5):  # back to back is left to the ordinary spin
+        t += 200_000
+        pace.arrived(t)
+        assert pace.wake_at() == 0
+    off = Pace(lead_ns=0)
+    for i in range(10):
+        off.arrived(i * 20 * ms)
+    assert off.wake_at() == 0

@@ -80,6 +80,7 @@ impl Session {
         let senders = &mut self.inputs[index];
         let number = self.flow.number(index);
         let mut lost = false;
+        let mut sent = false;
         for (k, sender) in senders.iter_mut().enumerate() {
             let node = self.flow.target(index, k);
             if let Some(down) = self.flow.blocked_at(node) {
@@ -89,6 +90,10 @@ impl Session {
             }
             send(sender.as_mut())?;
             self.flow.sent(node, index, number, timestamp_ns);
+            sent = true;
+        }
+        if sent {
+            self.reply.sent(Instant::now());
         }
         self.stats.sent += 1;
         if lost {
@@ -141,12 +146,7 @@ impl Session {
         loop {
             // Wake-ups are taken before looking, so a frame that lands after the look still
             // wakes the wait below.
-            for (_, receiver, _) in &mut self.outputs {
-                receiver.clear_wakes();
-            }
-            for control in &mut self.controls {
-                control.receiver.clear_wakes();
-            }
+            self.clear_wakes();
             if let Some(result) = self.recv_with(Duration::ZERO, &mut read)? {
                 return Ok(Some(result));
             }
@@ -209,23 +209,39 @@ impl Session {
     /// raised goes on; a crashed node does not). **Blocks the calling thread** while it waits:
     /// call it from a thread of its own (or `spawn_blocking`), and use [`Session::recv`] in
     /// async code.
+    ///
+    /// Right after a send it polls for the reply for about twice the recent round trips'
+    /// median (at most `TransportConfig::reply_spin`), so the usual reply costs no wake-up;
+    /// then it sleeps: on the output's wake-up when there is one output, else on the wake-ups
+    /// of every output and control channel at once (one `poll(2)`).
+    ///
+    /// Runners wait at most `TransportConfig::send_timeout` for room in a full queue: a host
+    /// that stops reading its outputs for longer ends the runners feeding them with a `fatal`
+    /// (and their restart policy applies).
     pub fn recv_with<R>(
         &mut self,
         timeout: Duration,
         mut read: impl FnMut(Output<'_>) -> R,
     ) -> Result<Option<R>, SessionError> {
         let deadline = Instant::now() + timeout;
+        // Whether the wake-ups were taken since the last look (multi-output waiting).
+        let mut armed = false;
         loop {
             if let Some(err) = self.pending.pop_front() {
                 return Err(err);
             }
             let count = self.outputs.len();
-            let slice = if count == 1 {
+            let now = Instant::now();
+            let polling = self
+                .reply
+                .poll_until()
+                .is_some_and(|until| now < until && now < deadline);
+            let slice = if count == 1 && !polling {
                 Duration::from_millis(20)
             } else {
                 Duration::ZERO
             };
-            let slice = slice.min(deadline.saturating_duration_since(Instant::now()));
+            let slice = slice.min(deadline.saturating_duration_since(now));
             for i in 0..count {
                 let index = (self.next_output + i) % count;
                 let (node_id, receiver, ended) = &mut self.outputs[index];
@@ -235,11 +251,13 @@ impl Session {
                 let mut result = None;
                 let mut end = false;
                 let mut answers = 0;
+                let mut arrived = None;
                 let delivery = receiver.receive_with(slice, &mut |header, payload| {
                     if header.is_end_of_stream() {
                         end = true;
                     } else {
                         answers = header.timestamp_ns;
+                        arrived = Some(Instant::now());
                         result = Some(read(Output {
                             node_id,
                             header,
@@ -255,6 +273,7 @@ impl Session {
                     tracing::warn!(node_id = %node_id, lost = delivery.lost_before, "output frames lost");
                 }
                 if let Some(result) = result {
+                    self.reply.answered(arrived.unwrap_or_else(Instant::now));
                     self.stats.lost += self.flow.answered(index, answers);
                     self.report_recovered();
                     self.next_output = (index + 1) % count;
@@ -267,13 +286,78 @@ impl Session {
                     return Ok(Some(result));
                 }
             }
+            if polling {
+                if self.last_watch.elapsed() >= WATCH_EVERY {
+                    self.watch();
+                }
+                // Yield rather than spin: a node woken onto this CPU runs at once.
+                std::thread::yield_now();
+                continue;
+            }
             self.watch();
             if self.pending.is_empty() && Instant::now() >= deadline {
                 return Ok(None);
             }
             if count != 1 && self.pending.is_empty() {
-                std::thread::sleep(Duration::from_micros(200));
+                // Take the wake-ups, look once more, then sleep until one comes: a frame that
+                // lands after the look still wakes the wait.
+                if armed {
+                    self.wait_for_wakes(deadline);
+                    armed = false;
+                } else {
+                    self.clear_wakes();
+                    armed = true;
+                }
             }
+        }
+    }
+
+    fn clear_wakes(&mut self) {
+        for (_, receiver, _) in &mut self.outputs {
+            receiver.clear_wakes();
+        }
+        for control in &mut self.controls {
+            control.receiver.clear_wakes();
+        }
+    }
+
+    /// Sleeps until an output or control channel is woken, `deadline`, or [`WATCH_EVERY`]
+    /// (exits are looked at that often), with one `poll(2)` across every wake-up descriptor;
+    /// a transport without them is polled every 200 µs.
+    fn wait_for_wakes(&self, deadline: Instant) {
+        let mut fds: Vec<libc::pollfd> =
+            Vec::with_capacity(self.outputs.len() + self.controls.len());
+        let described = self
+            .outputs
+            .iter()
+            .map(|(_, receiver, ended)| (!*ended).then(|| receiver.wake_fd()))
+            .chain(self.controls.iter().map(|c| Some(c.receiver.wake_fd())))
+            .all(|fd| match fd {
+                None => true, // an ended output is not waited on
+                Some(None) => false,
+                Some(Some(fd)) => {
+                    fds.push(libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                    true
+                }
+            });
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(WATCH_EVERY);
+        if !described {
+            std::thread::sleep(left.min(Duration::from_micros(200)));
+            return;
+        }
+        let millis = left.as_micros().div_ceil(1000) as libc::c_int;
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd entries for the whole call; the
+        // descriptors belong to this session's receivers, which outlive it.
+        let polled = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+        if polled < 0 {
+            // EINTR (a child's exit signal) or worse: look again rather than spin on an error.
+            tracing::trace!(error = %std::io::Error::last_os_error(), "poll on wake-ups");
         }
     }
 }

@@ -7,6 +7,7 @@
 mod flow;
 mod io;
 mod launch;
+mod reply;
 mod supervise;
 mod teardown;
 
@@ -323,6 +324,8 @@ pub struct Session {
     halt: Arc<AtomicBool>,
     /// When control messages and exits were last looked at.
     last_watch: Instant,
+    /// How long `recv_with` polls for a reply it expects.
+    reply: reply::ReplyWait,
     /// `recv`'s reactor registrations of the channels' wake-up descriptors (made on first use,
     /// dropped before the channels).
     wakers: Option<Vec<tokio::io::unix::AsyncFd<io::WakeFd>>>,
@@ -385,6 +388,7 @@ impl Session {
         let channels = transport.open_session(&id, &options.transport_config)?;
         let plan_for_flow = plan.clone();
         let depth = options.transport_config.queue_depth;
+        let reply = reply::ReplyWait::new(options.transport_config.reply_spin);
         let mut session = Self {
             id,
             plan,
@@ -410,6 +414,7 @@ impl Session {
             stopping: false,
             halt: Arc::new(AtomicBool::new(false)),
             last_watch: Instant::now(),
+            reply,
             wakers: None,
             pipeline: manifest.metadata.name.clone(),
             started: std::time::SystemTime::now(),

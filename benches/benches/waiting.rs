@@ -1,0 +1,334 @@
+//! How the wait for a frame is done, paced: one 960-sample frame every 20 ms through a Python
+//! node (host process and container) and back, with each waiting strategy, next to a Python
+//! echo over a Unix stream socket in the same run. Every case reports its CPU cost beside its
+//! latency, and where the round trip's time goes.
+//!
+//! Strategies (`TransportConfig`):
+//! - `event`: readers poll `spin` (50 µs), then sleep on iceoryx2's event (two wake-ups a
+//!   round trip: the node's for the frame, the host's for the reply);
+//! - `reply_spin`: the host, having sent, polls for the reply up to twice the recent median
+//!   round trip (`reply_spin`, at most 1 ms) — no host wake-up;
+//! - `anticipate`: the node's runner learns the input's period, sleeps until `anticipate`
+//!   (300 µs) before the next frame is due and polls for it — no node wake-up;
+//! - `both`; `both_split`: both, with the host thread on CPU 0 and the node on CPU 1.
+//!
+//! The node (`BenchStamp`) writes `CLOCK_MONOTONIC` at `process()` entry into the frame, so each
+//! round trip splits into *in* (host send → node `process()`: the host's send, the node's
+//! wake-up or poll, the runner's decode) and *out* (`process()` → host has the reply: the
+//! node's copy and send, the host's wake-up or poll). CPU: the node's (its process, or its
+//! container's cgroup) and the bench thread's, each over the case's wall time, in % of one CPU.
+//! Per case: Criterion's per-frame samples, and `target/waiting.json` (read by
+//! `cargo xtask bench-report`).
+
+#![allow(missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use berth::{Session, SessionOptions, TransportConfig, monotonic_ns};
+use berth_benches::affinity::pin_current_thread;
+use berth_benches::peers::{SocketEcho, Stream};
+use berth_benches::pipelines::{self, PYTHON_NODE};
+use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame};
+use berth_benches::{docker, frame, frame_bytes, leaks, runtime};
+use criterion::{BenchmarkId, Criterion, criterion_group};
+use serde_json::json;
+
+const STAMP_NODE: &str = "BenchStamp";
+
+/// A strategy: its name, `reply_spin`, `anticipate`, and whether the host thread and the node
+/// get a CPU each (host on CPU 0, node on CPU 1) rather than where the OS places them.
+const STRATEGIES: [(&str, Duration, Duration, bool); 5] = [
+    ("event", Duration::ZERO, Duration::ZERO, false),
+    (
+        "reply_spin",
+        Duration::from_millis(1),
+        Duration::ZERO,
+        false,
+    ),
+    (
+        "anticipate",
+        Duration::ZERO,
+        Duration::from_micros(300),
+        false,
+    ),
+    (
+        "both",
+        Duration::from_millis(1),
+        Duration::from_micros(300),
+        false,
+    ),
+    (
+        "both_split",
+        Duration::from_millis(1),
+        Duration::from_micros(300),
+        true,
+    ),
+];
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The node's CPU time so far (its process or container), as the session measures it.
+fn node_cpu(session: &mut Session) -> Duration {
+    session
+        .usage()
+        .into_iter()
+        .find_map(|u| u.usage.map(|u| u.cpu))
+        .expect("the node's usage is measured")
+}
+
+fn percentile(values: &mut [u64], p: f64) -> f64 {
+    values.sort_unstable();
+    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[index] as f64 / 1000.0
+}
+
+/// What a case measured beyond Criterion's samples.
+#[derive(Default)]
+struct Case {
+    rt_us: Vec<u64>,
+    in_us: Vec<u64>,
+    out_us: Vec<u64>,
+    /// The bench thread's CPU and wall time inside the timed calls.
+    wall: Duration,
+    host_cpu: Duration,
+    /// The node's CPU time and the clock at the first call's start and the latest call's
+    /// end (the node's counter may tick coarsely, so it is read over the whole case).
+    first: Option<(Instant, Duration)>,
+    last: Option<(Instant, Duration)>,
+}
+
+impl Case {
+    /// Times `iters` paced round trips, measuring CPU around them.
+    fn run(
+        &mut self,
+        iters: u64,
+        node_cpu: &mut dyn FnMut() -> Duration,
+        round_trip: &mut dyn FnMut(&mut Self),
+    ) -> Duration {
+        let node0 = node_cpu();
+        let (wall0, host0) = (Instant::now(), thread_cpu());
+        self.first.get_or_insert((wall0, node0));
+        let timed = Pacing::Paced.run(iters, || round_trip(self));
+        self.host_cpu += thread_cpu() - host0;
+        let end = Instant::now();
+        self.wall += end - wall0;
+        self.last = Some((end, node_cpu()));
+        timed
+    }
+
+    fn node_cpu(&self) -> (Duration, Duration) {
+        match (self.first, self.last) {
+            (Some((t0, c0)), Some((t1, c1))) => (c1.saturating_sub(c0), t1 - t0),
+            _ => (Duration::ZERO, Duration::from_secs(1)),
+        }
+    }
+
+    /// Only the measured frames (Criterion's warm-up calls come first).
+    fn keep_measured(&mut self) {
+        let keep = PACED_FRAMES.min(self.rt_us.len());
+        for values in [&mut self.rt_us, &mut self.in_us, &mut self.out_us] {
+            let extra = values.len().saturating_sub(keep);
+            values.drain(..extra);
+        }
+    }
+
+    /// `None` when the case did not run (filtered out on the command line).
+    fn summary(mut self, name: &str) -> Option<serde_json::Value> {
+        self.keep_measured();
+        if self.rt_us.is_empty() {
+            return None;
+        }
+        let pct = |cpu: Duration, wall: Duration| 100.0 * cpu.as_secs_f64() / wall.as_secs_f64();
+        let (node_cpu, node_wall) = self.node_cpu();
+        let summary = json!({
+            "case": name,
+            "frames": self.rt_us.len(),
+            "p50_us": percentile(&mut self.rt_us, 0.5),
+            "p99_us": percentile(&mut self.rt_us, 0.99),
+            "in_p50_us": if self.in_us.is_empty() { None } else { Some(percentile(&mut self.in_us, 0.5)) },
+            "out_p50_us": if self.out_us.is_empty() { None } else { Some(percentile(&mut self.out_us, 0.5)) },
+            "host_cpu_pct": pct(self.host_cpu, self.wall),
+            "node_cpu_pct": pct(node_cpu, node_wall),
+        });
+        Some(summary)
+    }
+}
+
+thread_local! {
+    static SEND_NS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One paced round trip through the stamping node: (round trip, in, out) in ns.
+fn stamped_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64, u64) {
+    let sent = monotonic_ns();
+    session
+        .send_audio("mic", frame, 48_000, 1)
+        .expect("send a frame");
+    SEND_NS.with(|v| v.borrow_mut().push(monotonic_ns() - sent));
+    let entered = session
+        .recv_with(Duration::from_secs(5), |out| {
+            let stamp: [u8; 8] = out.payload[..8].try_into().expect("a stamped frame");
+            i64::from_le_bytes(stamp) as u64
+        })
+        .expect("no node error")
+        .expect("the frame back within 5 s");
+    let back = monotonic_ns();
+    (
+        back - sent,
+        entered.saturating_sub(sent),
+        back.saturating_sub(entered),
+    )
+}
+
+fn session_cases(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    target: &str,
+    yaml: &str,
+    image: Option<&str>,
+    results: &mut Vec<serde_json::Value>,
+) {
+    let pipeline = pipelines::pipeline(&yaml.replace(PYTHON_NODE, STAMP_NODE)).expect("pipeline");
+    let frame = frame();
+    let mut group = c.benchmark_group("waiting");
+    per_frame(&mut group, Pacing::Paced);
+    for (strategy, reply_spin, anticipate, split) in STRATEGIES {
+        let _pin = split.then(|| pin_current_thread(0).expect("pin the bench thread"));
+        let options = SessionOptions {
+            cpuset: split.then(|| "1".to_owned()),
+            images: image.map(docker::fixed_image),
+            transport_config: TransportConfig {
+                reply_spin,
+                anticipate,
+                ..TransportConfig::default()
+            },
+            ..SessionOptions::default()
+        };
+        let mut session = pipelines::start(rt, &pipeline, options).expect("session");
+        let mut case = Case::default();
+        // The session is used by two closures at once (a round trip, its CPU reading).
+        let cell = std::cell::RefCell::new(&mut session);
+        group.bench_function(BenchmarkId::new(target, strategy), |b| {
+            b.iter_custom(|iters| {
+                case.run(
+                    iters,
+                    &mut || node_cpu(&mut cell.borrow_mut()),
+                    &mut |case| {
+                        let (rt_ns, in_ns, out_ns) =
+                            stamped_round_trip(&mut cell.borrow_mut(), &frame);
+                        case.rt_us.push(rt_ns);
+                        case.in_us.push(in_ns);
+                        case.out_us.push(out_ns);
+                    },
+                )
+            })
+        });
+        let Some(mut summary) = case.summary(&format!("{target}/{strategy}")) else {
+            pipelines::stop(rt, session).expect("clean stop");
+            continue;
+        };
+        // How many frames the runner found polling ahead of their due time (its latest
+        // `stats`, sent about once a second).
+        if let Some(stats) = session.usage().into_iter().find_map(|u| u.runner) {
+            summary["runner_frames"] = json!(stats.frames);
+            summary["anticipated"] = json!(stats.anticipated);
+        }
+        let mut send = SEND_NS.with(|v| std::mem::take(&mut *v.borrow_mut()));
+        if !send.is_empty() {
+            summary["send_p50_us"] = json!(percentile(&mut send, 0.5));
+        }
+        eprintln!("waiting/{target}/{strategy}: {summary}");
+        results.push(summary);
+        pipelines::stop(rt, session).expect("clean stop");
+    }
+    group.finish();
+}
+
+fn socket_case(c: &mut Criterion, results: &mut Vec<serde_json::Value>) {
+    let mut echo = SocketEcho::start(Stream::Unix, &frame_bytes()).expect("socket echo");
+    let mut group = c.benchmark_group("waiting");
+    per_frame(&mut group, Pacing::Paced);
+    let mut case = Case::default();
+    let pid = echo.pid();
+    group.bench_function(BenchmarkId::new("unix_socket", "blocking"), |b| {
+        b.iter_custom(|iters| {
+            case.run(iters, &mut || process_cpu(pid), &mut |case| {
+                let started = Instant::now();
+                echo.round_trip().expect("socket round trip");
+                case.rt_us.push(started.elapsed().as_nanos() as u64);
+            })
+        })
+    });
+    group.finish();
+    if let Some(summary) = case.summary("unix_socket/blocking") {
+        eprintln!("waiting/unix_socket/blocking: {summary}");
+        results.push(summary);
+    }
+    echo.stop().expect("socket echo stops cleanly");
+}
+
+/// CPU time of process `pid` (user + system, from `/proc/<pid>/stat`).
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the peer runs");
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 2..]
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of stat(5); index 11 and 12 after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+}
+
+fn waiting(c: &mut Criterion) {
+    let rt = runtime();
+    let mut results = Vec::new();
+    socket_case(c, &mut results);
+    session_cases(
+        c,
+        &rt,
+        "process",
+        &pipelines::process_yaml(),
+        None,
+        &mut results,
+    );
+    let mut expected = 1 + STRATEGIES.len();
+    if let Some(image) = docker::container_image(&rt, "waiting/container/*") {
+        let yaml = pipelines::containers_yaml(1);
+        session_cases(c, &rt, "container", &yaml, Some(&image), &mut results);
+        expected += STRATEGIES.len();
+    }
+    if results.len() < expected {
+        eprintln!("waiting: some cases were filtered out; target/waiting.json is left as it was");
+        return;
+    }
+    let path = berth_benches::target_dir().join("waiting.json");
+    let report = json!({ "measured_at_unix_s": std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        "cases": results });
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap())
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    eprintln!("waiting: wrote {}", path.display());
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = waiting
+}
+
+fn main() {
+    benches();
+    let clean = leaks::final_check();
+    Criterion::default().configure_from_args().final_summary();
+    assert!(clean, "the waiting bench left resources behind");
+}
