@@ -773,11 +773,12 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          cargo bench -p berth-benches --bench pipeline\n\
          cargo bench -p berth-benches --bench startup\n\
          cargo bench -p berth-benches --bench large_frames\n\
+         cargo bench -p berth-benches --bench waiting\n\
          \n\
          # memory over 60 s of streaming through a container node\n\
          cargo xtask steady-memory\n\
          \n\
-         # this page (reads target/criterion and target/steady-memory.json)\n\
+         # this page (reads target/criterion, target/steady-memory.json and target/waiting.json)\n\
          cargo xtask bench-report\n\
          ```\n\n\
          Use the same `CARGO_TARGET_DIR` for the benches and the report. `BERTH_PYTHON` picks \
@@ -898,6 +899,16 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
             num(case, "host_cpu_pct", "%"),
         )?;
     }
-    writeln!(page)?;
+    writeln!(
+        page,
+        "\nReading it: *in* and *out* stay well above the back-to-back round trip even where \
+         the node and the host both poll (`both_split`), and the host's `send_audio` alone takes \
+         far longer paced than back to back: on a VM, code that last ran 20 ms ago runs several \
+         times slower (`python3 benches/probes/cold_code.py` times the same small copies back \
+         to back, after a sleep, after a busy loop and after evicting the caches), so every paced \
+         frame runs its whole path cold. *reply_spin* alone makes the node's wake-up slower (a \
+         polling host thread competes with it); with *anticipate* the node is already running \
+         when the frame lands.\n"
+    )?;
     Ok(())
 }
