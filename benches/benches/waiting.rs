@@ -30,6 +30,7 @@ use berth_benches::peers::{SocketEcho, Stream};
 use berth_benches::pipelines::{self, PYTHON_NODE};
 use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame};
 use berth_benches::{docker, frame, frame_bytes, leaks, runtime};
+use berth_resources::Sampler;
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use serde_json::json;
 
@@ -91,12 +92,18 @@ fn percentile(values: &mut [u64], p: f64) -> f64 {
     values[index] as f64 / 1000.0
 }
 
+/// The median in µs; `None` for a case that does not measure it.
+fn median(values: &mut [u64]) -> Option<f64> {
+    (!values.is_empty()).then(|| percentile(values, 0.5))
+}
+
 /// What a case measured beyond Criterion's samples.
 #[derive(Default)]
 struct Case {
     rt_us: Vec<u64>,
     in_us: Vec<u64>,
     out_us: Vec<u64>,
+    send_us: Vec<u64>,
     /// The bench thread's CPU and wall time inside the timed calls.
     wall: Duration,
     host_cpu: Duration,
@@ -135,7 +142,12 @@ impl Case {
     /// Only the measured frames (Criterion's warm-up calls come first).
     fn keep_measured(&mut self) {
         let keep = PACED_FRAMES.min(self.rt_us.len());
-        for values in [&mut self.rt_us, &mut self.in_us, &mut self.out_us] {
+        for values in [
+            &mut self.rt_us,
+            &mut self.in_us,
+            &mut self.out_us,
+            &mut self.send_us,
+        ] {
             let extra = values.len().saturating_sub(keep);
             values.drain(..extra);
         }
@@ -154,8 +166,9 @@ impl Case {
             "frames": self.rt_us.len(),
             "p50_us": percentile(&mut self.rt_us, 0.5),
             "p99_us": percentile(&mut self.rt_us, 0.99),
-            "in_p50_us": if self.in_us.is_empty() { None } else { Some(percentile(&mut self.in_us, 0.5)) },
-            "out_p50_us": if self.out_us.is_empty() { None } else { Some(percentile(&mut self.out_us, 0.5)) },
+            "in_p50_us": median(&mut self.in_us),
+            "out_p50_us": median(&mut self.out_us),
+            "send_p50_us": median(&mut self.send_us),
             "host_cpu_pct": pct(self.host_cpu, self.wall),
             "node_cpu_pct": pct(node_cpu, node_wall),
         });
@@ -163,17 +176,14 @@ impl Case {
     }
 }
 
-thread_local! {
-    static SEND_NS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// One paced round trip through the stamping node: (round trip, in, out) in ns.
-fn stamped_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64, u64) {
+/// One paced round trip through the stamping node: (round trip, in, out, the host's send) in
+/// ns.
+fn stamped_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64, u64, u64) {
     let sent = monotonic_ns();
     session
         .send_audio("mic", frame, 48_000, 1)
         .expect("send a frame");
-    SEND_NS.with(|v| v.borrow_mut().push(monotonic_ns() - sent));
+    let send_done = monotonic_ns();
     let entered = session
         .recv_with(Duration::from_secs(5), |out| {
             let stamp: [u8; 8] = out.payload[..8].try_into().expect("a stamped frame");
@@ -186,6 +196,7 @@ fn stamped_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64, u64) {
         back - sent,
         entered.saturating_sub(sent),
         back.saturating_sub(entered),
+        send_done - sent,
     )
 }
 
@@ -223,11 +234,12 @@ fn session_cases(
                     iters,
                     &mut || node_cpu(&mut cell.borrow_mut()),
                     &mut |case| {
-                        let (rt_ns, in_ns, out_ns) =
+                        let (rt_ns, in_ns, out_ns, send_ns) =
                             stamped_round_trip(&mut cell.borrow_mut(), &frame);
                         case.rt_us.push(rt_ns);
                         case.in_us.push(in_ns);
                         case.out_us.push(out_ns);
+                        case.send_us.push(send_ns);
                     },
                 )
             })
@@ -242,10 +254,6 @@ fn session_cases(
             summary["runner_frames"] = json!(stats.frames);
             summary["anticipated"] = json!(stats.anticipated);
         }
-        let mut send = SEND_NS.with(|v| std::mem::take(&mut *v.borrow_mut()));
-        if !send.is_empty() {
-            summary["send_p50_us"] = json!(percentile(&mut send, 0.5));
-        }
         eprintln!("waiting/{target}/{strategy}: {summary}");
         results.push(summary);
         pipelines::stop(rt, session).expect("clean stop");
@@ -258,10 +266,11 @@ fn socket_case(c: &mut Criterion, results: &mut Vec<serde_json::Value>) {
     let mut group = c.benchmark_group("waiting");
     per_frame(&mut group, Pacing::Paced);
     let mut case = Case::default();
-    let pid = echo.pid();
+    let peer = berth_resources::for_process(echo.pid()).expect("the peer runs");
+    let mut peer_cpu = || peer.sample().expect("the peer runs").cpu;
     group.bench_function(BenchmarkId::new("unix_socket", "blocking"), |b| {
         b.iter_custom(|iters| {
-            case.run(iters, &mut || process_cpu(pid), &mut |case| {
+            case.run(iters, &mut peer_cpu, &mut |case| {
                 let started = Instant::now();
                 echo.round_trip().expect("socket round trip");
                 case.rt_us.push(started.elapsed().as_nanos() as u64);
@@ -274,19 +283,6 @@ fn socket_case(c: &mut Criterion, results: &mut Vec<serde_json::Value>) {
         results.push(summary);
     }
     echo.stop().expect("socket echo stops cleanly");
-}
-
-/// CPU time of process `pid` (user + system, from `/proc/<pid>/stat`).
-fn process_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the peer runs");
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 2..]
-        .split_whitespace()
-        .collect();
-    // utime and stime are fields 14 and 15 of stat(5); index 11 and 12 after the name.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Duration::from_nanos(ticks * 1_000_000_000 / hz)
 }
 
 fn waiting(c: &mut Criterion) {
