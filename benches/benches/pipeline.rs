@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use berth::SessionOptions;
+use berth::{SessionOptions, TransportConfig};
 use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset};
 use berth_benches::timing::{BACK_TO_BACK_FRAMES, Pacing, one_frame_per_sample};
 use berth_benches::{docker, frame, leaks, pipelines, runtime};
@@ -43,6 +43,25 @@ fn pipeline(c: &mut Criterion) {
             b.iter_custom(|iters| pacing.run(iters, || pipelines::round_trip(&mut session, &frame)))
         });
     }
+    pipelines::stop(&rt, session).expect("clean stop");
+
+    // The same chain, every reader sleeping until its frame's wake-up (no polling ahead by
+    // the nodes, none for the reply by the host): what the default waiting buys.
+    let event_only = SessionOptions {
+        transport_config: TransportConfig {
+            reply_spin: Duration::ZERO,
+            anticipate: Duration::ZERO,
+            ..TransportConfig::default()
+        },
+        ..options()
+    };
+    let mut session = pipelines::start(&rt, &pipeline, event_only).expect("event-only session");
+    one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
+    group.bench_function(BenchmarkId::new(&name, "paced_event"), |b| {
+        b.iter_custom(|iters| {
+            Pacing::Paced.run(iters, || pipelines::round_trip(&mut session, &frame))
+        })
+    });
     pipelines::stop(&rt, session).expect("clean stop");
 
     {

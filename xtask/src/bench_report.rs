@@ -258,7 +258,8 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         .and_then(|c| c.frames.as_ref().map(Vec::len))
         .map_or_else(|| "the".to_owned(), |f| f.to_string());
     let mut pipeline = Vec::new();
-    for (mode, label) in MODES {
+    let event_only = ("paced_event", "paced 20 ms, event wake-ups only");
+    for (mode, label) in MODES.into_iter().chain([event_only]) {
         pipeline.push((
             label,
             results.case(&format!("pipeline/containers_3/{mode}")),
@@ -359,9 +360,12 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
     }
     for (label, case) in startup.iter().skip(1) {
         let median = case.as_ref().map(|c| c.median);
-        // A warm session attaches to runners already up: the target is per session.
+        // A warm session attaches to runners already up: the target is per session. Cold,
+        // one node has a second; three containers, started together, 600 ms.
         let (goal, limit) = if label.contains("warm") {
             ("≤ 50 ms", 50e6)
+        } else if label.contains("3 containers") {
+            ("≤ 600 ms", 600e6)
         } else {
             ("≤ 1 s", 1e9)
         };
@@ -377,18 +381,22 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         ("host_rss_growth_bytes", "host RSS"),
     ] {
         let growth = memory.as_ref().and_then(|m| m[key].as_i64());
-        let span = memory
-            .as_ref()
-            .and_then(|m| m["span_seconds"].as_u64())
-            .unwrap_or(0);
+        let field = |name: &str| memory.as_ref().and_then(|m| m[name].as_u64()).unwrap_or(0);
+        // The span is the stream after its warm-up; the goal is about the whole stream.
+        let (seconds, span) = (field("seconds"), field("span_seconds"));
         targets.push(Target {
             what: format!("Memory growth while streaming, {label}"),
             goal: "≤ 1 MiB over 60 s".into(),
             measured: growth.map_or_else(
                 || "—".into(),
-                |g| format!("{:+.3} MiB over {span} s", g as f64 / (1 << 20) as f64),
+                |g| {
+                    format!(
+                        "{:+.3} MiB over the last {span} s of a {seconds} s stream",
+                        g as f64 / (1 << 20) as f64
+                    )
+                },
             ),
-            met: growth.map(|g| g <= 1 << 20 && span >= 50),
+            met: growth.map(|g| g <= 1 << 20 && seconds >= 60),
         });
     }
 
@@ -611,7 +619,11 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          (`berth/python:3.11` unless `BERTH_BENCH_IMAGE` names another), a different `env` \
          per node (three different images would need three image builds before the run; the \
          image does not change the frame path). Frames go from container to container over \
-         iceoryx2 without passing through the host. 960-sample frames; one sample per frame.\n"
+         iceoryx2 without passing through the host. 960-sample frames; one sample per frame. \
+         The default waiting (the nodes poll ahead of a paced frame, the host polls for the \
+         reply) against event wake-ups only (`anticipate` and `reply_spin` zero): a polling \
+         runner gives up its CPU at every look (`sched_yield`), so in a chain the node that \
+         has the frame runs while the others still wait for theirs.\n"
     )?;
     writeln!(
         page,

@@ -2,7 +2,10 @@
 //! (`SessionOptions::python` or `BERTH_PYTHON`), checked; else a virtualenv Berth makes once,
 //! holding the runner's pinned dependencies, under `<cache>/host-python/<hash16>`.
 
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
@@ -17,8 +20,28 @@ fn requirements() -> [String; 2] {
     ]
 }
 
-/// Checks that `python` runs and can import what the runner needs.
+/// Interpreters that passed [`check`] in this process: each is checked once, not at every
+/// session start (the check imports numpy, a few hundred milliseconds).
+static CHECKED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Berth's own virtualenvs found ready in this process, by base interpreter and cache.
+static MANAGED: Mutex<BTreeSet<(OsString, PathBuf, PathBuf)>> = Mutex::new(BTreeSet::new());
+
+/// Checks that `python` runs and can import what the runner needs (once per process for an
+/// interpreter that passed).
 pub async fn check(python: &Path) -> Result<(), SessionError> {
+    if CHECKED.lock().expect("not poisoned").contains(python) {
+        return Ok(());
+    }
+    check_now(python).await?;
+    CHECKED
+        .lock()
+        .expect("not poisoned")
+        .insert(python.to_owned());
+    Ok(())
+}
+
+async fn check_now(python: &Path) -> Result<(), SessionError> {
     let script = "import importlib.metadata as md, sys\n\
                   missing = []\n\
                   for name in ('iceoryx2', 'numpy'):\n\
@@ -65,13 +88,31 @@ pub async fn interpreter() -> Result<PathBuf, SessionError> {
 /// minute at most: `python3 -m venv` and a pip install of the runner's dependencies).
 pub async fn managed(cache_dir: &Path) -> Result<PathBuf, SessionError> {
     let base = std::env::var_os("BERTH_BASE_PYTHON").unwrap_or_else(|| "python3".into());
-    let version = Command::new(&base)
+    let known = MANAGED
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .find(|(b, dir, _)| *b == base && dir == cache_dir)
+        .map(|(_, _, python)| python.clone());
+    if let Some(python) = known.filter(|p| p.is_file()) {
+        return Ok(python);
+    }
+    let python = make_managed(&base, cache_dir).await?;
+    MANAGED
+        .lock()
+        .expect("not poisoned")
+        .insert((base, cache_dir.to_owned(), python.clone()));
+    Ok(python)
+}
+
+async fn make_managed(base: &OsString, cache_dir: &Path) -> Result<PathBuf, SessionError> {
+    let version = Command::new(base)
         .args(["-c", "import sys; print(sys.version)"])
         .output()
         .await
         .map_err(|e| {
             setup_failed(
-                &PathBuf::from(&base),
+                &PathBuf::from(base),
                 format!("python3 cannot be started ({e})"),
             )
         })?;
@@ -106,7 +147,7 @@ pub async fn managed(cache_dir: &Path) -> Result<PathBuf, SessionError> {
     }
     tracing::info!(venv = %venv.display(), "creating the host Python environment for host-process nodes (once)");
     let _ = std::fs::remove_dir_all(&venv);
-    run(Command::new(&base).args(["-m", "venv"]).arg(&venv), &venv).await?;
+    run(Command::new(base).args(["-m", "venv"]).arg(&venv), &venv).await?;
     run(
         Command::new(&python)
             .args([
@@ -147,5 +188,67 @@ fn setup_failed(path: &Path, problem: String) -> SessionError {
     SessionError::HostPython {
         python: path.display().to_string(),
         problem: format!("the host Python environment could not be made: {problem}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An "interpreter" that records each start and answers the check as one that has
+    /// everything (`ok`) or as one that lacks numpy.
+    fn fake_python(dir: &Path, ok: bool) -> PathBuf {
+        let path = dir.join(if ok { "python-ok" } else { "python-lacking" });
+        let log = dir.join("starts");
+        let answer = if ok {
+            ""
+        } else {
+            "echo 'numpy (No module named numpy)'"
+        };
+        let script = format!("#!/bin/sh\necho start >> '{}'\n{answer}\n", log.display());
+        // Written by another process: a file this test process had open for writing could be
+        // inherited by a concurrent test's fork and then fail to start ("text file busy").
+        let status = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "printf '%s' \"$1\" > \"$2\" && chmod 755 \"$2\"",
+                "sh",
+            ])
+            .arg(&script)
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        path
+    }
+
+    fn starts(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("starts"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn an_interpreter_that_passed_is_not_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let python = fake_python(dir.path(), true);
+        check(&python).await.expect("passes");
+        check(&python).await.expect("passes again");
+        assert_eq!(starts(dir.path()), 1, "the second check started it again");
+    }
+
+    #[tokio::test]
+    async fn an_interpreter_that_failed_is_checked_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let python = fake_python(dir.path(), false);
+        for _ in 0..2 {
+            let err = check(&python).await.expect_err("it lacks numpy");
+            assert!(err.to_string().contains("numpy"), "{err}");
+        }
+        assert_eq!(
+            starts(dir.path()),
+            2,
+            "a failed check must not be remembered"
+        );
     }
 }

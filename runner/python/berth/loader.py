@@ -16,7 +16,6 @@ import re
 import sys
 import threading
 import traceback
-from importlib import metadata
 from types import ModuleType
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
@@ -96,6 +95,9 @@ def _import_from_folder(name: str, path: str, folder: str) -> ModuleType:
 
 
 def _entry_points() -> List[Any]:
+    # Imported here, when no folder holds the node: it adds about 20 ms to every start.
+    from importlib import metadata
+
     eps = metadata.entry_points()
     if hasattr(eps, "select"):
         return list(eps.select(group=ENTRY_POINT_GROUP))

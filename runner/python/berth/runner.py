@@ -299,6 +299,7 @@ class Runner:
         slept_ahead = False
         stop = self.stop
         handle = self.handle
+        yield_cpu = os.sched_yield
         try:
             while not stop.requested:
                 sample = receive()
@@ -315,7 +316,11 @@ class Runner:
                             continue
                         until = max(until, pace.poll_until())
                     slept_ahead = False  # a frame after this window was late, not early
+                    # Polling gives the CPU to any other runnable thread at every look: on a
+                    # busy machine (a chain of nodes, all due at once) the node that has the
+                    # frame runs, not the ones still waiting for theirs.
                     while sample is None and perf_counter_ns() < until:
+                        yield_cpu()
                         sample = receive()
                     if sample is not None and wake:
                         found = perf_counter_ns()
@@ -381,7 +386,9 @@ class Runner:
 
     def _spin_many(self, ports: List[InputPort], spin_ns: int) -> bool:
         deadline = perf_counter_ns() + spin_ns
+        yield_cpu = os.sched_yield
         while perf_counter_ns() < deadline:
+            yield_cpu()  # as in `_receive_single`: a thread with work runs first
             for port in ports:
                 if port.subscriber.has_samples():
                     return True
