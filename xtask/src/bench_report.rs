@@ -918,9 +918,16 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          far longer paced than back to back: on a VM, code that last ran 20 ms ago runs several \
          times slower (`python3 benches/probes/cold_code.py` times the same small copies back \
          to back, after a sleep, after a busy loop and after evicting the caches), so every paced \
-         frame runs its whole path cold. *reply_spin* alone makes the node's wake-up slower (a \
-         polling host thread competes with it); with *anticipate* the node is already running \
-         when the frame lands.\n"
+         frame runs its whole path cold. On this shared host how much slower varies from run \
+         to run (after a 20 ms sleep 4 to 29 µs for what takes 1.6 µs back to back), and \
+         holding the idle CPUs awake (`cold_code.py --awake`) did not reliably remove it; 20 ms \
+         of busy looping varies as much (4 to 21 µs), so the CPU's idle state alone does not \
+         explain it. *reply_spin* alone \
+         makes the node's wake-up slower (a polling host thread competes with it); with \
+         *anticipate* the node is already running when the frame lands. A polling runner gives \
+         up its CPU at every look (`sched_yield`): that is what keeps a chain of nodes fast \
+         (Pipeline), and it costs a lone host-process node some of its paced time, because \
+         it hands its CPU to the host's own polling thread.\n"
     )?;
     Ok(())
 }
