@@ -2,7 +2,7 @@
 //! (`SessionOptions::python` or `BERTH_PYTHON`), checked; else a virtualenv Berth makes once,
 //! holding the runner's pinned dependencies, under `<cache>/host-python/<hash16>`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -25,7 +25,7 @@ fn requirements() -> [String; 2] {
 static CHECKED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 /// Berth's own virtualenvs found ready in this process, by base interpreter and cache.
-static MANAGED: Mutex<BTreeSet<(OsString, PathBuf, PathBuf)>> = Mutex::new(BTreeSet::new());
+static MANAGED: Mutex<BTreeMap<(OsString, PathBuf), PathBuf>> = Mutex::new(BTreeMap::new());
 
 /// Checks that `python` runs and can import what the runner needs (once per process for an
 /// interpreter that passed).
@@ -88,20 +88,16 @@ pub async fn interpreter() -> Result<PathBuf, SessionError> {
 /// minute at most: `python3 -m venv` and a pip install of the runner's dependencies).
 pub async fn managed(cache_dir: &Path) -> Result<PathBuf, SessionError> {
     let base = std::env::var_os("BERTH_BASE_PYTHON").unwrap_or_else(|| "python3".into());
-    let known = MANAGED
-        .lock()
-        .expect("not poisoned")
-        .iter()
-        .find(|(b, dir, _)| *b == base && dir == cache_dir)
-        .map(|(_, _, python)| python.clone());
+    let key = (base, cache_dir.to_owned());
+    let known = MANAGED.lock().expect("not poisoned").get(&key).cloned();
     if let Some(python) = known.filter(|p| p.is_file()) {
         return Ok(python);
     }
-    let python = make_managed(&base, cache_dir).await?;
+    let python = make_managed(&key.0, cache_dir).await?;
     MANAGED
         .lock()
         .expect("not poisoned")
-        .insert((base, cache_dir.to_owned(), python.clone()));
+        .insert(key, python.clone());
     Ok(python)
 }
 
