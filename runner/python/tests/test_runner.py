@@ -516,6 +516,32 @@ def test_a_paced_input_is_polled_for_before_it_is_due(host: Host) -> None:
     assert host.wait_exit() == 0
 
 
+def test_polling_ahead_of_paced_frames_of_any_kind_and_size_sends_only_them(host: Host) -> None:
+    # Before polling for each paced frame the runner warms its path with a loan it gives back
+    # unsent: the output carries exactly the answers, numbered 0, 1, 2, ..., whatever the kind
+    # (a 5-byte text is not whole float32 values) and however the size changes.
+    host.start("Identity", anticipate_us=500)
+    host.wait_ready()
+    for i in range(24):
+        time.sleep(0.02)
+        if i % 8 < 6:
+            samples = np.arange(FRAME * (1 + i // 8), dtype=np.float32) + i
+            host.send_audio(samples)
+            expected = samples.tobytes()
+        else:
+            host.send_text(f"frame{i}")
+            expected = f"frame{i}".encode()
+        out = host.receive()
+        assert (out.sequence, out.payload) == (i, expected)
+    host.send_eos()
+    assert host.receive().eos
+    stats = final_stats(host)
+    assert stats["anticipated"] >= 1, stats
+    assert host.wait_exit() == 0
+    assert not {"lost", "error", "fatal"} & set(control_types(host)), host.logs()
+    assert "cannot warm" not in host.logs()
+
+
 def test_a_reader_that_never_reads_ends_the_runner_loudly(make_host: Callable[..., Host]) -> None:
     host = make_host(queue_depth=2)
     host.start("Identity", send_timeout_ms=300)
