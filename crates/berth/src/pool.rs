@@ -326,6 +326,8 @@ impl SharedNode {
         let owner_id = SessionId::random();
         let span = tracing::info_span!("shared_start", owner_id = %owner_id, node_id = %start.container.node_id);
         let _enter = span.enter();
+        // Sessions attaching to it later do not ask the daemon (`Session::launch`): this does.
+        start.backend.check().await?;
         let mut owner = OwnerLock::acquire(&owner_id)?;
         owner.record_backend(start.backend.name());
         let channels = start.transport.open_session(&owner_id, &start.config)?;

@@ -34,6 +34,7 @@ impl Session {
             String::new()
         };
         let mut backends: HashMap<&'static str, Arc<dyn Backend>> = HashMap::new();
+        let mut checked: HashSet<&'static str> = HashSet::new();
         let mut pending: Vec<(usize, Relaunch, Arc<dyn Backend>)> = Vec::new();
         for (index, node) in self.plan.nodes.iter().enumerate() {
             let node_id = node.spec.id.clone();
@@ -76,19 +77,25 @@ impl Session {
                     transport: self.transport.name(),
                 });
             }
+            let shared = self.pool.is_some()
+                && node.executor == Executor::Docker
+                && node.spec.docker.as_ref().is_some_and(|d| d.shared);
             let backend = match backends.get(backend_name) {
                 Some(b) => Arc::clone(b),
                 None => {
-                    let backend = checked_backend(backend_name).await?;
+                    let backend = named_backend(backend_name)?;
                     backends.insert(backend_name, Arc::clone(&backend));
                     backend
                 }
             };
+            // A node of its own is launched here, so the backend must answer first; a shared
+            // one attaches to a runtime's container, and only starting one asks the daemon
+            // (`SharedNode::start`), so a warm attach costs no round trip to it.
+            if !shared && checked.insert(backend_name) {
+                backend.check().await?;
+            }
             let image = node_image(node, &self.options).await?;
-            if let (Some(pool), Executor::Docker, Some(docker)) =
-                (&self.pool, &node.executor, &node.spec.docker)
-                && docker.shared
-            {
+            if let (true, Some(pool)) = (shared, &self.pool) {
                 let (key, start, node_dirs) = shared_container(
                     node,
                     &base_dir,
@@ -252,10 +259,14 @@ impl Session {
 
 /// The backend registered as `name`, once it answered (`Backend::check`).
 pub(crate) async fn checked_backend(name: &'static str) -> Result<Arc<dyn Backend>, SessionError> {
-    let backend = backend_by_name(name)
-        .map_err(|e| crate::recommended::not_built(name).unwrap_or(e.into()))?;
+    let backend = named_backend(name)?;
     backend.check().await?;
     Ok(backend)
+}
+
+/// The backend registered as `name`, not asked anything yet.
+fn named_backend(name: &'static str) -> Result<Arc<dyn Backend>, SessionError> {
+    backend_by_name(name).map_err(|e| crate::recommended::not_built(name).unwrap_or(e.into()))
 }
 
 /// The image a container node runs in (built if missing); `None` for other nodes.
