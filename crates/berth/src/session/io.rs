@@ -154,24 +154,32 @@ impl Session {
             if left.is_zero() {
                 return Ok(None);
             }
-            let wakers = self.wakers.as_deref().unwrap_or_default();
-            let slice = left.min(WATCH_EVERY);
-            if wakers.is_empty() {
-                // No descriptors to wait on (an in-process transport): poll gently.
-                tokio::time::sleep(slice.min(Duration::from_millis(1))).await;
-                continue;
-            }
-            let woken = std::future::poll_fn(|cx| {
-                for waker in wakers {
-                    if let std::task::Poll::Ready(Ok(mut ready)) = waker.poll_read_ready(cx) {
-                        ready.clear_ready();
-                        return std::task::Poll::Ready(());
-                    }
-                }
-                std::task::Poll::Pending
-            });
-            let _ = tokio::time::timeout(slice, woken).await;
+            self.woken(left.min(WATCH_EVERY)).await;
         }
+    }
+
+    /// Sleeps until an output or control channel is woken, or for `slice`, through tokio's
+    /// reactor (other tasks run meanwhile); without wake-up descriptors (an in-process
+    /// transport) it sleeps 1 ms at most.
+    pub(super) async fn woken(&mut self, slice: Duration) {
+        if self.wakers.is_none() {
+            self.wakers = Some(self.make_wakers());
+        }
+        let wakers = self.wakers.as_deref().unwrap_or_default();
+        if wakers.is_empty() {
+            tokio::time::sleep(slice.min(Duration::from_millis(1))).await;
+            return;
+        }
+        let woken = std::future::poll_fn(|cx| {
+            for waker in wakers {
+                if let std::task::Poll::Ready(Ok(mut ready)) = waker.poll_read_ready(cx) {
+                    ready.clear_ready();
+                    return std::task::Poll::Ready(());
+                }
+            }
+            std::task::Poll::Pending
+        });
+        let _ = tokio::time::timeout(slice, woken).await;
     }
 
     /// The reactor registrations of every output's and control channel's wake-up descriptor;
@@ -312,7 +320,7 @@ impl Session {
         }
     }
 
-    fn clear_wakes(&mut self) {
+    pub(super) fn clear_wakes(&mut self) {
         for (_, receiver, _) in &mut self.outputs {
             receiver.clear_wakes();
         }

@@ -185,6 +185,9 @@ impl Session {
     pub(super) async fn wait_until_ready(&mut self) -> Result<(), SessionError> {
         let deadline = Instant::now() + self.options.ready_timeout;
         loop {
+            // Wake-ups are taken before looking, so a `ready` that lands after the look still
+            // ends the wait below.
+            self.clear_wakes();
             self.poll_controls();
             if let Some(err) = self.pending.pop_front() {
                 return Err(err);
@@ -252,7 +255,15 @@ impl Session {
                     log_tail,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            if self.nodes.is_empty() {
+                // Native nodes alone: nothing was launched, so the runtime may have no IO
+                // driver to wait on wake-ups with.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            } else {
+                // Launching needed the IO driver. Exits and detaches are looked at every few
+                // milliseconds.
+                self.woken(Duration::from_millis(5)).await;
+            }
         }
     }
 }
