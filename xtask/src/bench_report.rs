@@ -929,5 +929,38 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          (Pipeline), and it cost a lone host-process node about 100 µs of paced p50 in an A/B \
          on this machine (likely handing its CPU to the host's own polling thread).\n"
     )?;
+    writeln!(
+        page,
+        "Moving the cold misses ahead of the frame: as the runner begins to poll for a paced \
+         frame it runs its own steps of a frame once on no frame (a loan of the last frame's \
+         size, its header, the read-only array view, given back unsent). In interleaved A/B \
+         runs on this machine (`waiting` cases `process/both` and `container/both`) it took \
+         the paced p50 down by 40 µs on average over five pairs for a host process and by 76 µs \
+         over three for a container, with single pairs from −189 to +44 µs: run-to-run noise \
+         here is as large as the effect, so it stays an average, not a promise. The host's \
+         own send, timed in parts while paced: loan 16 µs, copy 2.4 µs, send 3.4 µs, notify \
+         20 µs (back to back each is well under 1 µs). Loaning the next sample right after \
+         each send took nothing off: the misses went to whatever touched the publisher \
+         first, so it was not kept. The notify comes after the frame is visible, so a \
+         polling node does not wait for it.\n"
+    )?;
+    writeln!(
+        page,
+        "What one wake-up costs, doorbell against doorbell (`benches/probes/doorbell.py`: a \
+         paced ping-pong between two Python processes that carry no data, 600 frames each, \
+         both sides blocking between frames; on this machine, 2026-12-03):\n\n\
+         | Doorbell | round trip p50 | p99 | child CPU per frame |\n|---|---|---|---|\n\
+         | eventfd (`os.eventfd_read`/`_write`) | 46–64 µs | 138–158 µs | 24–33 µs |\n\
+         | Unix stream socket | 98–113 µs | 184–212 µs | 46–52 µs |\n\
+         | Unix datagram socket | 84–121 µs | 154–271 µs | 37–62 µs |\n\
+         | futex in a `/dev/shm` word (`ctypes`) | 112–152 µs | 195–228 µs | 50–71 µs |\n\
+         | iceoryx2 event (Python bindings) | 154–196 µs | 207–340 µs | 147–192 µs |\n\n\
+         iceoryx2's event costs the most and burns about three times a socket's CPU per \
+         wake-up; a futex reached through `ctypes` does not beat a socket (with the child in a \
+         container, `--container berth/python:3.11`: futex 168 µs, socket by path 114 µs, the \
+         same as between host processes). The cheapest doorbell is an eventfd, which a \
+         container can only get as a descriptor passed over a Unix socket: that is the \
+         doorbell worth building next, for the event-woken cases and the CPU they cost.\n"
+    )?;
     Ok(())
 }
