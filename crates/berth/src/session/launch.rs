@@ -95,7 +95,7 @@ impl Session {
                 backend.check().await?;
             }
             let image = node_image(node, &self.options).await?;
-            if let (true, Some(pool)) = (shared, &self.pool) {
+            if let Some(pool) = self.pool.as_ref().filter(|_| shared) {
                 let (key, start, node_dirs) = shared_container(
                     node,
                     &base_dir,
