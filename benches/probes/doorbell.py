@@ -178,7 +178,8 @@ def paced(
     return times
 
 
-def _child_cmd(args: argparse.Namespace, *rest: str) -> tuple[list[str], dict[str, Any]]:
+def _child_cmd(args: argparse.Namespace, *rest: str) -> list[str]:
+    """The child's command line: this script, in `args.container` when one is named."""
     script = os.path.abspath(__file__)
     if args.container:
         shm = "/dev/shm"
@@ -187,8 +188,8 @@ def _child_cmd(args: argparse.Namespace, *rest: str) -> tuple[list[str], dict[st
             "-v", f"{script}:/probe.py:ro", "--entrypoint", "python", args.container,
             "/probe.py", *rest,
         ]
-        return cmd, {}
-    return [sys.executable, script, *rest], {}
+        return cmd
+    return [sys.executable, script, *rest]
 
 
 def run_socket(args: argparse.Namespace, kind: int) -> tuple[list[int], int]:
@@ -198,7 +199,7 @@ def run_socket(args: argparse.Namespace, kind: int) -> tuple[list[int], int]:
         server.bind(path)
         os.chmod(path, 0o666)
         server.listen(1)
-        cmd, _ = _child_cmd(args, "--echo-socket", path, str(int(kind)))
+        cmd = _child_cmd(args, "--echo-socket", path, str(int(kind)))
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         parent, _ = server.accept()
         server.close()
@@ -249,7 +250,7 @@ def run_futex(args: argparse.Namespace) -> tuple[list[int], int]:
     os.chmod(path, 0o666)
     try:
         bell = Bell(path)
-        cmd, _ = _child_cmd(args, "--echo-futex", path)
+        cmd = _child_cmd(args, "--echo-futex", path)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "READY"
@@ -274,7 +275,7 @@ def run_iceoryx2(args: argparse.Namespace) -> tuple[list[int], int]:
     pong = node.service_builder(iox2.ServiceName.new("pong")).event().create()
     notifier = ping.notifier_builder().create()
     listener = pong.listener_builder().create()
-    cmd, _ = _child_cmd(args, "--echo-iceoryx2", prefix)
+    cmd = _child_cmd(args, "--echo-iceoryx2", prefix)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "READY"
