@@ -22,6 +22,7 @@ in the frame numbers and reports the frame lost.
 """
 
 import ctypes
+import os
 import sys
 import time
 from typing import Any, List, Optional, Tuple
@@ -46,6 +47,7 @@ _u8 = ctypes.c_uint8
 _f32 = np.dtype(np.float32)
 _header_at = FrameHeader.from_address
 _memmove = ctypes.memmove
+_yield_cpu = os.sched_yield
 _HEADER_BYTES = ctypes.sizeof(FrameHeader)
 
 _RETRY_PAUSE_S = (0.00005, 0.0002, 0.001)
@@ -178,6 +180,10 @@ class OutputPort:
         elif delivered > self.readers:  # a reader connected since the last look
             self.readers = delivered
         self.sequence += 1
+        # The frame is visible now. A reader polling on this CPU (the host waiting for the
+        # reply, the next node of a chain) runs before the notify and the rest of this frame's
+        # tail; with nothing else to run here the yield returns at once.
+        _yield_cpu()
         self.notifier.notify()
 
     def _undelivered(self, delivered: int, header_ptr: int, payload_ptr: int) -> None:
