@@ -201,9 +201,9 @@ pub(crate) fn iceoryx2_files() -> Vec<String> {
     let mut files = Vec::new();
     for dir in [
         "/dev/shm",
-        "/tmp/iceoryx2",
-        "/tmp/iceoryx2/services",
-        "/tmp/iceoryx2/nodes",
+        "/dev/shm/iceoryx2",
+        "/dev/shm/iceoryx2/services",
+        "/dev/shm/iceoryx2/nodes",
     ] {
         if let Ok(entries) = std::fs::read_dir(dir) {
             files.extend(

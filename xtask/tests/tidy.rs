@@ -354,7 +354,7 @@ fn no_iceoryx2_path_or_key_outside_its_plugin() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        for needle in ["\"/tmp/iceoryx2", "iceoryx2_prefix", "iceoryx2_root"] {
+        for needle in ["\"/dev/shm/iceoryx2", "iceoryx2_prefix", "iceoryx2_root"] {
             for (n, line) in text.lines().enumerate() {
                 if line.contains(needle) {
                     found.push(format!("{relative}:{}: {}", n + 1, line.trim()));

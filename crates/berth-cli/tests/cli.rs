@@ -288,9 +288,9 @@ fn iceoryx2_files_of(session: &str) -> Vec<String> {
     let mut found = Vec::new();
     for dir in [
         "/dev/shm",
-        "/tmp/iceoryx2",
-        "/tmp/iceoryx2/services",
-        "/tmp/iceoryx2/nodes",
+        "/dev/shm/iceoryx2",
+        "/dev/shm/iceoryx2/services",
+        "/dev/shm/iceoryx2/nodes",
     ] {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();

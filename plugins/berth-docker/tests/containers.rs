@@ -185,17 +185,18 @@ fn the_folders_a_transport_shares_are_really_shared() {
         let session_id = session("shm");
         let from_host = format!("/dev/shm/berth_{session_id}_from_host");
         let from_container = format!("/dev/shm/berth_{session_id}_from_container");
-        let in_root = format!("/tmp/iceoryx2/berth_{session_id}_probe");
+        let in_root = format!("/dev/shm/iceoryx2/berth_{session_id}_probe");
         std::fs::write(&from_host, "written by the host").unwrap();
         let script = format!(
             "print(open('{from_host}').read())\n\
              open('{from_container}', 'w').write('written by the container')\n\
              open('{in_root}', 'w').write('root path')\n"
         );
-        // What the iceoryx2 transport asks for: its root and /dev/shm, writable, same paths.
-        std::fs::create_dir_all("/tmp/iceoryx2").unwrap();
+        // What the iceoryx2 transport asks for: /dev/shm, writable, at the same path; its root
+        // (service files, event sockets) is a folder in it.
+        std::fs::create_dir_all("/dev/shm/iceoryx2").unwrap();
         let mut spec = python_spec(&session_id, "shm", &image, &script);
-        spec.mounts = ["/tmp/iceoryx2", "/dev/shm"]
+        spec.mounts = ["/dev/shm"]
             .into_iter()
             .map(|path| Mount {
                 host_path: PathBuf::from(path),

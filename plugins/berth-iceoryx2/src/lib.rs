@@ -31,7 +31,9 @@ pub struct Iceoryx2Transport {
 }
 
 impl Iceoryx2Transport {
-    /// A transport using iceoryx2's default root path (`/tmp/iceoryx2`).
+    /// A transport whose iceoryx2 root path is `/dev/shm/iceoryx2`: on the tmpfs that holds
+    /// the segments, so creating a service or node file costs no `fsync` to a disk (iceoryx2's
+    /// default, `/tmp/iceoryx2`, is often on one: about 0.5 ms a file).
     pub fn new() -> Self {
         Self {
             root: PathBuf::from(resources::DEFAULT_ROOT),
@@ -78,9 +80,14 @@ impl Transport for Iceoryx2Transport {
     }
 
     /// The root path (service and node files, event sockets, liveness locks) and `/dev/shm`
-    /// (the data segments): a container must bind both.
+    /// (the data segments): a container must bind both; `/dev/shm` alone when the root is in it.
     fn shared_paths(&self) -> Vec<PathBuf> {
-        vec![self.root.clone(), PathBuf::from(resources::SHM_DIR)]
+        let shm = PathBuf::from(resources::SHM_DIR);
+        if self.root.starts_with(&shm) {
+            vec![shm]
+        } else {
+            vec![self.root.clone(), shm]
+        }
     }
 }
 

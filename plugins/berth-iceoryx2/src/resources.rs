@@ -5,8 +5,8 @@ use std::path::Path;
 use berth_transport::{SessionId, TransportError};
 use iceoryx2::prelude::*;
 
-/// iceoryx2's default root path, where service and node files live.
-pub(crate) const DEFAULT_ROOT: &str = "/tmp/iceoryx2";
+/// Where Berth's iceoryx2 service and node files live: in `/dev/shm`, beside the segments.
+pub(crate) const DEFAULT_ROOT: &str = "/dev/shm/iceoryx2";
 pub(crate) const SHM_DIR: &str = "/dev/shm";
 
 /// The iceoryx2 prefix of a session; every resource of the session has it in its name.
@@ -34,6 +34,7 @@ pub(crate) fn list(root: &Path, session: &SessionId) -> Vec<String> {
     collect(root, &prefix, &mut found);
     collect(Path::new(SHM_DIR), &prefix, &mut found);
     found.sort();
+    found.dedup(); // a root under /dev/shm is walked twice
     found
 }
 

@@ -27,7 +27,7 @@ from berth.frame import (
 )
 
 RUNNER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROOT_PATH = "/tmp/iceoryx2"
+ROOT_PATH = "/dev/shm/iceoryx2"
 QUEUE_DEPTH = 32
 MAX_FRAME_BYTES = 1 << 20
 
