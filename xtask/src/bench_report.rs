@@ -311,9 +311,9 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         let p50 = n50(case, "back_to_back");
         targets.push(Target {
             what: format!("Python node round trip, 960 samples, back to back, p50 ({case})"),
-            goal: "≤ 25 µs".into(),
+            goal: "≤ 10 µs".into(),
             measured: p50.map_or_else(|| "—".into(), |v| format!("{} µs", us(v))),
-            met: p50.map(|v| v <= 25_000.0),
+            met: p50.map(|v| v <= 10_000.0),
         });
     }
     for case in ["process", "container"] {
@@ -668,7 +668,19 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             ms(case.as_ref().and_then(|c| c.p(1.0))),
         )?;
     }
-    writeln!(page)?;
+    writeln!(
+        page,
+        "\nWhere a warm session's time went (timestamps at each step, 3 warm containers, on \
+         this machine): opening the session's channels on the host took 16 ms, 10 of them \
+         creating the channels' iceoryx2 services, because iceoryx2 `fsync`s every service and node file \
+         and its default root, `/tmp/iceoryx2`, is on disk here (one `fsync` 465 µs, against \
+         8 µs on tmpfs); each runner then took about 22 ms to create its node and open its \
+         ports. Berth keeps iceoryx2's root in `/dev/shm/iceoryx2`, on the segments' tmpfs: \
+         opening went from 16 to 5 ms and a warm 3-container session from 41 to 24 ms \
+         (filtered runs). A cold start is mostly the Docker daemon's: three containers created \
+         and started at once, timed alone here in an earlier session, took about 966 ms, \
+         against the 600 ms target.\n"
+    )?;
 
     writeln!(
         page,
@@ -943,6 +955,18 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          each send took nothing off: the misses went to whatever touched the publisher \
          first, so it was not kept. The notify comes after the frame is visible, so a \
          polling node does not wait for it.\n"
+    )?;
+    writeln!(
+        page,
+        "Where a polling reader and the writer share a CPU: the runner yields it (`sched_yield`) \
+         between a frame's send and its notify, so the host polling for the reply (or the next \
+         node of a chain) takes the frame at once, not after the runner's notify and the rest \
+         of its frame. In interleaved runs (`waiting` `process/both`, `container/both`, two \
+         pairs and one more without) *out* went from 100–127 µs to 68–81 µs and the paced p50 \
+         of a host-process node from 193–249 µs to 152 µs; the 3-container chain's paced p50 \
+         from 430–454 µs to 348–409 µs. The same yield on the host, between its send and its \
+         notify, only moved time: *in* fell by 30–40 µs and the host's send grew by as much \
+         (the node ran inside it), so the host does not yield there.\n"
     )?;
     writeln!(
         page,
