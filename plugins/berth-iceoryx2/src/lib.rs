@@ -40,6 +40,13 @@ impl Iceoryx2Transport {
         }
     }
 
+    /// A transport whose iceoryx2 root path is `root`, an absolute path: e.g. iceoryx2's
+    /// default `/tmp/iceoryx2`, to see Berth's services from other iceoryx2 programs. Outside
+    /// `/dev/shm`, containers bind it beside `/dev/shm`.
+    pub fn with_root(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
     /// The directory where iceoryx2 keeps its service and node files; containers mount it.
     pub fn root_path(&self) -> &std::path::Path {
         &self.root

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use berth_transport::{ChannelName, ChannelRole, SessionId, Transport, TransportConfig};
+use berth_transport::{
+    ChannelName, ChannelRole, FrameKind, FrameSenderExt, SessionId, Transport, TransportConfig,
+};
 
 #[test]
 fn a_sessions_files_live_in_dev_shm_and_are_listed_once() {
@@ -55,4 +57,49 @@ fn a_sessions_files_live_in_dev_shm_and_are_listed_once() {
         "left behind: {:?}",
         transport.session_resources(&session)
     );
+}
+
+#[test]
+fn a_root_of_its_own_is_shared_beside_dev_shm_and_swept() {
+    let root = std::env::temp_dir().join(format!("berth-root-{}", SessionId::random()));
+    let transport = berth_iceoryx2::Iceoryx2Transport::with_root(&root);
+    assert_eq!(transport.root_path(), root.as_path());
+    assert_eq!(
+        transport.shared_paths(),
+        vec![root.clone(), Path::new("/dev/shm").to_path_buf()],
+        "a root outside /dev/shm is bound too"
+    );
+
+    let session = SessionId::random();
+    let channels = transport
+        .open_session(&session, &TransportConfig::default())
+        .unwrap();
+    let name = ChannelName::new(&session, "n", ChannelRole::Input).unwrap();
+    channels.create_channel(&name).unwrap();
+    let mut sender = channels.sender(&name).unwrap();
+    let mut receiver = channels.receiver(&name).unwrap();
+    sender.send_bytes(FrameKind::Text, b"hi", 1).unwrap();
+    let mut got = Vec::new();
+    receiver
+        .receive_with(std::time::Duration::from_secs(5), &mut |_, payload| {
+            got.extend_from_slice(payload)
+        })
+        .unwrap()
+        .expect("the frame arrives");
+    assert_eq!(got, b"hi");
+
+    let listed = transport.session_resources(&session);
+    assert!(
+        listed.iter().any(|p| Path::new(p).starts_with(&root)),
+        "no file under {}: {listed:?}",
+        root.display()
+    );
+    std::mem::forget((sender, receiver, channels));
+    transport.sweep_session(&session).unwrap();
+    assert!(
+        transport.session_resources(&session).is_empty(),
+        "left behind: {:?}",
+        transport.session_resources(&session)
+    );
+    std::fs::remove_dir_all(&root).unwrap();
 }
