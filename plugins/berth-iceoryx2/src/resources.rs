@@ -31,10 +31,11 @@ pub(crate) fn session_config(root: &Path, session: &SessionId) -> Result<Config,
 pub(crate) fn list(root: &Path, session: &SessionId) -> Vec<String> {
     let prefix = session_prefix(session);
     let mut found = Vec::new();
-    collect(root, &prefix, &mut found);
     collect(Path::new(SHM_DIR), &prefix, &mut found);
+    if !root.starts_with(SHM_DIR) {
+        collect(root, &prefix, &mut found); // else walked already
+    }
     found.sort();
-    found.dedup(); // a root under /dev/shm is walked twice
     found
 }
 
