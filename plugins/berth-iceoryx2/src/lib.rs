@@ -90,7 +90,7 @@ impl Transport for Iceoryx2Transport {
     /// (the data segments): a container must bind both; `/dev/shm` alone when the root is in it.
     fn shared_paths(&self) -> Vec<PathBuf> {
         let shm = PathBuf::from(resources::SHM_DIR);
-        if self.root.starts_with(&shm) {
+        if resources::in_shm(&self.root) {
             vec![shm]
         } else {
             vec![self.root.clone(), shm]

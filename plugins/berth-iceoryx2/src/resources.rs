@@ -9,6 +9,11 @@ use iceoryx2::prelude::*;
 pub(crate) const DEFAULT_ROOT: &str = "/dev/shm/iceoryx2";
 pub(crate) const SHM_DIR: &str = "/dev/shm";
 
+/// Whether `root` is inside `/dev/shm`: then binding and walking `/dev/shm` covers it.
+pub(crate) fn in_shm(root: &Path) -> bool {
+    root.starts_with(SHM_DIR)
+}
+
 /// The iceoryx2 prefix of a session; every resource of the session has it in its name.
 pub fn session_prefix(session: &SessionId) -> String {
     format!("berth_{session}_")
@@ -32,8 +37,8 @@ pub(crate) fn list(root: &Path, session: &SessionId) -> Vec<String> {
     let prefix = session_prefix(session);
     let mut found = Vec::new();
     collect(Path::new(SHM_DIR), &prefix, &mut found);
-    if !root.starts_with(SHM_DIR) {
-        collect(root, &prefix, &mut found); // else walked already
+    if !in_shm(root) {
+        collect(root, &prefix, &mut found);
     }
     found.sort();
     found

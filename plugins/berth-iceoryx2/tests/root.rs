@@ -5,8 +5,23 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use berth_transport::{
-    ChannelName, ChannelRole, FrameKind, FrameSenderExt, SessionId, Transport, TransportConfig,
+    ChannelName, ChannelRole, FrameKind, FrameSenderExt, SessionId, SessionTransport, Transport,
+    TransportConfig,
 };
+
+/// A new session of `transport` with one channel, created.
+fn one_channel(
+    transport: &berth_iceoryx2::Iceoryx2Transport,
+    role: ChannelRole,
+) -> (SessionId, Box<dyn SessionTransport>, ChannelName) {
+    let session = SessionId::random();
+    let channels = transport
+        .open_session(&session, &TransportConfig::default())
+        .unwrap();
+    let name = ChannelName::new(&session, "n", role).unwrap();
+    channels.create_channel(&name).unwrap();
+    (session, channels, name)
+}
 
 #[test]
 fn a_sessions_files_live_in_dev_shm_and_are_listed_once() {
@@ -23,12 +38,7 @@ fn a_sessions_files_live_in_dev_shm_and_are_listed_once() {
         "a root inside /dev/shm needs no bind of its own"
     );
 
-    let session = SessionId::random();
-    let channels = transport
-        .open_session(&session, &TransportConfig::default())
-        .unwrap();
-    let name = ChannelName::new(&session, "n", ChannelRole::Output).unwrap();
-    channels.create_channel(&name).unwrap();
+    let (session, channels, name) = one_channel(&transport, ChannelRole::Output);
     let receiver = channels.receiver(&name).unwrap();
     let sender = channels.sender(&name).unwrap();
 
@@ -70,12 +80,7 @@ fn a_root_of_its_own_is_shared_beside_dev_shm_and_swept() {
         "a root outside /dev/shm is bound too"
     );
 
-    let session = SessionId::random();
-    let channels = transport
-        .open_session(&session, &TransportConfig::default())
-        .unwrap();
-    let name = ChannelName::new(&session, "n", ChannelRole::Input).unwrap();
-    channels.create_channel(&name).unwrap();
+    let (session, channels, name) = one_channel(&transport, ChannelRole::Input);
     let mut sender = channels.sender(&name).unwrap();
     let mut receiver = channels.receiver(&name).unwrap();
     sender.send_bytes(FrameKind::Text, b"hi", 1).unwrap();
