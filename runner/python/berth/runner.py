@@ -14,15 +14,15 @@ import sys
 import threading
 import time
 import traceback
+from inspect import CO_ASYNC_GENERATOR, CO_COROUTINE
 from time import perf_counter_ns
 from types import CoroutineType, FrameType, GeneratorType
-from typing import Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
 import iceoryx2 as iox2
 import numpy as np
 
 from . import __version__
-from .aio import CoroutineDriver
 from .channels import Channels, InputPort, OutputBlocked, OutputPort
 from .data import Audio, RuntimeData
 from .frame import (
@@ -39,6 +39,9 @@ from .loader import find_node_class
 from .node import Node
 from .owner import ENV_OWNER_LOCK, watch_owner
 from .spec import NodeSpec, SpecError
+
+if TYPE_CHECKING:
+    from .aio import CoroutineDriver
 
 WAIT_TIMEOUT_MS = 100
 """Longest blocking wait, so a stop request is seen promptly even without a wake-up."""
@@ -102,7 +105,7 @@ class Runner:
     def __init__(self, spec: NodeSpec, stop: Optional[StopFlag] = None) -> None:
         self.spec = spec
         self.stop = stop or StopFlag()
-        self.driver = CoroutineDriver(inline=spec.coroutine_driver == "inline")
+        self._driver: Optional[CoroutineDriver] = None
         self.channels: Optional[Channels] = None
         self.control: Optional[OutputPort] = None
         self.output: Optional[OutputPort] = None
@@ -126,6 +129,25 @@ class Runner:
         self._closed = False
         self._last_bytes = 0
         self._watchdog_stop = threading.Event()
+
+    @property
+    def driver(self) -> "CoroutineDriver":
+        """Runs the node's coroutines; made at the first one, so a node that has none never
+        imports asyncio (a third of the runner's own start-up)."""
+        if self._driver is None:
+            from .aio import CoroutineDriver
+
+            self._driver = CoroutineDriver(inline=self.spec.coroutine_driver == "inline")
+        return self._driver
+
+    def _hook(self, name: str) -> None:
+        """Runs the node's `initialize` or `cleanup` (awaited in the event loop when it is a
+        coroutine); `Node`'s own, which does nothing, is not run."""
+        if getattr(type(self.node), name) is getattr(Node, name):
+            return
+        result = getattr(self.node, name)()
+        if result is not None and hasattr(result, "__await__"):
+            self.driver.call(result)
 
     # -- logging and control messages -------------------------------------------------------
 
@@ -166,6 +188,8 @@ class Runner:
             node_class = find_node_class(spec.node_type, spec.node_dirs, spec.module)
             self.log(f"loaded {node_class.__module__}.{node_class.__qualname__}")
             self.node = node_class(spec.params, node_id=spec.node_id)
+            if _has_coroutines(node_class):
+                _ = self.driver  # made now: its first frame need not import asyncio
             if not spec.inputs:
                 raise ValueError("the node spec lists no inputs")
             self.inputs = [self.channels.open_input(name) for name in spec.inputs]
@@ -175,7 +199,7 @@ class Runner:
             # What `Node.loan_audio` loans from.
             self.node.__dict__["_berth_output"] = self.output
             stage = "initialize"
-            self.driver.call(self.node.initialize())
+            self._hook("initialize")
             stage = "run"
             self.send_control(ready_message())
             self.log(
@@ -205,7 +229,7 @@ class Runner:
         self.log(f"stopping ({reason}) after {self.processed} frames")
         failure = None
         try:
-            self.driver.call(self.node.cleanup())
+            self._hook("cleanup")
         except Exception as exc:
             failure = (exc, traceback.format_exc())
         # Before the end of stream goes downstream: a host that saw the pipeline's last end of
@@ -240,7 +264,7 @@ class Runner:
         if self.node is None:
             return
         try:
-            self.driver.call(self.node.cleanup())
+            self._hook("cleanup")
         except Exception:
             self.log("cleanup() failed:\n" + traceback.format_exc())
 
@@ -280,7 +304,8 @@ class Runner:
         self.inputs, self.output, self.control = [], None, None
         if not self._closed:
             self._closed = True
-            self.driver.close()
+            if self._driver is not None:
+                self._driver.close()
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -702,6 +727,20 @@ class _WaitAhead:
     def close(self) -> None:
         self.guard.delete()
         self.waitset.delete()
+
+
+def _has_coroutines(node_class: type) -> bool:
+    """Whether the node's `process`, `initialize` or `cleanup` is an `async def` (or an async
+    generator)."""
+    flags = CO_COROUTINE | CO_ASYNC_GENERATOR
+    for name in ("process", "initialize", "cleanup"):
+        method = getattr(node_class, name, None)
+        if method is getattr(Node, name):  # `Node`'s own hooks are never run
+            continue
+        code = getattr(method, "__code__", None)
+        if code is not None and code.co_flags & flags:
+            return True
+    return False
 
 
 def _pause_after_wait_error(stop: StopFlag) -> None:

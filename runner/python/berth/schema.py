@@ -7,7 +7,7 @@ additionalProperties, anyOf/oneOf, local $ref), so the runner needs no third-par
 """
 
 import json
-from pathlib import Path
+import os
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 _SCHEMAS: Optional[Dict[str, Any]] = None
@@ -31,7 +31,9 @@ def schema(name: str) -> Dict[str, Any]:
     """The committed schema `name` (`runner` or `serve`)."""
     global _SCHEMAS
     if _SCHEMAS is None:
-        text = (Path(__file__).parent / "spec.schema.json").read_text(encoding="utf-8")
+        path = os.path.join(os.path.dirname(__file__), "spec.schema.json")
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
         loaded: Dict[str, Any] = json.loads(text)
         unknown = set().union(*(_keywords(s) for s in loaded.values())) - _KNOWN
         if unknown:

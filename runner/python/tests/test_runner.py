@@ -296,6 +296,39 @@ def test_initialize_failure_is_fatal(host: Host, tmp_path: Any) -> None:
     assert "model file missing" in fatal["traceback"]
 
 
+MODULE_NODES = """
+    import sys
+    from berth import Node, RuntimeData
+
+    class SeesModules(Node):
+        def process(self, data):
+            return RuntimeData.json({"asyncio": "asyncio" in sys.modules})
+
+    class SeesLoop(Node):
+        async def process(self, data):
+            loop = sys.modules["asyncio"].get_running_loop()
+            return RuntimeData.json({"loop": loop is not None})
+"""
+
+
+def test_asyncio_is_imported_only_for_nodes_with_coroutines(
+    make_host: Callable[..., Host], tmp_path: Any
+) -> None:
+    nodes = write_nodes(tmp_path, "modules", MODULE_NODES)
+    plain = make_host()
+    plain.start("SeesModules", node_dirs=[nodes])
+    plain.wait_ready()
+    plain.send_text("look")
+    assert plain.receive().json() == {"asyncio": False}
+    stop_with_eos(plain)
+    coroutine = make_host()
+    coroutine.start("SeesLoop", node_dirs=[nodes])
+    coroutine.wait_ready()
+    coroutine.send_text("look")
+    assert coroutine.receive().json() == {"loop": True}
+    stop_with_eos(coroutine)
+
+
 MARKER_NODE = """
     from berth import Node
 
