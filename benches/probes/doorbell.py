@@ -10,14 +10,17 @@ times the round trip (two wake-ups). Both sides block between frames (no polling
 - `iceoryx2_event`: iceoryx2 event services (notifier -> listener), as Berth's ports wake.
 - `eventfd`: a pair of eventfds (`os.eventfd_read`/`os.eventfd_write`, no ctypes); across
   containers the descriptors would have to be passed over a Unix socket.
+- `fifo`: a byte through a named pipe per direction, made in `/dev/shm` and opened by path
+  (`O_RDWR`, so neither side's open waits for the other): like a futex it needs no
+  descriptor passed, so it works across containers that mount the same `/dev/shm`.
 - `futex`: a 32-bit counter per direction in a `/dev/shm` file, waited on with FUTEX_WAIT and
   rung with FUTEX_WAKE through `ctypes` (the GIL is released while it waits). A futex on a
   shared file mapping is keyed by the file, so it works across containers that mount the same
   `/dev/shm`.
 
 `--container IMAGE` runs the child in a container of IMAGE (`--ipc=host`, `/dev/shm` mounted)
-for the two doorbells that need no descriptor passed: `unix_stream` (a socket bound in
-`/dev/shm`) and `futex`.
+for the doorbells that need no descriptor passed: `unix_stream` (a socket bound in
+`/dev/shm`), `fifo` and `futex`.
 
 It prints p50/p99 of the round trip and the child's CPU time per frame. Needs a Python with
 iceoryx2 (`target/berth-venv/bin/python`, made by `cargo xtask test`) for the iceoryx2 row.
@@ -123,6 +126,17 @@ def echo_futex(path: str) -> None:
             break
         bell.ring(1, seen)
     print(_child_cpu_ns() - base, flush=True)
+
+
+def echo_fifo(ping_path: str, pong_path: str) -> None:
+    ping, pong = os.open(ping_path, os.O_RDWR), os.open(pong_path, os.O_RDWR)
+    print("READY", flush=True)
+    base = _child_cpu_ns()
+    while os.read(ping, 1) != b"S":
+        os.write(pong, b"x")
+    print(_child_cpu_ns() - base, flush=True)
+    os.close(ping)
+    os.close(pong)
 
 
 def _iox2_node(prefix: str) -> Any:
@@ -268,6 +282,32 @@ def run_futex(args: argparse.Namespace) -> tuple[list[int], int]:
         os.unlink(path)
 
 
+def run_fifo(args: argparse.Namespace) -> tuple[list[int], int]:
+    paths = [f"/dev/shm/berth_probe_fifo_{os.getpid()}_{end}" for end in ("ping", "pong")]
+    for path in paths:
+        os.mkfifo(path, 0o666)
+        os.chmod(path, 0o666)
+    try:
+        ping, pong = (os.open(path, os.O_RDWR) for path in paths)
+        proc = subprocess.Popen(
+            _child_cmd(args, "--echo-fifo", *paths), stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "READY"
+        times = paced(
+            args.frames, args.period_ns, lambda i: os.write(ping, b"x"), lambda i: os.read(pong, 1)
+        )
+        os.write(ping, b"S")
+        cpu = int(proc.stdout.read().strip() or 0)
+        proc.wait()
+        os.close(ping)
+        os.close(pong)
+        return times, cpu
+    finally:
+        for path in paths:
+            os.unlink(path)
+
+
 def run_iceoryx2(args: argparse.Namespace) -> tuple[list[int], int]:
     prefix = f"berth_probe_{os.getpid()}_"
     iox2, node = _iox2_node(prefix)
@@ -305,6 +345,8 @@ def main() -> int:
             echo_eventfd(int(rest[0]), int(rest[1]))
         elif role == "--echo-futex":
             echo_futex(rest[0])
+        elif role == "--echo-fifo":
+            echo_fifo(rest[0], rest[1])
         else:
             echo_iceoryx2(rest[0])
         return 0
@@ -312,18 +354,19 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--period-ms", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=2, help="each case this often, interleaved")
-    parser.add_argument("--container", help="run the futex child in this image")
+    parser.add_argument("--container", help="run the child in this image")
     args = parser.parse_args()
     args.period_ns = int(args.period_ms * 1e6)
     cases: dict[str, Callable[[], tuple[list[int], int]]] = {
         "unix_stream": lambda: run_socket(args, socket.SOCK_STREAM),
         "unix_dgram": lambda: run_socket(args, socket.SOCK_DGRAM),
         "eventfd": lambda: run_eventfd(args),
+        "fifo": lambda: run_fifo(args),
         "futex": lambda: run_futex(args),
     }
     if args.container:
-        # The doorbells that need no descriptor passed: a socket by path, a futex in a file.
-        cases = {"unix_stream": cases["unix_stream"], "futex": cases["futex"]}
+        # The doorbells that need no descriptor passed: a socket, a FIFO and a futex by path.
+        cases = {name: cases[name] for name in ("unix_stream", "fifo", "futex")}
     else:
         try:
             import iceoryx2  # noqa: F401

@@ -677,9 +677,21 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          8 µs on tmpfs); each runner then took about 22 ms to create its node and open its \
          ports. Berth keeps iceoryx2's root in `/dev/shm/iceoryx2`, on the segments' tmpfs: \
          opening went from 16 to 5 ms and a warm 3-container session from 41 to 24 ms \
-         (filtered runs). A cold start is mostly the Docker daemon's: three containers created \
-         and started at once, timed alone here in an earlier session, took about 966 ms, \
-         against the 600 ms target.\n"
+         (filtered runs).\n\n\
+         Where a cold start's time goes (2026-12-04, this machine): the Docker daemon created \
+         three containers at once in 72–76 ms and started them at once in 440–469 ms \
+         (`docker create`, then `docker start`; one alone: 39–46 and 222–229 ms), before any \
+         Python runs. In each container the runner's import then takes about 180 ms \
+         (median of 10, `python3 -X importtime -c \"import berth.runner\"` in \
+         `berth/python:3.11`), 120–150 ms of it numpy's; it was 217 ms until asyncio was \
+         imported only for nodes that have coroutines. Three such starts share the two CPUs \
+         with the daemon's own work: a traced cold 3-container `berth run` had its containers \
+         started 543–627 ms after it reached the daemon and every node ready at 1.24 s. Run \
+         to run, the same build's cold medians went from 513 ms to 1.21 s (1 container) and \
+         from 1.04 to 1.53 s (3) that day. The 600 ms target for three containers is below \
+         what this daemon gives: their start alone takes about 450 ms. Not done: compiled \
+         bytecode for the mounted runner, which is read-only and so compiled at every start \
+         (its four largest modules: 21 ms without `.pyc` files, 5 ms with).\n"
     )?;
 
     writeln!(
@@ -972,19 +984,24 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
         page,
         "What one wake-up costs, doorbell against doorbell (`benches/probes/doorbell.py`: a \
          paced ping-pong between two Python processes that carry no data, 600 frames each, \
-         both sides blocking between frames; on this machine, 2026-12-03):\n\n\
+         both sides blocking between frames; on this machine, 2026-12-03, the FIFO 2026-12-04):\n\n\
          | Doorbell | round trip p50 | p99 | child CPU per frame |\n|---|---|---|---|\n\
          | eventfd (`os.eventfd_read`/`_write`) | 46–64 µs | 138–158 µs | 24–33 µs |\n\
          | Unix stream socket | 98–113 µs | 184–212 µs | 46–52 µs |\n\
          | Unix datagram socket | 84–121 µs | 154–271 µs | 37–62 µs |\n\
+         | FIFO (named pipe) in `/dev/shm`, opened by path | 83–88 µs | 245–268 µs | 50–61 µs |\n\
          | futex in a `/dev/shm` word (`ctypes`) | 112–152 µs | 195–228 µs | 50–71 µs |\n\
          | iceoryx2 event (Python bindings) | 154–196 µs | 207–340 µs | 147–192 µs |\n\n\
          iceoryx2's event costs the most and burns about three times a socket's CPU per \
          wake-up; a futex reached through `ctypes` does not beat a socket (with the child in a \
          container, `--container berth/python:3.11`: futex 168 µs, socket by path 114 µs, the \
          same as between host processes). The cheapest doorbell is an eventfd, which a \
-         container can only get as a descriptor passed over a Unix socket: that is the \
-         doorbell worth building next, for the event-woken cases and the CPU they cost.\n"
+         container can only get as a descriptor passed over a Unix socket. Of the doorbells a \
+         container reaches by path, a FIFO costs least: 91 µs with the child in a container \
+         (against 130 µs for a socket by path and 176 µs for a futex, same run, 2026-12-04), \
+         about half of iceoryx2's event. Either is the doorbell worth building next, for the \
+         event-woken cases and the CPU they cost: a FIFO needs no descriptor passing, an \
+         eventfd is cheaper still.\n"
     )?;
     Ok(())
 }
