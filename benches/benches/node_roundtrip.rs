@@ -13,16 +13,23 @@
 //! 20 ms, only the round trip timed) where the OS places the threads, and `paced_pinned` with
 //! the bench thread and the node on CPU 0. Every Criterion sample is one frame, so the saved
 //! samples give per-frame percentiles. Berth sessions use the default transport settings
-//! (`TransportConfig::default()`; the `waiting` bench compares the ways of waiting).
+//! (`TransportConfig::default()`; the `waiting` bench compares the ways of waiting). Each paced
+//! case also saves the CPU its node (or peer) and the bench thread used, in % of one CPU
+//! (`target/cpu/`, read by `cargo xtask bench-report`).
 
 #![allow(missing_docs)]
 
-use berth::SessionOptions;
+use std::cell::RefCell;
+use std::time::Duration;
+
+use berth::{Session, SessionOptions};
 use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset, place_all_threads};
+use berth_benches::cpu::CpuMeter;
 use berth_benches::peers::{Iox2Echo, SocketEcho, Stream};
 use berth_benches::pipelines::{self, Pipeline};
 use berth_benches::timing::{Pacing, per_frame};
 use berth_benches::{docker, frame, frame_bytes, leaks, runtime};
+use berth_resources::Sampler;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group};
 
@@ -35,17 +42,30 @@ const OS_PLACED: [(Pacing, &str); 2] = [
 
 /// Runs the back-to-back and paced cases, then the pinned paced case, of a case whose round
 /// trip is `round_trip`.
-fn bench_case(
+fn bench_case<S>(
     group: &mut Group<'_>,
-    name: &str,
+    subject: &RefCell<S>,
+    (name, label): (&str, &str),
     pacing: Pacing,
-    label: &str,
-    mut round_trip: impl FnMut(),
+    node_cpu: impl Fn(&mut S) -> Option<Duration>,
+    round_trip: impl Fn(&mut S),
 ) {
     per_frame(group, pacing);
+    let mut meter = CpuMeter::default();
     group.bench_function(BenchmarkId::new(name, label), |b| {
-        b.iter_custom(|iters| pacing.run(iters, &mut round_trip))
+        b.iter_custom(|iters| {
+            meter.measure(&mut || node_cpu(&mut subject.borrow_mut()), || {
+                pacing.run(iters, || round_trip(&mut subject.borrow_mut()))
+            })
+        })
     });
+    if pacing == Pacing::Paced {
+        meter.save(&format!("node_roundtrip/{name}/{label}"));
+    }
+}
+
+fn session_trip(frame: &[f32]) -> impl Fn(&mut Session) + '_ {
+    move |session| pipelines::round_trip(session, frame)
 }
 
 fn session_cases(
@@ -60,13 +80,19 @@ fn session_cases(
         images: image.map(docker::fixed_image),
         ..SessionOptions::default()
     };
-    let mut session = pipelines::start(rt, pipeline, options()).expect("session");
+    let session = RefCell::new(pipelines::start(rt, pipeline, options()).expect("session"));
     for (pacing, label) in OS_PLACED {
-        bench_case(group, name, pacing, label, || {
-            pipelines::round_trip(&mut session, &frame)
-        });
+        let id = (name, label);
+        bench_case(
+            group,
+            &session,
+            id,
+            pacing,
+            pipelines::nodes_cpu,
+            session_trip(&frame),
+        );
     }
-    pipelines::stop(rt, session).expect("clean stop");
+    pipelines::stop(rt, session.into_inner()).expect("clean stop");
 
     // Pinned: the bench thread first, so a native node's thread (started by this thread)
     // inherits CPU 0; out-of-process nodes get the session's cpuset.
@@ -75,40 +101,58 @@ fn session_cases(
         cpuset: Some(pinned_cpuset()),
         ..options()
     };
-    let mut session = pipelines::start(rt, pipeline, pinned).expect("pinned session");
+    let session = pipelines::start(rt, pipeline, pinned).expect("pinned session");
     for (pid, cpus) in pipelines::node_cpus(&session) {
         assert_eq!(cpus, pinned_cpuset(), "node process {pid} is not pinned");
     }
-    bench_case(group, name, Pacing::Paced, "paced_pinned", || {
-        pipelines::round_trip(&mut session, &frame)
-    });
-    pipelines::stop(rt, session).expect("clean stop");
+    let session = RefCell::new(session);
+    let id = (name, "paced_pinned");
+    bench_case(
+        group,
+        &session,
+        id,
+        Pacing::Paced,
+        pipelines::nodes_cpu,
+        session_trip(&frame),
+    );
+    pipelines::stop(rt, session.into_inner()).expect("clean stop");
+}
+
+/// The CPU time so far of the peer process `pid`.
+fn peer_cpu(pid: u32) -> impl Fn(&mut ()) -> Option<Duration> {
+    let peer = berth_resources::for_process(pid).expect("the peer runs");
+    move |()| Some(peer.sample().expect("the peer runs").cpu)
 }
 
 fn socket_cases(group: &mut Group<'_>, name: &str, stream: Stream) {
-    let mut echo = SocketEcho::start(stream, &frame_bytes()).expect("socket echo");
+    let echo = RefCell::new(SocketEcho::start(stream, &frame_bytes()).expect("socket echo"));
+    let pid = echo.borrow().pid();
+    let none = RefCell::new(());
+    let trip = |(): &mut ()| echo.borrow_mut().round_trip().expect("socket round trip");
     for (pacing, label) in OS_PLACED {
-        bench_case(group, name, pacing, label, || {
-            echo.round_trip().expect("socket round trip")
-        });
+        bench_case(group, &none, (name, label), pacing, peer_cpu(pid), trip);
     }
     {
         let _pin = pin_current_thread(PINNED_CPU).expect("pin the bench thread");
-        place_all_threads(echo.pid(), Some(PINNED_CPU)).expect("pin the peer");
-        bench_case(group, name, Pacing::Paced, "paced_pinned", || {
-            echo.round_trip().expect("socket round trip")
-        });
+        place_all_threads(pid, Some(PINNED_CPU)).expect("pin the peer");
+        let id = (name, "paced_pinned");
+        bench_case(group, &none, id, Pacing::Paced, peer_cpu(pid), trip);
     }
-    echo.stop().expect("socket echo stops cleanly");
+    echo.into_inner().stop().expect("socket echo stops cleanly");
 }
 
 fn iox2_cases(group: &mut Group<'_>, name: &str, spin: bool) {
     let bytes = frame_bytes();
-    let mut echo = Iox2Echo::start(spin, bytes.len()).expect("raw iceoryx2 echo");
+    let echo = RefCell::new(Iox2Echo::start(spin, bytes.len()).expect("raw iceoryx2 echo"));
+    let pid = echo.borrow().pid();
+    let none = RefCell::new(());
+    let trip = |(): &mut ()| {
+        echo.borrow_mut()
+            .round_trip(&bytes)
+            .expect("iceoryx2 round trip")
+    };
     for (pacing, label) in OS_PLACED {
-        bench_case(group, name, pacing, label, || {
-            echo.round_trip(&bytes).expect("iceoryx2 round trip")
-        });
+        bench_case(group, &none, (name, label), pacing, peer_cpu(pid), trip);
     }
     if spin {
         // Two pollers sharing one CPU only take turns at the scheduler's pace; not measured.
@@ -117,12 +161,13 @@ fn iox2_cases(group: &mut Group<'_>, name: &str, spin: bool) {
         );
     } else {
         let _pin = pin_current_thread(PINNED_CPU).expect("pin the bench thread");
-        place_all_threads(echo.pid(), Some(PINNED_CPU)).expect("pin the peer");
-        bench_case(group, name, Pacing::Paced, "paced_pinned", || {
-            echo.round_trip(&bytes).expect("iceoryx2 round trip")
-        });
+        place_all_threads(pid, Some(PINNED_CPU)).expect("pin the peer");
+        let id = (name, "paced_pinned");
+        bench_case(group, &none, id, Pacing::Paced, peer_cpu(pid), trip);
     }
-    echo.stop().expect("raw iceoryx2 echo stops cleanly");
+    echo.into_inner()
+        .stop()
+        .expect("raw iceoryx2 echo stops cleanly");
 }
 
 fn node_roundtrip(c: &mut Criterion) {

@@ -3,17 +3,21 @@
 //! per node), frames passing from container to container over iceoryx2 without touching the
 //! host. 960-sample frames (20 ms at 48 kHz), back to back and paced every 20 ms, the latter
 //! also with the bench thread and all three containers on CPU 0. One Criterion sample per
-//! frame, so the saved samples give the per-frame p99.
+//! frame, so the saved samples give the per-frame p99. Each paced case also saves the CPU the
+//! three containers and the bench thread used, in % of one CPU (`target/cpu/`).
 
 #![allow(missing_docs)]
 
+use std::cell::RefCell;
 use std::time::Duration;
 
-use berth::{SessionOptions, TransportConfig};
+use berth::{Session, SessionOptions, TransportConfig};
 use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset};
+use berth_benches::cpu::CpuMeter;
 use berth_benches::timing::{BACK_TO_BACK_FRAMES, Pacing, one_frame_per_sample};
 use berth_benches::{docker, frame, leaks, pipelines, runtime};
-use criterion::{BenchmarkId, Criterion, criterion_group};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group};
 
 /// Frames per paced case: 10 s of audio, enough for a p99 from the fifth-slowest frame.
 const PACED_FRAMES: usize = 500;
@@ -39,9 +43,7 @@ fn pipeline(c: &mut Criterion) {
         (Pacing::Paced, "paced", PACED_FRAMES),
     ] {
         one_frame_per_sample(&mut group, frames, Duration::from_millis(400));
-        group.bench_function(BenchmarkId::new(&name, label), |b| {
-            b.iter_custom(|iters| pacing.run(iters, || pipelines::round_trip(&mut session, &frame)))
-        });
+        run_case(&mut group, &mut session, (&name, label), pacing, &frame);
     }
     pipelines::stop(&rt, session).expect("clean stop");
 
@@ -57,11 +59,13 @@ fn pipeline(c: &mut Criterion) {
     };
     let mut session = pipelines::start(&rt, &pipeline, event_only).expect("event-only session");
     one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
-    group.bench_function(BenchmarkId::new(&name, "paced_event"), |b| {
-        b.iter_custom(|iters| {
-            Pacing::Paced.run(iters, || pipelines::round_trip(&mut session, &frame))
-        })
-    });
+    run_case(
+        &mut group,
+        &mut session,
+        (&name, "paced_event"),
+        Pacing::Paced,
+        &frame,
+    );
     pipelines::stop(&rt, session).expect("clean stop");
 
     {
@@ -75,14 +79,39 @@ fn pipeline(c: &mut Criterion) {
             assert_eq!(cpus, pinned_cpuset(), "node process {pid} is not pinned");
         }
         one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
-        group.bench_function(BenchmarkId::new(&name, "paced_pinned"), |b| {
-            b.iter_custom(|iters| {
-                Pacing::Paced.run(iters, || pipelines::round_trip(&mut session, &frame))
-            })
-        });
+        let id = (name.as_str(), "paced_pinned");
+        run_case(&mut group, &mut session, id, Pacing::Paced, &frame);
         pipelines::stop(&rt, session).expect("clean stop");
     }
     group.finish();
+}
+
+/// One case through `session`; a paced one also saves the CPU the three containers and the
+/// bench thread used (`target/cpu/`).
+fn run_case(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    session: &mut Session,
+    (name, label): (&str, &str),
+    pacing: Pacing,
+    frame: &[f32],
+) {
+    let session = RefCell::new(session);
+    let mut meter = CpuMeter::default();
+    group.bench_function(BenchmarkId::new(name, label), |b| {
+        b.iter_custom(|iters| {
+            meter.measure(
+                &mut || pipelines::nodes_cpu(&mut session.borrow_mut()),
+                || {
+                    pacing.run(iters, || {
+                        pipelines::round_trip(&mut session.borrow_mut(), frame)
+                    })
+                },
+            )
+        })
+    });
+    if pacing == Pacing::Paced {
+        meter.save(&format!("pipeline/{name}/{label}"));
+    }
 }
 
 criterion_group! {

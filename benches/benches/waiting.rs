@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use berth::{Session, SessionOptions, TransportConfig, monotonic_ns};
 use berth_benches::affinity::pin_current_thread;
+use berth_benches::cpu::thread_cpu;
 use berth_benches::peers::{SocketEcho, Stream};
 use berth_benches::pipelines::{self, PYTHON_NODE};
 use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame};
@@ -65,17 +66,6 @@ const STRATEGIES: [(&str, Duration, Duration, bool); 5] = [
         true,
     ),
 ];
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write into.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 /// The node's CPU time so far (its process or container), as the session measures it.
 fn node_cpu(session: &mut Session) -> Duration {

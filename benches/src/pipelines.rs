@@ -150,6 +150,16 @@ pub fn round_trip(session: &mut Session, frame: &[f32]) {
     );
 }
 
+/// The CPU time so far of every out-of-process node of `session` together (processes,
+/// containers); `None` when none is measured (native nodes run on the host's threads).
+pub fn nodes_cpu(session: &mut Session) -> Option<Duration> {
+    session
+        .usage()
+        .into_iter()
+        .filter_map(|node| node.usage.map(|u| u.cpu))
+        .reduce(|a, b| a + b)
+}
+
 /// The CPUs each out-of-process node of `session` may run on (`Cpus_allowed_list` of every
 /// process labelled with the session: a subprocess, or a container's init and runner).
 pub fn node_cpus(session: &Session) -> Vec<(u32, String)> {

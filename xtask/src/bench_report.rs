@@ -114,6 +114,29 @@ fn opt_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
 }
 
+/// What a paced case's node (or peer) and the bench thread used, in % of one CPU, as the
+/// bench saved it in `target/cpu/` (`berth_benches::cpu`): "node / bench thread".
+fn cpu_cell(id: &str) -> String {
+    let path = crate::steady_memory::target_dir()
+        .join("cpu")
+        .join(format!("{}.json", id.replace('/', "_")));
+    let Some(value) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+    else {
+        return "—".into();
+    };
+    let pct = |v: &serde_json::Value| {
+        v.as_f64()
+            .map_or_else(|| "—".into(), |p| format!("{p:.1}%"))
+    };
+    format!(
+        "{} / {}",
+        pct(&value["node_cpu_pct"]),
+        pct(&value["host_cpu_pct"])
+    )
+}
+
 fn verdict(met: Option<bool>) -> &'static str {
     match met {
         Some(true) => "met",
@@ -261,6 +284,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
     let event_only = ("paced_event", "paced 20 ms, event wake-ups only");
     for (mode, label) in MODES.into_iter().chain([event_only]) {
         pipeline.push((
+            mode,
             label,
             results.case(&format!("pipeline/containers_3/{mode}")),
         ));
@@ -349,7 +373,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             met: r.map(|r| r <= 1.5),
         });
     }
-    for (label, case) in &pipeline {
+    for (_, label, case) in &pipeline {
         let p99 = case.as_ref().and_then(|c| c.p(0.99));
         targets.push(Target {
             what: format!("3-container pipeline p99 ({label})"),
@@ -545,9 +569,13 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
     )?;
     let mut header = String::from("| Case |");
     let mut rule = String::from("|---|");
-    for (_, label) in MODES {
+    for (mode, label) in MODES {
         write!(header, " {label} p50 | {label} p99 |")?;
         rule.push_str("---|---|");
+        if mode != "back_to_back" {
+            write!(header, " {label} CPU |")?;
+            rule.push_str("---|");
+        }
     }
     writeln!(page, "{header}\n{rule}")?;
     for (case, label) in NODE_CASES {
@@ -560,9 +588,22 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
                 opt_us(c.map(Case::p50)),
                 opt_us(c.and_then(|c| c.p(0.99)))
             )?;
+            if mode != "back_to_back" {
+                write!(
+                    row,
+                    " {} |",
+                    cpu_cell(&format!("node_roundtrip/{case}/{mode}"))
+                )?;
+            }
         }
         writeln!(page, "{row}")?;
     }
+    writeln!(
+        page,
+        "\n*CPU*: what the node (its process or container; a native node runs on the host's \
+         threads and is not measured apart) or the peer, then the bench thread, used over the \
+         paced case, in % of one CPU."
+    )?;
     writeln!(
         page,
         "\nRatios of p50s:\n\n| Ratio |{}\n|---|---|---|---|",
@@ -627,13 +668,18 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
     )?;
     writeln!(
         page,
-        "| Mode | frames | p50 | p99 | max |\n|---|---|---|---|---|"
+        "| Mode | frames | p50 | p99 | max | CPU: 3 containers / bench thread |\n|---|---|---|---|---|---|"
     )?;
-    for (label, case) in &pipeline {
+    for (mode, label, case) in &pipeline {
         let frames = case.as_ref().and_then(|c| c.frames.as_ref().map(Vec::len));
+        let cpu = if *mode == "back_to_back" {
+            "—".into()
+        } else {
+            cpu_cell(&format!("pipeline/containers_3/{mode}"))
+        };
         writeln!(
             page,
-            "| {label} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {cpu} |",
             frames.map_or_else(|| "—".into(), |f| f.to_string()),
             opt_us(case.as_ref().map(Case::p50)),
             opt_us(case.as_ref().and_then(|c| c.p(0.99))),

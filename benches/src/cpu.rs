@@ -1,0 +1,107 @@
+//! CPU cost beside latency: what a case's node (its process, its container, or the three
+//! containers of a chain) and the bench thread used while the case ran, in % of one CPU,
+//! saved as `target/cpu/<bench id>.json` for `cargo xtask bench-report`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+/// CPU time of the calling thread.
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Where a bench's CPU figures go: `target/cpu/<id with '/' as '_'>.json`.
+pub fn cpu_file(id: &str) -> PathBuf {
+    crate::target_dir()
+        .join("cpu")
+        .join(format!("{}.json", id.replace('/', "_")))
+}
+
+/// CPU readings over a case: the node's counter and the clock at the first timed call's start
+/// and the latest one's end (a counter may tick coarsely, so it is read over the whole case),
+/// and the bench thread's CPU inside the timed calls.
+#[derive(Debug, Default)]
+pub struct CpuMeter {
+    first: Option<(Instant, Option<Duration>)>,
+    last: Option<(Instant, Option<Duration>)>,
+    host: Duration,
+}
+
+impl CpuMeter {
+    /// Runs `timed` (one Criterion call of the case), reading `node` (the node's CPU time so
+    /// far; `None` when it is not measured, a node on the host's own threads) around it.
+    pub fn measure<T>(
+        &mut self,
+        node: &mut dyn FnMut() -> Option<Duration>,
+        timed: impl FnOnce() -> T,
+    ) -> T {
+        let before = node();
+        let (start, host) = (Instant::now(), thread_cpu());
+        self.first.get_or_insert((start, before));
+        let out = timed();
+        self.host += thread_cpu().saturating_sub(host);
+        self.last = Some((Instant::now(), node()));
+        out
+    }
+
+    /// `(node, bench thread)` in % of one CPU over the case's wall time; `None` before any
+    /// call.
+    pub fn shares(&self) -> Option<(Option<f64>, f64)> {
+        let ((t0, n0), (t1, n1)) = (self.first?, self.last?);
+        let wall = (t1 - t0).as_secs_f64().max(1e-9);
+        let pct = |cpu: Duration| 100.0 * cpu.as_secs_f64() / wall;
+        let node = n0.zip(n1).map(|(a, b)| pct(b.saturating_sub(a)));
+        Some((node, pct(self.host)))
+    }
+
+    /// Writes the shares to [`cpu_file`]`(id)` and prints them.
+    pub fn save(&self, id: &str) {
+        let Some((node, host)) = self.shares() else {
+            return;
+        };
+        let path = cpu_file(id);
+        let body = json!({ "id": id, "node_cpu_pct": node, "host_cpu_pct": host });
+        eprintln!("{id}: CPU {body}");
+        let written = std::fs::create_dir_all(path.parent().expect("a folder"))
+            .and_then(|()| std::fs::write(&path, body.to_string()));
+        written.unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_of_the_whole_case() {
+        let mut meter = CpuMeter::default();
+        assert_eq!(meter.shares(), None);
+        let mut used = Duration::ZERO;
+        let mut node = || {
+            used += Duration::from_millis(5);
+            Some(used)
+        };
+        meter.measure(&mut node, || {
+            let busy = Instant::now();
+            while busy.elapsed() < Duration::from_millis(20) {
+                std::hint::black_box(0);
+            }
+        });
+        let (node, host) = meter.shares().expect("measured");
+        // The node's counter moved 5 ms over at least 20 ms; the thread was busy throughout.
+        let node = node.expect("the node is measured");
+        assert!(node > 0.0 && node <= 25.0, "{node}");
+        assert!(host > 0.0 && host <= 100.0 + 1e-6, "{host}");
+        let mut unmeasured = CpuMeter::default();
+        unmeasured.measure(&mut || None, || ());
+        assert_eq!(unmeasured.shares().map(|(n, _)| n), Some(None));
+    }
+}
