@@ -92,6 +92,77 @@ fn a_container_node_processes_1000_frames_bit_exactly() {
     assert_nothing_left(&id);
 }
 
+/// The compiled runner files under `cache` (`runner/<version>.pycache/<env>/`) written since
+/// `since`, with when each was written.
+fn runner_bytecode_since(
+    cache: &std::path::Path,
+    since: std::time::SystemTime,
+) -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+    let mut found = Vec::new();
+    for version in std::fs::read_dir(cache.join("runner")).unwrap().flatten() {
+        if version.path().extension().is_none_or(|e| e != "pycache") {
+            continue;
+        }
+        for env in std::fs::read_dir(version.path()).unwrap().flatten() {
+            for file in std::fs::read_dir(env.path()).unwrap().flatten() {
+                let modified = file.metadata().unwrap().modified().unwrap();
+                if modified >= since {
+                    found.push((file.path(), modified));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_container_compiles_the_runner_once_and_never_the_node_code() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    // The node folder is writable here: still, no bytecode may land in it.
+    let p = pipeline(&CONTAINER_GAIN.replace("read_only: true", "read_only: false"));
+    let cache = berth_cache::default_cache_dir();
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    assert_eq!(round_trips(&mut session, "mic", 3).len(), 3);
+    rt.block_on(session.stop()).unwrap();
+    assert_nothing_left(&id);
+    let written: Vec<_> = runner_bytecode_since(&cache, since)
+        .into_iter()
+        .filter(|(path, _)| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("runner.cpython-311")
+        })
+        .collect();
+    assert!(
+        !written.is_empty(),
+        "the container wrote the runner's bytecode into its environment's cache"
+    );
+    assert!(
+        !p.dir.path().join("nodes").join("__pycache__").exists(),
+        "node code was compiled into the node folder"
+    );
+    // The next container of the environment finds the runner compiled and leaves it as it is.
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    assert_eq!(round_trips(&mut session, "mic", 3).len(), 3);
+    let id = session.id().clone();
+    rt.block_on(session.stop()).unwrap();
+    assert_nothing_left(&id);
+    for (path, modified) in written {
+        let now = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert_eq!(now, modified, "{} was compiled again", path.display());
+    }
+}
+
 #[test]
 fn exceeding_the_memory_limit_names_node_limit_and_usage() {
     let rt = runtime();

@@ -28,6 +28,10 @@ pub(crate) const ENV_OWNER_LOCK: &str = "BERTH_OWNER_LOCK";
 /// `PYTHONPATH`, so images carry only Python and the runner's dependencies.
 pub(crate) const CONTAINER_RUNNER_DIR: &str = "/opt/berth/runner";
 
+/// Set in a container's environment: the runner may write its own modules' bytecode, into the
+/// writable folder mounted over its package's `__pycache__` (`runner_bytecode_dir`).
+pub(crate) const ENV_RUNNER_BYTECODE: &str = "BERTH_RUNNER_BYTECODE";
+
 /// The runner spec of `docs/PROTOCOL.md` for one node; `transport` adds what the runner needs
 /// to reach the session's channels (the transport's own fields).
 pub(crate) fn runner_spec(
@@ -132,11 +136,21 @@ pub(crate) fn container_spec(
     }
     spec.env
         .extend(docker.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let runner = materialize_runner()?;
+    let bytecode = runner_bytecode_dir(&runner, &docker.environment_hash())?;
     spec.mounts.push(Mount {
-        host_path: materialize_runner()?,
+        host_path: runner,
         container_path: PathBuf::from(CONTAINER_RUNNER_DIR),
         read_only: true,
     });
+    spec.mounts.push(Mount {
+        host_path: bytecode,
+        container_path: Path::new(CONTAINER_RUNNER_DIR)
+            .join("berth")
+            .join("__pycache__"),
+        read_only: false,
+    });
+    spec.env.insert(ENV_RUNNER_BYTECODE.into(), "1".into());
     let python_path = match docker.env.get("PYTHONPATH") {
         Some(theirs) if !theirs.is_empty() => format!("{CONTAINER_RUNNER_DIR}:{theirs}"),
         _ => CONTAINER_RUNNER_DIR.to_owned(),
@@ -240,6 +254,29 @@ pub(crate) fn materialize_runner() -> Result<PathBuf, SessionError> {
     }
     let dir = write_runner()?;
     Ok(DIR.get_or_init(|| dir).clone())
+}
+
+/// Where containers of one environment keep the compiled runner (`<runner>.pycache/<env>`),
+/// mounted writable over the runner package's `__pycache__`: the runner's mount is read-only,
+/// so without it every container start compiles the runner again (about 20 ms of CPU). One
+/// folder per environment, so no environment runs bytecode another wrote; open to every user
+/// (a container's user is its own, its capabilities dropped) but reached only through the
+/// user's private cache.
+fn runner_bytecode_dir(runner: &Path, env_hash: &str) -> Result<PathBuf, SessionError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = runner.with_extension("pycache").join(env_hash);
+    let make = || -> std::io::Result<()> {
+        // The mount point, inside the read-only runner folder.
+        std::fs::create_dir_all(runner.join("berth").join("__pycache__"))?;
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+    };
+    make().map_err(|source| SessionError::Cache {
+        what: "the compiled Python runner",
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
 }
 
 /// Writes the embedded runner once into the user's cache, if not there already.

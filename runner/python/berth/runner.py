@@ -768,6 +768,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _only_runner_bytecode() -> None:
+    """Puts back the interpreter's bytecode setting (`PYTHONDONTWRITEBYTECODE`, `-B`) that
+    `berth/__init__.py` lifted for the runner's own modules: node code is never compiled to
+    files it did not ask for."""
+    sys.dont_write_bytecode = bool(sys.flags.dont_write_bytecode)
+
+
 def main(argv: Optional[Iterable[str]] = None) -> int:
     stop = StopFlag()
     stop.install()
@@ -783,6 +790,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     if args.serve:
         from .serve import parse_and_serve
 
+        _only_runner_bytecode()
         watch_owner(
             os.environ.get(ENV_OWNER_LOCK), stop.request, lambda m: print(m, file=sys.stderr)
         )
@@ -796,6 +804,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     except SpecError as exc:
         print(f"berth: invalid node spec: {exc}", file=sys.stderr, flush=True)
         return 1
+    _only_runner_bytecode()
     runner = Runner(spec, stop)
     watch_owner(os.environ.get(ENV_OWNER_LOCK), stop.request, runner.log)
     return runner.run()
