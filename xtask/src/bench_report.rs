@@ -822,8 +822,8 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         page,
         "- Compare cases within one run, not across runs or days: this VM's CPUs change under \
            it. The same build's floor, raw iceoryx2 polling round trip at 64 B (Transport), \
-           took 1.38 µs on 2026-12-03 and 5.14 µs on 2026-12-04, and a Python node's back-to-back \
-           round trip 8.65 and 55.4 µs; swapping in the runner of the earlier day, on the later \
+           took 1.38 µs in the full run of 2026-12-03 and 5.14 µs in one of 2026-12-04, and a \
+           Python node's back-to-back round trip 8.65 and 55.4 µs; swapping in the runner of the earlier day, on the later \
            one, gave 54.6 and 55.1 µs against 37.9 and 62.5 µs, so the machine moved, not \
            Berth. Event wake-ups went the other way (raw event-woken round trip 60.6 → 48.1 µs).\n\
          - The machine has few CPUs: whether two threads that hand a frame to each other run \
