@@ -22,7 +22,7 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
-use berth::{Session, SessionOptions};
+use berth::SessionOptions;
 use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset, place_all_threads};
 use berth_benches::cpu::CpuMeter;
 use berth_benches::peers::{Iox2Echo, SocketEcho, Stream};
@@ -42,30 +42,21 @@ const OS_PLACED: [(Pacing, &str); 2] = [
 
 /// Runs the back-to-back and paced cases, then the pinned paced case, of a case whose round
 /// trip is `round_trip`.
-fn bench_case<S>(
+fn bench_case(
     group: &mut Group<'_>,
-    subject: &RefCell<S>,
     (name, label): (&str, &str),
     pacing: Pacing,
-    node_cpu: impl Fn(&mut S) -> Option<Duration>,
-    round_trip: impl Fn(&mut S),
+    mut node_cpu: impl FnMut() -> Option<Duration>,
+    mut round_trip: impl FnMut(),
 ) {
     per_frame(group, pacing);
     let mut meter = CpuMeter::default();
     group.bench_function(BenchmarkId::new(name, label), |b| {
-        b.iter_custom(|iters| {
-            meter.measure(&mut || node_cpu(&mut subject.borrow_mut()), || {
-                pacing.run(iters, || round_trip(&mut subject.borrow_mut()))
-            })
-        })
+        b.iter_custom(|iters| meter.measure(&mut node_cpu, || pacing.run(iters, &mut round_trip)))
     });
     if pacing == Pacing::Paced {
         meter.save(&format!("node_roundtrip/{name}/{label}"));
     }
-}
-
-fn session_trip(frame: &[f32]) -> impl Fn(&mut Session) + '_ {
-    move |session| pipelines::round_trip(session, frame)
 }
 
 fn session_cases(
@@ -81,16 +72,10 @@ fn session_cases(
         ..SessionOptions::default()
     };
     let session = RefCell::new(pipelines::start(rt, pipeline, options()).expect("session"));
+    let node_cpu = || pipelines::nodes_cpu(&mut session.borrow_mut());
+    let trip = || pipelines::round_trip(&mut session.borrow_mut(), &frame);
     for (pacing, label) in OS_PLACED {
-        let id = (name, label);
-        bench_case(
-            group,
-            &session,
-            id,
-            pacing,
-            pipelines::nodes_cpu,
-            session_trip(&frame),
-        );
+        bench_case(group, (name, label), pacing, node_cpu, trip);
     }
     pipelines::stop(rt, session.into_inner()).expect("clean stop");
 
@@ -106,53 +91,45 @@ fn session_cases(
         assert_eq!(cpus, pinned_cpuset(), "node process {pid} is not pinned");
     }
     let session = RefCell::new(session);
-    let id = (name, "paced_pinned");
-    bench_case(
-        group,
-        &session,
-        id,
-        Pacing::Paced,
-        pipelines::nodes_cpu,
-        session_trip(&frame),
-    );
+    let node_cpu = || pipelines::nodes_cpu(&mut session.borrow_mut());
+    let trip = || pipelines::round_trip(&mut session.borrow_mut(), &frame);
+    bench_case(group, (name, "paced_pinned"), Pacing::Paced, node_cpu, trip);
     pipelines::stop(rt, session.into_inner()).expect("clean stop");
 }
 
 /// The CPU time so far of the peer process `pid`.
-fn peer_cpu(pid: u32) -> impl Fn(&mut ()) -> Option<Duration> {
+fn peer_cpu(pid: u32) -> impl Fn() -> Option<Duration> {
     let peer = berth_resources::for_process(pid).expect("the peer runs");
-    move |()| Some(peer.sample().expect("the peer runs").cpu)
+    move || Some(peer.sample().expect("the peer runs").cpu)
 }
 
 fn socket_cases(group: &mut Group<'_>, name: &str, stream: Stream) {
-    let echo = RefCell::new(SocketEcho::start(stream, &frame_bytes()).expect("socket echo"));
-    let pid = echo.borrow().pid();
-    let none = RefCell::new(());
-    let trip = |(): &mut ()| echo.borrow_mut().round_trip().expect("socket round trip");
+    let mut echo = SocketEcho::start(stream, &frame_bytes()).expect("socket echo");
+    let pid = echo.pid();
     for (pacing, label) in OS_PLACED {
-        bench_case(group, &none, (name, label), pacing, peer_cpu(pid), trip);
+        bench_case(group, (name, label), pacing, peer_cpu(pid), || {
+            echo.round_trip().expect("socket round trip")
+        });
     }
     {
         let _pin = pin_current_thread(PINNED_CPU).expect("pin the bench thread");
         place_all_threads(pid, Some(PINNED_CPU)).expect("pin the peer");
         let id = (name, "paced_pinned");
-        bench_case(group, &none, id, Pacing::Paced, peer_cpu(pid), trip);
+        bench_case(group, id, Pacing::Paced, peer_cpu(pid), || {
+            echo.round_trip().expect("socket round trip")
+        });
     }
-    echo.into_inner().stop().expect("socket echo stops cleanly");
+    echo.stop().expect("socket echo stops cleanly");
 }
 
 fn iox2_cases(group: &mut Group<'_>, name: &str, spin: bool) {
     let bytes = frame_bytes();
-    let echo = RefCell::new(Iox2Echo::start(spin, bytes.len()).expect("raw iceoryx2 echo"));
-    let pid = echo.borrow().pid();
-    let none = RefCell::new(());
-    let trip = |(): &mut ()| {
-        echo.borrow_mut()
-            .round_trip(&bytes)
-            .expect("iceoryx2 round trip")
-    };
+    let mut echo = Iox2Echo::start(spin, bytes.len()).expect("raw iceoryx2 echo");
+    let pid = echo.pid();
     for (pacing, label) in OS_PLACED {
-        bench_case(group, &none, (name, label), pacing, peer_cpu(pid), trip);
+        bench_case(group, (name, label), pacing, peer_cpu(pid), || {
+            echo.round_trip(&bytes).expect("iceoryx2 round trip")
+        });
     }
     if spin {
         // Two pollers sharing one CPU only take turns at the scheduler's pace; not measured.
@@ -163,11 +140,11 @@ fn iox2_cases(group: &mut Group<'_>, name: &str, spin: bool) {
         let _pin = pin_current_thread(PINNED_CPU).expect("pin the bench thread");
         place_all_threads(pid, Some(PINNED_CPU)).expect("pin the peer");
         let id = (name, "paced_pinned");
-        bench_case(group, &none, id, Pacing::Paced, peer_cpu(pid), trip);
+        bench_case(group, id, Pacing::Paced, peer_cpu(pid), || {
+            echo.round_trip(&bytes).expect("iceoryx2 round trip")
+        });
     }
-    echo.into_inner()
-        .stop()
-        .expect("raw iceoryx2 echo stops cleanly");
+    echo.stop().expect("raw iceoryx2 echo stops cleanly");
 }
 
 fn node_roundtrip(c: &mut Criterion) {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use berth::{Session, SessionOptions, TransportConfig, monotonic_ns};
 use berth_benches::affinity::pin_current_thread;
-use berth_benches::cpu::thread_cpu;
+use berth_benches::cpu::CpuMeter;
 use berth_benches::peers::{SocketEcho, Stream};
 use berth_benches::pipelines::{self, PYTHON_NODE};
 use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame};
@@ -94,13 +94,8 @@ struct Case {
     in_us: Vec<u64>,
     out_us: Vec<u64>,
     send_us: Vec<u64>,
-    /// The bench thread's CPU and wall time inside the timed calls.
-    wall: Duration,
-    host_cpu: Duration,
-    /// The node's CPU time and the clock at the first call's start and the latest call's
-    /// end (the node's counter may tick coarsely, so it is read over the whole case).
-    first: Option<(Instant, Duration)>,
-    last: Option<(Instant, Duration)>,
+    /// The node's and the bench thread's CPU over the case.
+    cpu: CpuMeter,
 }
 
 impl Case {
@@ -111,22 +106,12 @@ impl Case {
         node_cpu: &mut dyn FnMut() -> Duration,
         round_trip: &mut dyn FnMut(&mut Self),
     ) -> Duration {
-        let node0 = node_cpu();
-        let (wall0, host0) = (Instant::now(), thread_cpu());
-        self.first.get_or_insert((wall0, node0));
-        let timed = Pacing::Paced.run(iters, || round_trip(self));
-        self.host_cpu += thread_cpu() - host0;
-        let end = Instant::now();
-        self.wall += end - wall0;
-        self.last = Some((end, node_cpu()));
+        let mut cpu = std::mem::take(&mut self.cpu);
+        let timed = cpu.measure(&mut || Some(node_cpu()), || {
+            Pacing::Paced.run(iters, || round_trip(self))
+        });
+        self.cpu = cpu;
         timed
-    }
-
-    fn node_cpu(&self) -> (Duration, Duration) {
-        match (self.first, self.last) {
-            (Some((t0, c0)), Some((t1, c1))) => (c1.saturating_sub(c0), t1 - t0),
-            _ => (Duration::ZERO, Duration::from_secs(1)),
-        }
     }
 
     /// Only the measured frames (Criterion's warm-up calls come first).
@@ -149,8 +134,7 @@ impl Case {
         if self.rt_us.is_empty() {
             return None;
         }
-        let pct = |cpu: Duration, wall: Duration| 100.0 * cpu.as_secs_f64() / wall.as_secs_f64();
-        let (node_cpu, node_wall) = self.node_cpu();
+        let (node_cpu, host_cpu) = self.cpu.shares()?;
         let summary = json!({
             "case": name,
             "frames": self.rt_us.len(),
@@ -159,8 +143,8 @@ impl Case {
             "in_p50_us": median(&mut self.in_us),
             "out_p50_us": median(&mut self.out_us),
             "send_p50_us": median(&mut self.send_us),
-            "host_cpu_pct": pct(self.host_cpu, self.wall),
-            "node_cpu_pct": pct(node_cpu, node_wall),
+            "host_cpu_pct": host_cpu,
+            "node_cpu_pct": node_cpu,
         });
         Some(summary)
     }

@@ -27,12 +27,13 @@ pub fn cpu_file(id: &str) -> PathBuf {
 
 /// CPU readings over a case: the node's counter and the clock at the first timed call's start
 /// and the latest one's end (a counter may tick coarsely, so it is read over the whole case),
-/// and the bench thread's CPU inside the timed calls.
+/// and the bench thread's CPU and wall time inside the timed calls.
 #[derive(Debug, Default)]
 pub struct CpuMeter {
     first: Option<(Instant, Option<Duration>)>,
     last: Option<(Instant, Option<Duration>)>,
     host: Duration,
+    timed: Duration,
 }
 
 impl CpuMeter {
@@ -48,18 +49,21 @@ impl CpuMeter {
         self.first.get_or_insert((start, before));
         let out = timed();
         self.host += thread_cpu().saturating_sub(host);
-        self.last = Some((Instant::now(), node()));
+        let end = Instant::now();
+        self.timed += end - start;
+        self.last = Some((end, node()));
         out
     }
 
-    /// `(node, bench thread)` in % of one CPU over the case's wall time; `None` before any
-    /// call.
+    /// `(node, bench thread)` in % of one CPU: the node's over the case's wall time, the
+    /// thread's over its timed calls; `None` before any call.
     pub fn shares(&self) -> Option<(Option<f64>, f64)> {
         let ((t0, n0), (t1, n1)) = (self.first?, self.last?);
-        let wall = (t1 - t0).as_secs_f64().max(1e-9);
-        let pct = |cpu: Duration| 100.0 * cpu.as_secs_f64() / wall;
-        let node = n0.zip(n1).map(|(a, b)| pct(b.saturating_sub(a)));
-        Some((node, pct(self.host)))
+        let pct = |cpu: Duration, wall: Duration| {
+            100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+        };
+        let node = n0.zip(n1).map(|(a, b)| pct(b.saturating_sub(a), t1 - t0));
+        Some((node, pct(self.host, self.timed)))
     }
 
     /// Writes the shares to [`cpu_file`]`(id)` and prints them.
