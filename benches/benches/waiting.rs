@@ -3,14 +3,24 @@
 //! echo over a Unix stream socket in the same run. Every case reports its CPU cost beside its
 //! latency, and where the round trip's time goes.
 //!
-//! Strategies (`TransportConfig`):
+//! Strategies (`TransportConfig`, and the iceoryx2 transport's `Doorbell`):
 //! - `event`: readers poll `spin` (50 µs), then sleep on iceoryx2's event (two wake-ups a
 //!   round trip: the node's for the frame, the host's for the reply);
+//! - `fifo`: the same, sleeping on a doorbell (a named pipe per reader) instead of the event;
 //! - `reply_spin`: the host, having sent, polls for the reply up to twice the recent median
 //!   round trip (`reply_spin`, at most 1 ms) — no host wake-up;
 //! - `anticipate`: the node's runner learns the input's period, sleeps until `anticipate`
 //!   (300 µs) before the next frame is due and polls for it — no node wake-up;
-//! - `both`; `both_split`: both, with the host thread on CPU 0 and the node on CPU 1.
+//! - `both`; `both_split`: both, with the host thread on CPU 0 and the node on CPU 1;
+//!   `both_event`: both, woken by iceoryx2's event.
+//!
+//! Cases other than `event`, `fifo` and `both_event` use the transport's default doorbell.
+//!
+//! `doorbells/<waiting>/<doorbell>`: the two doorbells side by side, for a comparison that the
+//! machine's drift between cases cannot skew: a session of each, started together, their
+//! frames alternating in every 20 ms slot (which one goes first alternates too), with event
+//! wake-ups only (`event_only`) and with the default waiting (`both`). CPU: each node's, and
+//! the bench thread's CPU during that session's round trips.
 //!
 //! The node (`BenchStamp`) writes `CLOCK_MONOTONIC` at `process()` entry into the frame, so each
 //! round trip splits into *in* (host send → node `process()`: the host's send, the node's
@@ -24,47 +34,39 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use berth::{Session, SessionOptions, TransportConfig, monotonic_ns};
 use berth_benches::affinity::pin_current_thread;
-use berth_benches::cpu::CpuMeter;
+use berth_benches::cpu::{CpuMeter, thread_cpu};
 use berth_benches::peers::{SocketEcho, Stream};
 use berth_benches::pipelines::{self, PYTHON_NODE};
 use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame};
 use berth_benches::{docker, frame, frame_bytes, leaks, runtime};
+use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
 use berth_resources::Sampler;
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use serde_json::json;
 
 const STAMP_NODE: &str = "BenchStamp";
 
-/// A strategy: its name, `reply_spin`, `anticipate`, and whether the host thread and the node
-/// get a CPU each (host on CPU 0, node on CPU 1) rather than where the OS places them.
-const STRATEGIES: [(&str, Duration, Duration, bool); 5] = [
-    ("event", Duration::ZERO, Duration::ZERO, false),
-    (
-        "reply_spin",
-        Duration::from_millis(1),
-        Duration::ZERO,
-        false,
-    ),
-    (
-        "anticipate",
-        Duration::ZERO,
-        Duration::from_micros(300),
-        false,
-    ),
-    (
-        "both",
-        Duration::from_millis(1),
-        Duration::from_micros(300),
-        false,
-    ),
-    (
-        "both_split",
-        Duration::from_millis(1),
-        Duration::from_micros(300),
-        true,
-    ),
+/// A strategy: its name, `reply_spin`, `anticipate`, whether the host thread and the node get
+/// a CPU each (host on CPU 0, node on CPU 1) rather than where the OS places them, and the
+/// doorbell (`None`: the transport's default).
+type Strategy = (&'static str, Duration, Duration, bool, Option<Doorbell>);
+
+const SPIN: Duration = Duration::from_millis(1);
+const AHEAD: Duration = Duration::from_micros(300);
+const NONE: Duration = Duration::ZERO;
+
+const STRATEGIES: [Strategy; 7] = [
+    ("event", NONE, NONE, false, Some(Doorbell::Event)),
+    ("fifo", NONE, NONE, false, Some(Doorbell::Fifo)),
+    ("reply_spin", SPIN, NONE, false, None),
+    ("anticipate", NONE, AHEAD, false, None),
+    ("both", SPIN, AHEAD, false, None),
+    ("both_split", SPIN, AHEAD, true, None),
+    ("both_event", SPIN, AHEAD, false, Some(Doorbell::Event)),
 ];
 
 /// The node's CPU time so far (its process or container), as the session measures it.
@@ -129,13 +131,21 @@ impl Case {
     }
 
     /// `None` when the case did not run (filtered out on the command line).
-    fn summary(mut self, name: &str) -> Option<serde_json::Value> {
+    fn summary(self, name: &str) -> Option<serde_json::Value> {
+        let (node_cpu, host_cpu) = self.cpu.shares()?;
+        let mut summary = self.latencies(name)?;
+        summary["host_cpu_pct"] = json!(host_cpu);
+        summary["node_cpu_pct"] = json!(node_cpu);
+        Some(summary)
+    }
+
+    /// The measured frames' latencies; `None` when the case did not run.
+    fn latencies(mut self, name: &str) -> Option<serde_json::Value> {
         self.keep_measured();
         if self.rt_us.is_empty() {
             return None;
         }
-        let (node_cpu, host_cpu) = self.cpu.shares()?;
-        let summary = json!({
+        Some(json!({
             "case": name,
             "frames": self.rt_us.len(),
             "p50_us": percentile(&mut self.rt_us, 0.5),
@@ -143,10 +153,7 @@ impl Case {
             "in_p50_us": median(&mut self.in_us),
             "out_p50_us": median(&mut self.out_us),
             "send_p50_us": median(&mut self.send_us),
-            "host_cpu_pct": host_cpu,
-            "node_cpu_pct": node_cpu,
-        });
-        Some(summary)
+        }))
     }
 }
 
@@ -186,9 +193,13 @@ fn session_cases(
     let frame = frame();
     let mut group = c.benchmark_group("waiting");
     per_frame(&mut group, Pacing::Paced);
-    for (strategy, reply_spin, anticipate, split) in STRATEGIES {
+    for (strategy, reply_spin, anticipate, split, doorbell) in STRATEGIES {
         let _pin = split.then(|| pin_current_thread(0).expect("pin the bench thread"));
         let options = SessionOptions {
+            transport: doorbell.map(|d| {
+                Arc::new(Iceoryx2Transport::new().with_doorbell(d))
+                    as Arc<dyn berth_transport::Transport>
+            }),
             cpuset: split.then(|| "1".to_owned()),
             images: image.map(docker::fixed_image),
             transport_config: TransportConfig {
@@ -235,6 +246,100 @@ fn session_cases(
     group.finish();
 }
 
+/// Summaries `doorbell_pairs` pushes per target: two waiting modes, two doorbells.
+const DOORBELL_CASES: usize = 4;
+
+/// Event and FIFO doorbells side by side (module docs), for one target; pushes a summary per
+/// waiting mode and doorbell.
+fn doorbell_pairs(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    target: &str,
+    yaml: &str,
+    image: Option<&str>,
+    results: &mut Vec<serde_json::Value>,
+) {
+    const DOORBELLS: [Doorbell; 2] = [Doorbell::Event, Doorbell::Fifo];
+    let pipeline = pipelines::pipeline(&yaml.replace(PYTHON_NODE, STAMP_NODE)).expect("pipeline");
+    let frame = frame();
+    let mut group = c.benchmark_group("waiting");
+    per_frame(&mut group, Pacing::Paced);
+    for (waiting, reply_spin, anticipate) in [("event_only", NONE, NONE), ("both", SPIN, AHEAD)] {
+        let mut sessions: Vec<Session> = DOORBELLS
+            .iter()
+            .map(|&doorbell| {
+                let options = SessionOptions {
+                    transport: Some(Arc::new(Iceoryx2Transport::new().with_doorbell(doorbell))),
+                    images: image.map(docker::fixed_image),
+                    transport_config: TransportConfig {
+                        reply_spin,
+                        anticipate,
+                        ..TransportConfig::default()
+                    },
+                    ..SessionOptions::default()
+                };
+                pipelines::start(rt, &pipeline, options).expect("session")
+            })
+            .collect();
+        let mut cases: [Case; 2] = Default::default();
+        // CPU over the case, as `CpuMeter` reads it: each node's counter at the first call's
+        // start and the latest call's end (a process's ticks every 10 ms), and the bench
+        // thread's CPU during each session's round trips over the calls' wall time.
+        let mut host_cpu = [Duration::ZERO; 2];
+        let mut first: Option<(Instant, Vec<Duration>)> = None;
+        let mut last: Option<(Instant, Vec<Duration>)> = None;
+        let mut timed_wall = Duration::ZERO;
+        let mut slot = 0usize;
+        group.bench_function(
+            BenchmarkId::new(format!("doorbells/{target}"), waiting),
+            |b| {
+                b.iter_custom(|iters| {
+                    let before: Vec<Duration> = sessions.iter_mut().map(node_cpu).collect();
+                    let started = Instant::now();
+                    first.get_or_insert((started, before));
+                    let timed = Pacing::Paced.run(iters, || {
+                        slot += 1;
+                        for turn in 0..2 {
+                            let k = (slot + turn) % 2;
+                            let cpu = thread_cpu();
+                            let (rt_ns, in_ns, out_ns, send_ns) =
+                                stamped_round_trip(&mut sessions[k], &frame);
+                            host_cpu[k] += thread_cpu().saturating_sub(cpu);
+                            let case = &mut cases[k];
+                            case.rt_us.push(rt_ns);
+                            case.in_us.push(in_ns);
+                            case.out_us.push(out_ns);
+                            case.send_us.push(send_ns);
+                        }
+                    });
+                    let ended = Instant::now();
+                    timed_wall += ended - started;
+                    last = Some((ended, sessions.iter_mut().map(node_cpu).collect()));
+                    timed
+                })
+            },
+        );
+        let pct =
+            |d: Duration, wall: Duration| 100.0 * d.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+        for (k, case) in cases.into_iter().enumerate() {
+            let name = format!("doorbells/{target}/{waiting}/{}", DOORBELLS[k].as_str());
+            let (Some((t0, n0)), Some((t1, n1))) = (&first, &last) else {
+                continue;
+            };
+            if let Some(mut summary) = case.latencies(&name) {
+                summary["node_cpu_pct"] = json!(pct(n1[k].saturating_sub(n0[k]), *t1 - *t0));
+                summary["host_cpu_pct"] = json!(pct(host_cpu[k], timed_wall));
+                eprintln!("waiting/{name}: {summary}");
+                results.push(summary);
+            }
+        }
+        for session in sessions {
+            pipelines::stop(rt, session).expect("clean stop");
+        }
+    }
+    group.finish();
+}
+
 fn socket_case(c: &mut Criterion, results: &mut Vec<serde_json::Value>) {
     let mut echo = SocketEcho::start(Stream::Unix, &frame_bytes()).expect("socket echo");
     let mut group = c.benchmark_group("waiting");
@@ -271,11 +376,20 @@ fn waiting(c: &mut Criterion) {
         None,
         &mut results,
     );
-    let mut expected = 1 + STRATEGIES.len();
+    doorbell_pairs(
+        c,
+        &rt,
+        "process",
+        &pipelines::process_yaml(),
+        None,
+        &mut results,
+    );
+    let mut expected = 1 + STRATEGIES.len() + DOORBELL_CASES;
     if let Some(image) = docker::container_image(&rt, "waiting/container/*") {
         let yaml = pipelines::containers_yaml(1);
         session_cases(c, &rt, "container", &yaml, Some(&image), &mut results);
-        expected += STRATEGIES.len();
+        doorbell_pairs(c, &rt, "container", &yaml, Some(&image), &mut results);
+        expected += STRATEGIES.len() + DOORBELL_CASES;
     }
     if results.len() < expected {
         eprintln!("waiting: some cases were filtered out; target/waiting.json is left as it was");

@@ -1,5 +1,6 @@
-//! Writers and readers of one channel: loan, write in place, send, notify; spin, wait, read.
+//! Writers and readers of one channel: loan, write in place, send, ring; spin, wait, read.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,13 +14,22 @@ use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::port::{BackpressureAction, BackpressureInfo, LoanError, SendError};
 use iceoryx2::prelude::*;
 
+use crate::bell::{Bell, Ringer};
 use crate::services::{Ipc, Services, error};
 use crate::wire::WireHeader;
+
+/// How a writer wakes the channel's readers after a send.
+enum Ring {
+    /// iceoryx2's event service.
+    Event(Box<Notifier<Ipc>>),
+    /// Every reader's doorbell (`bell.rs`).
+    Bells(Ringer),
+}
 
 pub(crate) struct Iceoryx2Sender {
     name: ChannelName,
     publisher: Publisher<Ipc, [u8], WireHeader>,
-    notifier: Notifier<Ipc>,
+    ring: Ring,
     next_sequence: u64,
     send_timeout: Duration,
     // Keeps the services open as long as the ports.
@@ -27,10 +37,13 @@ pub(crate) struct Iceoryx2Sender {
 }
 
 impl Iceoryx2Sender {
+    /// A writer of `name`; with `bells`, it rings the doorbells in that folder instead of
+    /// notifying the event service.
     pub(crate) fn new(
         name: ChannelName,
         services: Arc<Services>,
         config: &TransportConfig,
+        bells: Option<PathBuf>,
     ) -> Result<Self, TransportError> {
         let send_timeout = config.send_timeout;
         let publisher = services
@@ -50,15 +63,22 @@ impl Iceoryx2Sender {
             })
             .create()
             .map_err(|e| error("create a publisher", name.as_str(), e))?;
-        let notifier = services
-            .events
-            .notifier_builder()
-            .create()
-            .map_err(|e| error("create a notifier", name.as_str(), e))?;
+        let ring = match bells {
+            Some(dir) => Ring::Bells(
+                Ringer::new(dir).map_err(|e| error("open the doorbells", name.as_str(), e))?,
+            ),
+            None => Ring::Event(Box::new(
+                services
+                    .events(&name)?
+                    .notifier_builder()
+                    .create()
+                    .map_err(|e| error("create a notifier", name.as_str(), e))?,
+            )),
+        };
         Ok(Self {
             name,
             publisher,
-            notifier,
+            ring,
             next_sequence: 0,
             send_timeout,
             _services: services,
@@ -115,9 +135,16 @@ impl FrameSender for Iceoryx2Sender {
             Err(e) => return Err(error("send a sample", self.name.as_str(), e)),
         }
         self.next_sequence += 1;
-        self.notifier
-            .notify()
-            .map_err(|e| error("notify readers", self.name.as_str(), e))?;
+        match &mut self.ring {
+            Ring::Event(notifier) => {
+                notifier
+                    .notify()
+                    .map_err(|e| error("notify readers", self.name.as_str(), e))?;
+            }
+            Ring::Bells(ringer) => ringer
+                .ring()
+                .map_err(|e| error("ring the readers' doorbells", self.name.as_str(), e))?,
+        }
         Ok(header.sequence)
     }
 
@@ -129,37 +156,45 @@ impl FrameSender for Iceoryx2Sender {
 /// Held while a listener is created (see [`Iceoryx2Receiver::new`]).
 static LISTENER_BIND: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// What a reader sleeps on between frames.
+enum Wake {
+    /// iceoryx2's event service.
+    Event(Box<Listener<Ipc>>),
+    /// A doorbell of its own (`bell.rs`).
+    Bell(Bell),
+}
+
 pub(crate) struct Iceoryx2Receiver {
     name: ChannelName,
     subscriber: Subscriber<Ipc, [u8], WireHeader>,
-    listener: Listener<Ipc>,
+    wake: Wake,
     spin: Duration,
     expected: Option<u64>,
     _services: Arc<Services>,
 }
 
 impl Iceoryx2Receiver {
+    /// A reader of `name`; with `bells`, it makes a doorbell in that folder and sleeps on it
+    /// instead of on the event service.
     pub(crate) fn new(
         name: ChannelName,
         services: Arc<Services>,
         config: &TransportConfig,
+        bells: Option<PathBuf>,
     ) -> Result<Self, TransportError> {
+        // The bell comes before the subscriber: a writer that reached this reader finds it.
+        let bell = bells
+            .map(|dir| Bell::create(&dir).map_err(|e| error("make a doorbell", name.as_str(), e)))
+            .transpose()?;
         let subscriber = services
             .data
             .subscriber_builder()
             .buffer_size(config.queue_depth.max(1))
             .create()
             .map_err(|e| error("create a subscriber", name.as_str(), e))?;
-        let listener = {
-            // iceoryx2 binds a listener's socket under a temporary process-wide umask (set,
-            // bind, restore); two binds at once can leave the process with its 0177 for good,
-            // and every folder made afterwards unsearchable. One bind at a time.
-            let _one = LISTENER_BIND.lock().unwrap_or_else(|p| p.into_inner());
-            services
-                .events
-                .listener_builder()
-                .create()
-                .map_err(|e| error("create a listener", name.as_str(), e))?
+        let wake = match bell {
+            Some(bell) => Wake::Bell(bell),
+            None => Wake::Event(Box::new(listener(&services, &name)?)),
         };
         // Attach to the writers that exist already, so their backpressure applies from the start.
         subscriber
@@ -168,12 +203,25 @@ impl Iceoryx2Receiver {
         Ok(Self {
             name,
             subscriber,
-            listener,
+            wake,
             spin: config.spin,
             expected: None,
             _services: services,
         })
     }
+}
+
+/// A listener on the channel's event service.
+fn listener(services: &Services, name: &ChannelName) -> Result<Listener<Ipc>, TransportError> {
+    let events = services.events(name)?;
+    // iceoryx2 binds a listener's socket under a temporary process-wide umask (set, bind,
+    // restore); two binds at once can leave the process with its 0177 for good, and every
+    // folder made afterwards unsearchable. One bind at a time.
+    let _one = LISTENER_BIND.lock().unwrap_or_else(|p| p.into_inner());
+    events
+        .listener_builder()
+        .create()
+        .map_err(|e| error("create a listener", name.as_str(), e))
 }
 
 impl FrameReceiver for Iceoryx2Receiver {
@@ -207,13 +255,23 @@ impl FrameReceiver for Iceoryx2Receiver {
             if now >= deadline {
                 return Ok(None);
             }
-            // Writers notify after every send; a notification that came before we started
-            // waiting is still pending, so nothing is missed between receive() and the wait.
-            match self.listener.timed_wait(|_| {}, deadline - now) {
-                Ok(_) => {}
-                // A signal (e.g. SIGCHLD when a runner exits) interrupted the wait: look again.
-                Err(ListenerWaitError::InterruptSignal) => {}
-                Err(e) => return Err(error("wait for an event", self.name.as_str(), e)),
+            // Writers ring after every send; a ring that came before we started waiting is
+            // still pending, so nothing is missed between receive() and the wait.
+            match &mut self.wake {
+                Wake::Event(listener) => match listener.timed_wait(|_| {}, deadline - now) {
+                    Ok(_) => {}
+                    // A signal (e.g. SIGCHLD when a runner exits) interrupted the wait.
+                    Err(ListenerWaitError::InterruptSignal) => {}
+                    Err(e) => return Err(error("wait for an event", self.name.as_str(), e)),
+                },
+                Wake::Bell(bell) => {
+                    if bell
+                        .wait(deadline - now)
+                        .map_err(|e| error("wait for the doorbell", self.name.as_str(), e))?
+                    {
+                        bell.clear();
+                    }
+                }
             }
         }
     }
@@ -222,16 +280,24 @@ impl FrameReceiver for Iceoryx2Receiver {
         &self.name
     }
 
-    /// The listener's event socket: writers notify it after every send.
+    /// The listener's event socket or the doorbell: writers ring it after every send.
     fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
-        // SAFETY: the descriptor belongs to the listener, which lives as long as `self`; it is
-        // only handed out for readiness polling, never closed or read through this handle.
-        Some(unsafe { self.listener.file_descriptor().native_handle() })
+        match &self.wake {
+            // SAFETY: the descriptor belongs to the listener, which lives as long as `self`;
+            // it is only handed out for readiness polling, never closed or read through this.
+            Wake::Event(listener) => Some(unsafe { listener.file_descriptor().native_handle() }),
+            Wake::Bell(bell) => Some(bell.fd()),
+        }
     }
 
     fn clear_wakes(&mut self) {
-        if let Err(e) = self.listener.try_wait(|_| {}) {
-            tracing::debug!(channel = %self.name, error = ?e, "clearing wake-ups failed");
+        match &mut self.wake {
+            Wake::Event(listener) => {
+                if let Err(e) = listener.try_wait(|_| {}) {
+                    tracing::debug!(channel = %self.name, error = ?e, "clearing wake-ups failed");
+                }
+            }
+            Wake::Bell(bell) => bell.clear(),
         }
     }
 }

@@ -10,6 +10,8 @@ use berth_transport::{
 };
 use iceoryx2::prelude::*;
 
+use crate::Doorbell;
+use crate::bell;
 use crate::channel::{Iceoryx2Receiver, Iceoryx2Sender};
 use crate::resources::{session_config, session_prefix};
 use crate::services::{Ipc, Services, error};
@@ -19,6 +21,7 @@ pub(crate) struct Iceoryx2Session {
     session: SessionId,
     root: String,
     config: TransportConfig,
+    doorbell: Doorbell,
     node: Option<Node<Ipc>>,
     channels: Mutex<HashMap<String, Arc<Services>>>,
     /// Free shared memory when the session opened, in bytes (`None` if it cannot be read).
@@ -47,6 +50,7 @@ impl Iceoryx2Session {
         root: &Path,
         session: &SessionId,
         config: &TransportConfig,
+        doorbell: Doorbell,
     ) -> Result<Self, TransportError> {
         let iox_config = session_config(root, session)?;
         let name =
@@ -61,6 +65,7 @@ impl Iceoryx2Session {
             session: session.clone(),
             root: root.to_string_lossy().into_owned(),
             config: config.clone(),
+            doorbell,
             node: Some(node),
             channels: Mutex::new(HashMap::new()),
             shm_free: free_bytes(SHM_DIR),
@@ -97,6 +102,17 @@ impl Iceoryx2Session {
         })
     }
 
+    /// The folder of `channel`'s doorbells, when the session rings them.
+    fn bells(&self, channel: &ChannelName) -> Option<std::path::PathBuf> {
+        (self.doorbell == Doorbell::Fifo).then(|| {
+            bell::folder(
+                Path::new(&self.root),
+                &session_prefix(&self.session),
+                channel.as_str(),
+            )
+        })
+    }
+
     fn node(&self) -> &Node<Ipc> {
         self.node.as_ref().expect("the node lives until drop")
     }
@@ -122,14 +138,14 @@ impl Iceoryx2Session {
             .map_err(|_| TransportError::NoSuchChannel {
                 channel: channel.to_string(),
             })?;
-        let events = self
-            .node()
-            .service_builder(&name)
-            .event()
-            .open()
-            .map_err(|_| TransportError::NoSuchChannel {
-                channel: channel.to_string(),
-            })?;
+        let events = match self.doorbell {
+            Doorbell::Fifo => None,
+            Doorbell::Event => Some(self.node().service_builder(&name).event().open().map_err(
+                |_| TransportError::NoSuchChannel {
+                    channel: channel.to_string(),
+                },
+            )?),
+        };
         Ok(Arc::new(Services { data, events }))
     }
 }
@@ -156,15 +172,23 @@ impl SessionTransport for Iceoryx2Session {
             .max_nodes(16)
             .create()
             .map_err(|e| error("create the pub-sub service", channel.as_str(), e))?;
-        let events = self
-            .node()
-            .service_builder(&name)
-            .event()
-            .max_notifiers(8)
-            .max_listeners(8)
-            .max_nodes(16)
-            .create()
-            .map_err(|e| error("create the event service", channel.as_str(), e))?;
+        let events = match self.bells(channel) {
+            Some(dir) => {
+                bell::make_folder(&dir)
+                    .map_err(|e| error("make the doorbell folder", channel.as_str(), e))?;
+                None
+            }
+            None => Some(
+                self.node()
+                    .service_builder(&name)
+                    .event()
+                    .max_notifiers(8)
+                    .max_listeners(8)
+                    .max_nodes(16)
+                    .create()
+                    .map_err(|e| error("create the event service", channel.as_str(), e))?,
+            ),
+        };
         self.channels
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -180,6 +204,7 @@ impl SessionTransport for Iceoryx2Session {
             channel.clone(),
             self.services(channel)?,
             &self.config,
+            self.bells(channel),
         )?))
     }
 
@@ -188,6 +213,7 @@ impl SessionTransport for Iceoryx2Session {
             channel.clone(),
             self.services(channel)?,
             &self.config,
+            self.bells(channel),
         )?))
     }
 
@@ -195,6 +221,7 @@ impl SessionTransport for Iceoryx2Session {
         vec![
             ("iceoryx2_prefix".into(), session_prefix(&self.session)),
             ("iceoryx2_root".into(), self.root.clone()),
+            ("iceoryx2_doorbell".into(), self.doorbell.as_str().into()),
         ]
     }
 }

@@ -2,7 +2,8 @@
 
 The host creates every service; the runner only opens them (docs/PROTOCOL.md): each channel is
 a pub-sub service (`[u8]` payload, `FrameHeader` user header, payload alignment 8, safe
-overflow off) plus an event service of the same name.
+overflow off) plus, to wake readers, either an event service of the same name or a doorbell
+folder of named pipes (`bell.py`), as the spec's `iceoryx2_doorbell` says.
 
 The runner's publishers use `AllocationStrategy.Static` with a fixed maximum slice length
 (`max_frame_bytes` for the output). A reader maps a static data segment when it connects, so
@@ -30,6 +31,8 @@ from typing import Any, List, Optional, Tuple
 import iceoryx2 as iox2
 import numpy as np
 
+from .bell import Bell, Ringer
+from .bell import folder as bell_folder
 from .frame import (
     END_OF_STREAM,
     KIND_AUDIO,
@@ -37,7 +40,7 @@ from .frame import (
     FrameHeader,
     monotonic_ns,
 )
-from .spec import DEFAULT_SEND_TIMEOUT_MS
+from .spec import DEFAULT_SEND_TIMEOUT_MS, DOORBELLS
 
 PAYLOAD_ALIGNMENT = 8
 CONTROL_SLICE_LEN = 64 * 1024
@@ -77,16 +80,19 @@ def make_config(prefix: str, root_path: Optional[str]) -> Any:
 
 
 class InputPort:
-    """A subscriber + listener on one input channel."""
+    """A subscriber on one input channel, and what it sleeps on: a doorbell of its own in
+    `bells` (a folder), else a listener on the `event` service."""
 
-    __slots__ = ("name", "service", "event", "subscriber", "listener", "expected", "eos")
+    __slots__ = ("name", "service", "event", "subscriber", "listener", "bell", "expected", "eos")
 
-    def __init__(self, name: str, service: Any, event: Any) -> None:
+    def __init__(self, name: str, service: Any, event: Any, bells: Optional[str] = None) -> None:
         self.name = name
         self.service = service
         self.event = event
+        # The bell comes before the subscriber: a writer that reached this reader finds it.
+        self.bell: Optional[Bell] = Bell(bells) if bells else None
         self.subscriber = service.subscriber_builder().create()
-        self.listener = event.listener_builder().create()
+        self.listener: Any = event.listener_builder().create() if event is not None else None
         # Attach to the existing writers now (PROTOCOL.md): a reader connects on its first
         # has_samples()/receive(), and until then a writer's backpressure cannot hold for it.
         self.subscriber.has_samples()
@@ -95,15 +101,33 @@ class InputPort:
         self.expected: Optional[int] = None
         self.eos = False
 
+    def wait(self, timeout_ms: int) -> None:
+        """Sleeps until the next ring, at most `timeout_ms` (GIL released). Returns at once
+        when a ring is pending, even one for a frame already taken."""
+        if self.bell is not None:
+            self.bell.wait(timeout_ms / 1000)
+        else:
+            self.listener.timed_wait(iox2.Duration.from_millis(timeout_ms))
+
+    def clear(self) -> None:
+        """Takes the pending rings without waiting; look for frames after this, not before."""
+        if self.bell is not None:
+            self.bell.clear()
+        else:
+            self.listener.try_wait()
+
     def close(self) -> None:
         for port in (self.listener, self.subscriber):
             if port is not None:
                 port.delete()
-        self.listener = self.subscriber = self.service = self.event = None
+        if self.bell is not None:
+            self.bell.close()
+        self.listener = self.subscriber = self.service = self.event = self.bell = None
 
 
 class OutputPort:
-    """A publisher + notifier; numbers frames 0, 1, 2, ... and notifies after every send."""
+    """A publisher that numbers frames 0, 1, 2, ... and, after every send, rings its readers'
+    doorbells in `bells` (a folder), else notifies the `event` service."""
 
     __slots__ = (
         "name",
@@ -111,6 +135,7 @@ class OutputPort:
         "event",
         "publisher",
         "notifier",
+        "ringer",
         "sequence",
         "max_bytes",
         "send_timeout_ns",
@@ -127,6 +152,7 @@ class OutputPort:
         event: Any,
         max_slice_len: int,
         send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS,
+        bells: Optional[str] = None,
     ) -> None:
         self.name = name
         self.service = service
@@ -146,7 +172,8 @@ class OutputPort:
         self.partial = 0
         #: Sends that found every reader's queue full and waited for room.
         self.waits = 0
-        self.notifier = event.notifier_builder().create()
+        self.ringer: Optional[Ringer] = Ringer(bells) if bells else None
+        self.notifier: Any = event.notifier_builder().create() if event is not None else None
         self.sequence = 0
         self._loan_raw = (
             getattr(self.publisher, "__loan_slice_uninit", None)
@@ -184,7 +211,14 @@ class OutputPort:
         # reply, the next node of a chain) runs before the notify and the rest of this frame's
         # tail; with nothing else to run here the yield returns at once.
         _yield_cpu()
-        self.notifier.notify()
+        self.ring()
+
+    def ring(self) -> None:
+        """Wakes the readers."""
+        if self.ringer is not None:
+            self.ringer.ring()
+        else:
+            self.notifier.notify()
 
     def _undelivered(self, delivered: int, header_ptr: int, payload_ptr: int) -> None:
         """A send reached fewer readers than are connected: sends it again while it reached
@@ -214,7 +248,7 @@ class OutputPort:
         self.waits += 1
         started = time.monotonic_ns()
         tries = 0
-        self.notifier.notify()  # a reader that sleeps with a full queue: drain it
+        self.ring()  # a reader that sleeps with a full queue: drain it
         while True:
             pause = _RETRY_PAUSE_S[min(tries, len(_RETRY_PAUSE_S) - 1)]
             tries += 1
@@ -238,7 +272,7 @@ class OutputPort:
                     "the node downstream is not reading; fix: make it keep up, or raise "
                     "TransportConfig::send_timeout"
                 )
-            self.notifier.notify()
+            self.ring()
 
     def send_audio(
         self, samples: np.ndarray, sample_rate: int, channels: int, timestamp_ns: int
@@ -299,13 +333,29 @@ class OutputPort:
         for port in (self.notifier, self.publisher):
             if port is not None:
                 port.delete()
+        if self.ringer is not None:
+            self.ringer.close()
         self.notifier = self.publisher = self.service = self.event = self._loan_raw = None
+        self.ringer = None
 
 
 class Channels:
     """The iceoryx2 node and every port a runner uses."""
 
-    def __init__(self, prefix: str, root_path: Optional[str], node_name: str) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        root_path: Optional[str],
+        node_name: str,
+        doorbell: str = "event",
+    ) -> None:
+        if doorbell not in DOORBELLS:
+            raise ValueError(f"unknown iceoryx2_doorbell {doorbell!r}; expected one of {DOORBELLS}")
+        if doorbell == "fifo" and not root_path:
+            raise ValueError("iceoryx2_doorbell 'fifo' needs iceoryx2_root (the bells live there)")
+        self.prefix = prefix
+        self.root_path = root_path
+        self.fifo = doorbell == "fifo"
         self.config = make_config(prefix, root_path)
         self.node: Any = (
             iox2.NodeBuilder.new()
@@ -317,6 +367,13 @@ class Channels:
         self.inputs: List[InputPort] = []
         self.output: Optional[OutputPort] = None
         self.control: Optional[OutputPort] = None
+
+    def _bells(self, name: str) -> Optional[str]:
+        """The doorbell folder of channel `name`, when this session rings doorbells."""
+        if not self.fifo:
+            return None
+        assert self.root_path is not None
+        return bell_folder(self.root_path, self.prefix, name)
 
     def _open(self, name: str) -> "tuple[Any, Any]":
         service_name = iox2.ServiceName.new(name)
@@ -331,6 +388,8 @@ class Channels:
             )
         except Exception as exc:
             raise RuntimeError(f"cannot open pub-sub service {name!r}: {exc!r}") from exc
+        if self.fifo:
+            return service, None
         try:
             event = self.node.service_builder(service_name).event().open()
         except Exception as exc:
@@ -339,7 +398,7 @@ class Channels:
 
     def open_input(self, name: str) -> InputPort:
         service, event = self._open(name)
-        port = InputPort(name, service, event)
+        port = InputPort(name, service, event, self._bells(name))
         self.inputs.append(port)
         return port
 
@@ -347,14 +406,18 @@ class Channels:
         self, name: str, max_frame_bytes: int, send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS
     ) -> OutputPort:
         service, event = self._open(name)
-        self.output = OutputPort(name, service, event, max_frame_bytes, send_timeout_ms)
+        self.output = OutputPort(
+            name, service, event, max_frame_bytes, send_timeout_ms, self._bells(name)
+        )
         return self.output
 
     def open_control(
         self, name: str, send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS
     ) -> OutputPort:
         service, event = self._open(name)
-        self.control = OutputPort(name, service, event, CONTROL_SLICE_LEN, send_timeout_ms)
+        self.control = OutputPort(
+            name, service, event, CONTROL_SLICE_LEN, send_timeout_ms, self._bells(name)
+        )
         return self.control
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ import iceoryx2 as iox2
 import numpy as np
 
 from . import __version__
+from .bell import wait_any
 from .channels import Channels, InputPort, OutputBlocked, OutputPort
 from .data import Audio, RuntimeData
 from .frame import (
@@ -175,7 +176,10 @@ class Runner:
         spec = self.spec
         try:
             self.channels = Channels(
-                spec.iceoryx2_prefix, spec.iceoryx2_root, f"berth-{spec.node_id}"
+                spec.iceoryx2_prefix,
+                spec.iceoryx2_root,
+                f"berth-{spec.node_id}",
+                spec.iceoryx2_doorbell,
             )
             self.control = self.channels.open_control(spec.control, spec.send_timeout_ms)
         except Exception:
@@ -317,8 +321,7 @@ class Runner:
 
     def _receive_single(self, port: InputPort) -> bool:
         receive = port.subscriber.receive
-        wait = port.listener.timed_wait
-        timeout = iox2.Duration.from_millis(WAIT_TIMEOUT_MS)
+        wait = port.wait
         spin_ns = self.spec.spin_us * 1000
         pace = Pace(self.spec.anticipate_us * 1000)
         ahead = _WaitAhead(port) if pace.lead_ns else None
@@ -358,11 +361,10 @@ class Runner:
                             self.anticipated += 1
                             pace.caught(found, max(now, wake))
                     if sample is None:
-                        # Returns at once if a notification is pending (even one for a frame
-                        # already taken while spinning); that costs one extra pass, not
-                        # latency.
+                        # Returns at once if a ring is pending (even one for a frame already
+                        # taken while spinning); that costs one extra pass, not latency.
                         try:
-                            wait(timeout)
+                            wait(WAIT_TIMEOUT_MS)
                         except iox2.ListenerWaitError:
                             _pause_after_wait_error(stop)
                         continue
@@ -403,13 +405,7 @@ class Runner:
         sample.delete()
 
     def _receive_many(self, ports: List[InputPort]) -> bool:
-        waitset = (
-            iox2.WaitSetBuilder.new()
-            .signal_handling_mode(iox2.SignalHandlingMode.Disabled)
-            .create(iox2.ServiceType.Ipc)
-        )
-        guards = [waitset.attach_notification(port.listener) for port in ports]
-        timeout = iox2.Duration.from_millis(WAIT_TIMEOUT_MS)
+        rings = _Rings(ports)
         spin_ns = self.spec.spin_us * 1000
         stop = self.stop
         try:
@@ -425,18 +421,16 @@ class Runner:
                     continue
                 if spin_ns and self._spin_many(ports, spin_ns):
                     continue
-                for port in ports:  # drain notifications, then look once more before blocking
-                    port.listener.try_wait()
+                for port in ports:  # take the rings, then look once more before blocking
+                    port.clear()
                 if any(port.subscriber.has_samples() for port in ports):
                     continue
                 try:
-                    waitset.wait_and_process_with_timeout(timeout)
+                    rings.wait(WAIT_TIMEOUT_MS * 1_000_000)
                 except Exception:
                     _pause_after_wait_error(stop)
         finally:
-            for guard in guards:
-                guard.delete()
-            waitset.delete()
+            rings.close()
         return False
 
     def _spin_many(self, ports: List[InputPort], spin_ns: int) -> bool:
@@ -689,44 +683,79 @@ class Pace:
             self.extra = max(0, self.extra - excess // 2)
 
 
-class _WaitAhead:
-    """Sleeps until shortly before a paced frame is due, woken sooner by its input's event.
+class _Rings:
+    """Sleeps until any of `ports` is rung (GIL released): on their doorbells with `select`, to
+    the microsecond, else on an iceoryx2 `WaitSet` of their listeners, whose timeout rounds up
+    to the next millisecond."""
 
-    The iceoryx2 0.10 bindings' waits are coarse: `Listener.timed_wait` sleeps in steps of
-    several milliseconds and a `WaitSet` timeout rounds up to the next millisecond. So the
-    wait is a `WaitSet` wait of whole milliseconds that ends about a millisecond early, then a
-    plain `time.sleep` for the rest (an event in that last stretch waits for the sleep)."""
+    def __init__(self, ports: List[InputPort]) -> None:
+        self.bells = [port.bell for port in ports if port.bell is not None]
+        self.waitset: Any = None
+        self.guards: List[Any] = []
+        if len(self.bells) < len(ports):
+            self.bells = []
+            self.waitset = (
+                iox2.WaitSetBuilder.new()
+                .signal_handling_mode(iox2.SignalHandlingMode.Disabled)
+                .create(iox2.ServiceType.Ipc)
+            )
+            self.guards = [self.waitset.attach_notification(port.listener) for port in ports]
+
+    @property
+    def precise(self) -> bool:
+        """Whether a wait ends at its timeout, not up to a millisecond later."""
+        return self.waitset is None
+
+    def wait(self, timeout_ns: int) -> None:
+        if self.waitset is None:
+            wait_any(self.bells, timeout_ns / 1e9)
+        else:
+            millis = max(1, timeout_ns // 1_000_000)
+            self.waitset.wait_and_process_with_timeout(iox2.Duration.from_millis(millis))
+
+    def close(self) -> None:
+        for guard in self.guards:
+            guard.delete()
+        if self.waitset is not None:
+            self.waitset.delete()
+        self.guards, self.waitset = [], None
+
+
+class _WaitAhead:
+    """Sleeps until shortly before a paced frame is due, woken sooner by its input's ring.
+
+    A doorbell's wait ends when asked. The iceoryx2 0.10 bindings' waits are coarse:
+    `Listener.timed_wait` sleeps in steps of several milliseconds and a `WaitSet` timeout
+    rounds up to the next millisecond. So with the event service the wait is a `WaitSet` wait
+    of whole milliseconds that ends about a millisecond early, then a plain `time.sleep` for
+    the rest (an event in that last stretch waits for the sleep)."""
 
     SHORT_NS = 1_500_000
-    """At most this long is left to a plain sleep."""
+    """At most this long is left to a plain sleep (event service only)."""
 
     def __init__(self, port: InputPort) -> None:
         self.port = port
-        self.waitset = (
-            iox2.WaitSetBuilder.new()
-            .signal_handling_mode(iox2.SignalHandlingMode.Disabled)
-            .create(iox2.ServiceType.Ipc)
-        )
-        self.guard = self.waitset.attach_notification(port.listener)
+        self.rings = _Rings([port])
 
     def wait(self, left_ns: int, stop: StopFlag) -> bool:
-        """Waits up to about `left_ns`; True when it was a plain sleep (no wake-up)."""
-        if left_ns <= self.SHORT_NS:
+        """Waits up to about `left_ns`; True when a frame came before polling began: it waited
+        for a plain sleep to end (event service), or rang the doorbell during the sleep, so
+        it paid a wake-up the polling was meant to save."""
+        precise = self.rings.precise
+        if left_ns <= self.SHORT_NS and not precise:
             time.sleep(left_ns / 1e9)
             return True
-        self.port.listener.try_wait()  # wake-ups of frames already taken
+        self.port.clear()  # rings of frames already taken
         if self.port.subscriber.has_samples():
             return False
-        millis = (left_ns - self.SHORT_NS // 3) // 1_000_000
         try:
-            self.waitset.wait_and_process_with_timeout(iox2.Duration.from_millis(millis))
+            self.rings.wait(left_ns if precise else left_ns - self.SHORT_NS // 3)
         except Exception:
             _pause_after_wait_error(stop)
-        return False
+        return precise and self.port.subscriber.has_samples()
 
     def close(self) -> None:
-        self.guard.delete()
-        self.waitset.delete()
+        self.rings.close()
 
 
 def _has_coroutines(node_class: type) -> bool:

@@ -32,7 +32,7 @@ import iceoryx2 as iox2
 from .channels import Channels, OutputPort
 from .frame import END_OF_STREAM, KIND_CONTROL, FrameHeader, monotonic_ns
 from .runner import WAIT_TIMEOUT_MS, Runner, StopFlag, ready_message
-from .spec import NodeSpec, SpecError, checked, load
+from .spec import NodeSpec, SpecError, checked, doorbell, load
 
 JOIN_TIMEOUT_S = 5.0
 """How long a stopping server waits for each instance to finish."""
@@ -49,6 +49,7 @@ class ServeSpec:
     control: str
     iceoryx2_prefix: str
     iceoryx2_root: Optional[str] = None
+    iceoryx2_doorbell: str = "event"
 
     @classmethod
     def parse(cls, text: str) -> "ServeSpec":
@@ -61,6 +62,7 @@ class ServeSpec:
             control=raw["control"],
             iceoryx2_prefix=raw["iceoryx2_prefix"],
             iceoryx2_root=root if isinstance(root, str) and root else None,
+            iceoryx2_doorbell=doorbell(raw, "serve spec"),
         )
 
 
@@ -102,7 +104,10 @@ class Server:
         spec = self.spec
         try:
             self.channels = Channels(
-                spec.iceoryx2_prefix, spec.iceoryx2_root, f"berth-serve-{spec.name}"
+                spec.iceoryx2_prefix,
+                spec.iceoryx2_root,
+                f"berth-serve-{spec.name}",
+                spec.iceoryx2_doorbell,
             )
             self.control = self.channels.open_control(spec.control)
             commands = self.channels.open_input(spec.commands)
@@ -113,14 +118,13 @@ class Server:
         self.send(ready_message())
         self.log(f"serving {spec.name}: commands on {spec.commands!r}")
         receive = commands.subscriber.receive
-        wait = commands.listener.timed_wait
-        timeout = iox2.Duration.from_millis(WAIT_TIMEOUT_MS)
+        wait = commands.wait
         try:
             while not self.stop.requested:
                 sample = receive()
                 if sample is None:
                     try:
-                        wait(timeout)
+                        wait(WAIT_TIMEOUT_MS)
                     except iox2.ListenerWaitError:
                         time.sleep(0.001)
                     self._reap()

@@ -30,6 +30,21 @@ def load(text: str, what: str) -> Dict[str, Any]:
     return raw
 
 
+DOORBELLS = ("event", "fifo")
+"""How writers wake readers (`iceoryx2_doorbell`): iceoryx2's event service, or named pipes."""
+
+
+def doorbell(raw: Dict[str, Any], what: str) -> str:
+    """The spec's `iceoryx2_doorbell` (how writers wake readers; "event" when absent)."""
+    value = raw.get("iceoryx2_doorbell") or "event"
+    if value not in DOORBELLS:
+        raise SpecError(
+            f"{what} field 'iceoryx2_doorbell' must be one of {', '.join(DOORBELLS)} "
+            f"(got {value!r}); the host and this runner are of different Berth versions"
+        )
+    return str(value)
+
+
 def checked(raw: Dict[str, Any], schema_name: str, what: str) -> Dict[str, Any]:
     """`raw`, once it fits the contract's schema `schema_name` and carries the transport field
     this runner needs (`iceoryx2_prefix`)."""
@@ -54,6 +69,8 @@ class NodeSpec:
     iceoryx2_prefix: str
     params: Dict[str, Any] = field(default_factory=dict)
     iceoryx2_root: Optional[str] = None
+    #: How writers wake readers: "event" (iceoryx2's event service) or "fifo" (`bell.py`).
+    iceoryx2_doorbell: str = "event"
     node_dirs: List[str] = field(default_factory=list)
     spin_us: int = DEFAULT_SPIN_US
     #: How long before a steadily paced input's next frame is due the runner polls for it
@@ -99,6 +116,7 @@ class NodeSpec:
             iceoryx2_prefix=raw["iceoryx2_prefix"],
             params=dict(raw.get("params") or {}),
             iceoryx2_root=raw.get("iceoryx2_root") or None,
+            iceoryx2_doorbell=doorbell(raw, "node spec"),
             node_dirs=list(raw.get("node_dirs") or []),
             spin_us=number("spin_us", DEFAULT_SPIN_US),
             anticipate_us=number("anticipate_us", 0),

@@ -37,6 +37,7 @@ def make_host(tmp_path: Any, caplog: Any) -> Iterator[Callable[..., Host]]:
     assert lost == []
 
 
-@pytest.fixture
-def host(make_host: Callable[..., Host]) -> Host:
-    return make_host()
+@pytest.fixture(params=["event", "fifo"])
+def host(make_host: Callable[..., Host], request: Any) -> Host:
+    """A host of either way of waking readers: iceoryx2's event service, or doorbells."""
+    return make_host(doorbell=request.param)

@@ -5,6 +5,7 @@ import ctypes
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import iceoryx2 as iox2
 import numpy as np
 
+from berth.bell import Bell, Ringer
+from berth.bell import folder as bell_folder
 from berth.frame import (
     END_OF_STREAM,
     KIND_AUDIO,
@@ -58,10 +61,14 @@ class Frame:
 
 
 class Channel:
-    """One pub-sub service + event service of the same name, created like the host does."""
+    """One pub-sub service + event service of the same name (or, with `bells`, the folder of
+    the channel's doorbells), created like the host does."""
 
-    def __init__(self, node: Any, name: str, queue_depth: int) -> None:
+    def __init__(
+        self, node: Any, name: str, queue_depth: int, bells: Optional[str] = None
+    ) -> None:
         self.name = name
+        self.bells = bells
         service_name = iox2.ServiceName.new(name)
         self.service = (
             node.service_builder(service_name)
@@ -74,11 +81,17 @@ class Channel:
             .max_publishers(2)
             .create()
         )
-        self.event = node.service_builder(service_name).event().create()
+        self.event: Any = None
+        if bells:
+            os.makedirs(bells, mode=0o700, exist_ok=True)
+        else:
+            self.event = node.service_builder(service_name).event().create()
         self.publisher: Any = None
         self.notifier: Any = None
+        self.ringer: Optional[Ringer] = None
         self.subscriber: Any = None
         self.listener: Any = None
+        self.bell: Optional[Bell] = None
         self.sequence = 0
 
     def writer(self, max_frame_bytes: int) -> "Channel":
@@ -89,12 +102,18 @@ class Channel:
             .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
             .create()
         )
-        self.notifier = self.event.notifier_builder().create()
+        if self.bells:
+            self.ringer = Ringer(self.bells)
+        else:
+            self.notifier = self.event.notifier_builder().create()
         return self
 
     def reader(self) -> "Channel":
+        if self.bells:
+            self.bell = Bell(self.bells)
         self.subscriber = self.service.subscriber_builder().create()
-        self.listener = self.event.listener_builder().create()
+        if not self.bells:
+            self.listener = self.event.listener_builder().create()
         self.subscriber.has_samples()  # attach to existing writers (PROTOCOL.md)
         return self
 
@@ -122,7 +141,10 @@ class Channel:
         if payload:
             ctypes.memmove(sample.payload_ptr, payload, len(payload))
         sample.assume_init().send()
-        self.notifier.notify()
+        if self.ringer is not None:
+            self.ringer.ring()
+        else:
+            self.notifier.notify()
         self.sequence = seq + 1
         return seq
 
@@ -149,13 +171,24 @@ class Channel:
                 return frame
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no frame on {self.name} within {timeout} s")
-            self.listener.timed_wait(iox2.Duration.from_millis(5))
+            self.wait(5)
+
+    def wait(self, timeout_ms: int) -> None:
+        """Sleeps until the next wake-up, at most `timeout_ms`."""
+        if self.bell is not None:
+            self.bell.wait(timeout_ms / 1000)
+        else:
+            self.listener.timed_wait(iox2.Duration.from_millis(timeout_ms))
 
     def close(self) -> None:
         for port in (self.listener, self.subscriber, self.notifier, self.publisher):
             if port is not None:
                 port.delete()
+        for end in (self.bell, self.ringer):
+            if end is not None:
+                end.close()
         self.listener = self.subscriber = self.notifier = self.publisher = None
+        self.bell = self.ringer = None
         self.service = self.event = None
 
 
@@ -171,9 +204,11 @@ class Host:
         queue_depth: int = QUEUE_DEPTH,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         log_dir: Optional[str] = None,
+        doorbell: str = "event",
     ) -> None:
         self.session = secrets.token_hex(4)
         self.prefix = f"berth_{self.session}_"
+        self.doorbell = doorbell
         self.node_id = node_id
         self.max_frame_bytes = max_frame_bytes
         self.log_path = os.path.join(log_dir or "/tmp", f"berth-runner-{self.session}.log")
@@ -188,14 +223,17 @@ class Host:
             .create(iox2.ServiceType.Ipc)
         )
         s = self.session
-        self.input = Channel(self.iox_node, f"{s}_{node_id}_input", queue_depth)
-        self.input.writer(max_frame_bytes)
+
+        def channel(name: str) -> Channel:
+            bells = bell_folder(ROOT_PATH, self.prefix, name) if doorbell == "fifo" else None
+            return Channel(self.iox_node, name, queue_depth, bells)
+
+        self.input = channel(f"{s}_{node_id}_input").writer(max_frame_bytes)
         self.extra = [
-            Channel(self.iox_node, f"{s}_{up}_output", queue_depth).writer(max_frame_bytes)
-            for up in extra_inputs
+            channel(f"{s}_{up}_output").writer(max_frame_bytes) for up in extra_inputs
         ]
-        self.output = Channel(self.iox_node, f"{s}_{node_id}_output", queue_depth).reader()
-        self.control = Channel(self.iox_node, f"{s}_{node_id}_control", queue_depth).reader()
+        self.output = channel(f"{s}_{node_id}_output").reader()
+        self.control = channel(f"{s}_{node_id}_control").reader()
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.messages: List[Dict[str, Any]] = []
 
@@ -213,6 +251,7 @@ class Host:
             "control": self.control.name,
             "iceoryx2_prefix": self.prefix,
             "iceoryx2_root": ROOT_PATH,
+            "iceoryx2_doorbell": self.doorbell,
             "node_dirs": [],
             "spin_us": 50,
             "max_frame_bytes": self.max_frame_bytes,
@@ -289,7 +328,7 @@ class Host:
                     )
                 self.messages.append(frame.json())
                 return self.messages[-1]
-            self.control.listener.timed_wait(iox2.Duration.from_millis(10))
+            self.control.wait(10)
 
     def wait_control(self, kind: str, timeout: float = 20.0) -> Dict[str, Any]:
         while True:
@@ -345,8 +384,12 @@ class Host:
             self.proc.kill()
             self.proc.wait()
             killed = True
-        for channel in [self.input, *self.extra, self.output, self.control]:
+        channels = [self.input, *self.extra, self.output, self.control]
+        for channel in channels:
             channel.close()
+        for channel in channels:  # as the host's session sweep does
+            if channel.bells:
+                shutil.rmtree(channel.bells, ignore_errors=True)
         if killed:
             self.iox_node.try_cleanup_dead_nodes()
         self.iox_node = None

@@ -33,7 +33,11 @@ def test_the_test_host_sends_specs_that_fit_the_contract(
     validate(serve_spec(host), "serve", "serve spec")
     # Every field the test host uses is one the contract names (or a transport's string).
     named = set(schema("runner")["properties"])
-    assert {k for k in everything if k not in named} == {"iceoryx2_prefix", "iceoryx2_root"}
+    assert {k for k in everything if k not in named} == {
+        "iceoryx2_prefix",
+        "iceoryx2_root",
+        "iceoryx2_doorbell",
+    }
 
 
 @pytest.mark.parametrize(

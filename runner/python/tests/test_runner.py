@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hostsim import Host
 
+from berth.bell import GENERATION
 from berth.frame import END_OF_STREAM, KIND_AUDIO, KIND_BYTES, KIND_CONTROL, KIND_JSON, KIND_TEXT
 
 FRAME = 960  # 20 ms at 48 kHz
@@ -357,6 +358,10 @@ def test_end_of_stream_stops_cleanly(host: Host, tmp_path: Any) -> None:
     assert stopped == {"type": "stopped", "processed": 3, "reason": "end_of_stream"}
     assert host.wait_exit() == 0
     assert marker.read_text() == "cleaned"
+    if host.doorbell == "fifo":
+        # The runner took its own bell on the input with it; the host's bell is left.
+        assert os.listdir(host.input.bells) == [GENERATION]
+        assert host.output.bells and len(os.listdir(host.output.bells)) == 2
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -471,8 +476,9 @@ def test_sequence_gap_reports_lost(host: Host) -> None:
     stop_with_eos(host)
 
 
-def test_two_inputs_stop_after_both_end(make_host: Callable[..., Host]) -> None:
-    host = make_host("mix", extra_inputs=["up"])
+@pytest.mark.parametrize("doorbell", ["event", "fifo"])
+def test_two_inputs_stop_after_both_end(make_host: Callable[..., Host], doorbell: str) -> None:
+    host = make_host("mix", extra_inputs=["up"], doorbell=doorbell)
     upstream = host.extra[0]
     host.start("Identity")
     host.wait_ready()

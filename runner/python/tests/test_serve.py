@@ -8,6 +8,7 @@ import sys
 from typing import Any, Callable, Dict
 
 import numpy as np
+import pytest
 from hostsim import ROOT_PATH, RUNNER_DIR, Host
 
 from berth.frame import END_OF_STREAM, KIND_CONTROL
@@ -27,6 +28,7 @@ def serve_spec(pool: Host) -> Dict[str, Any]:
         "control": pool.control.name,
         "iceoryx2_prefix": pool.prefix,
         "iceoryx2_root": ROOT_PATH,
+        "iceoryx2_doorbell": pool.doorbell,
     }
 
 
@@ -62,8 +64,12 @@ def assert_gain(session: Host, gain: float, frames: int = 5) -> None:
         assert out.payload == (x * np.float32(gain)).tobytes()
 
 
-def test_two_sessions_each_get_their_own_instance(make_host: Callable[..., Host]) -> None:
-    pool, a, b = make_host("serve"), make_host(), make_host()
+@pytest.mark.parametrize("doorbell", ["event", "fifo"])
+def test_two_sessions_each_get_their_own_instance(
+    make_host: Callable[..., Host], doorbell: str
+) -> None:
+    pool = make_host("serve", doorbell=doorbell)
+    a, b = make_host(doorbell=doorbell), make_host(doorbell=doorbell)
     start_server(pool)
     assert pool.wait_ready()["type"] == "ready"
     one = attach(pool, a, params={"gain": 0.5})

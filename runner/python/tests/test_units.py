@@ -14,6 +14,7 @@ from hostsim import RUNNER_DIR
 import berth
 from berth import Node, RuntimeData
 from berth.aio import CoroutineDriver
+from berth.bell import GENERATION, Bell, Ringer
 from berth.frame import FrameHeader
 from berth.loader import NodeNotFoundError, find_node_class
 from berth.nodes import Gain, Identity
@@ -232,3 +233,28 @@ def test_pace_polls_only_for_a_steady_input() -> None:
     for i in range(10):
         off.arrived(i * 20 * ms)
     assert off.wake_at() == 0
+
+
+def test_a_ringer_finds_readers_that_come_and_go(tmp_path: Any) -> None:
+    folder = str(tmp_path / "x.bells")
+    ringer = Ringer(folder)
+    ringer.ring()  # no reader yet
+    first = Bell(folder)
+    assert not first.wait(0)
+    ringer.ring()
+    assert first.wait(0), "a reader made after the writer is rung"
+    assert not first.wait(0), "a wait takes the rings"
+    first.close()
+    second = Bell(folder)  # a restarted reader: a new bell, the old one gone
+    ringer.ring()
+    assert second.wait(0) and len(ringer.fds) == 1
+    for _ in range(70_000):  # past a pipe's 64 KiB: a full bell is rung already, not an error
+        ringer.ring()
+    for _ in range(16):  # 4 KiB of rings a read
+        second.clear()
+    assert not second.wait(0)
+    second.close()
+    ringer.ring()
+    assert ringer.fds == [], "a reader that left is not rung"
+    ringer.close()
+    assert os.listdir(folder) == [GENERATION]
