@@ -1,0 +1,106 @@
+//! Both ways the iceoryx2 transport wakes readers — a doorbell (named pipe) per reader, and
+//! iceoryx2's event service — carry a real pipeline host → host process → container → host,
+//! with every reader sleeping between frames (no polling), so every frame is woken.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth::{Session, SessionOptions, TransportConfig};
+use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
+use berth_tests::{assert_scaled, docker_available, pipeline, runtime};
+
+const PROCESS_THEN_CONTAINER: &str = r#"
+version: "v1"
+metadata: { name: "process-then-container" }
+nodes:
+  - id: half
+    node_type: Scale
+    runtime_hint: cpython
+    params: { gain: 0.5 }
+  - id: quarter
+    node_type: Scale
+    params: { gain: 0.25 }
+    docker:
+      python_version: "3.11"
+      volumes:
+        - { host_path: "./nodes", container_path: "/app/nodes", read_only: true }
+connections:
+  - { from: mic, to: half }
+  - { from: half, to: quarter }
+"#;
+
+/// The doorbell folders of a session and how many bells each holds, by channel.
+fn bells(prefix: &str) -> Vec<(String, usize)> {
+    let mut found: Vec<(String, usize)> = std::fs::read_dir("/dev/shm/iceoryx2")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let channel = name.strip_prefix(prefix)?.strip_suffix(".bells")?.to_owned();
+            let count = std::fs::read_dir(e.path())
+                .unwrap()
+                .flatten()
+                .filter(|b| b.file_name() != ".generation")
+                .count();
+            Some((channel, count))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn run(doorbell: Doorbell) {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    let p = pipeline(PROCESS_THEN_CONTAINER);
+    let options = SessionOptions {
+        transport: Some(Arc::new(Iceoryx2Transport::new().with_doorbell(doorbell))),
+        transport_config: TransportConfig {
+            spin: Duration::ZERO,
+            reply_spin: Duration::ZERO,
+            anticipate: Duration::ZERO,
+            ..TransportConfig::default()
+        },
+        ..SessionOptions::default()
+    };
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, options))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = session.id().clone();
+    let s = id.as_str();
+    let expected: Vec<(String, usize)> = match doorbell {
+        // One bell per reader: `half` reads its input, `quarter` reads `half`, the host reads
+        // `quarter` and both control channels.
+        Doorbell::Fifo => [
+            ("half_control", 1),
+            ("half_input", 1),
+            ("half_output", 1),
+            ("quarter_control", 1),
+            ("quarter_output", 1),
+        ]
+        .into_iter()
+        .map(|(c, n)| (format!("{s}_{c}"), n))
+        .collect(),
+        Doorbell::Event => Vec::new(),
+    };
+    assert_eq!(bells(&format!("berth_{s}_")), expected);
+    assert_scaled(&mut session, "quarter", 200, |x| (x * 0.5) * 0.25);
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_eq!(
+        (stats.sent, stats.received, stats.lost, stats.node_errors),
+        (200, 200, 0, 0)
+    );
+    berth_tests::assert_nothing_left(&id);
+}
+
+#[test]
+fn fifo_doorbells_wake_every_reader_of_a_process_and_container_chain() {
+    run(Doorbell::Fifo);
+}
+
+#[test]
+fn the_event_service_wakes_every_reader_of_a_process_and_container_chain() {
+    run(Doorbell::Event);
+}
