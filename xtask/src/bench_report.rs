@@ -953,11 +953,13 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          every 20 ms through a Python node (`BenchStamp`: copies its input into a loaned output \
          and stamps `CLOCK_MONOTONIC` at `process()` entry into it) and back, each waiting \
          strategy a session of its own, beside a Python echo over a Unix stream socket in the \
-         same run. *event*: readers poll 50 µs, then sleep on iceoryx2's event; \
+         same run. *event*: readers poll 50 µs, then sleep on iceoryx2's event; *fifo*: the \
+         same, sleeping on a doorbell (a named pipe per reader, the default doorbell); \
          *reply_spin*: the host polls for the reply it expects (about twice the recent median \
          round trip, at most 1 ms); *anticipate*: the runner learns the input's period and \
          polls from 300 µs before the next frame is due; *both* (the default); *both_split*: \
-         both, with the host thread on CPU 0 and the node on CPU 1. *in*: host send → node \
+         both, with the host thread on CPU 0 and the node on CPU 1; *both_event*: both, woken \
+         by iceoryx2's event. `doorbells/…`: the two doorbells side by side (below). *in*: host send → node \
          `process()`; *out*: `process()` → host has the reply; *send*: the host's \
          `send_audio` call alone. CPU: % of one CPU \
          over the case's wall time; the node's is its process or container (all of it), the \
@@ -987,6 +989,7 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
             num(case, "host_cpu_pct", "%"),
         )?;
     }
+    doorbells_table(page, w)?;
     writeln!(
         page,
         "\nReading it: *in* and *out* stay well above the back-to-back round trip even where \
@@ -1051,9 +1054,53 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          container can only get as a descriptor passed over a Unix socket. Of the doorbells a \
          container reaches by path, a FIFO costs least: 91 µs with the child in a container \
          (against 130 µs for a socket by path and 176 µs for a futex, same run, 2026-12-04), \
-         about half of iceoryx2's event. Either is the doorbell worth building next, for the \
-         event-woken cases and the CPU they cost: a FIFO needs no descriptor passing, an \
-         eventfd is cheaper still.\n"
+         about half of iceoryx2's event. Berth's doorbell is that FIFO (`Doorbell::Fifo`, \
+         `plugins/berth-iceoryx2/src/bell.rs`): in the whole frame path the gain is smaller \
+         than between two bare processes (the table above).\n"
     )?;
+    Ok(())
+}
+
+/// The `doorbells/…` cases: a session of each doorbell, frames alternating in every 20 ms
+/// slot, FIFO ÷ event per target and waiting mode.
+fn doorbells_table(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
+    let rows: Vec<(String, &serde_json::Value, &serde_json::Value)> = ["process", "container"]
+        .iter()
+        .flat_map(|t| ["event_only", "both"].map(move |m| (t, m)))
+        .filter_map(|(t, m)| {
+            let event = w.case(&format!("doorbells/{t}/{m}/event"))?;
+            let fifo = w.case(&format!("doorbells/{t}/{m}/fifo"))?;
+            Some((format!("{t}, {m}"), event, fifo))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        page,
+        "\nDoorbells side by side (`doorbells/…`): a session woken by iceoryx2's event and one \
+         woken by FIFO doorbells, started together, their frames alternating in every 20 ms slot \
+         (which goes first alternates too), so drift of the machine between cases cannot favour \
+         either; *event_only*: no polling, every frame pays both wake-ups; *both*: the default \
+         waiting. CPU: the node's, and the bench thread's during that session's round trips.\n\n\
+         | Target, waiting | p50 event / FIFO | FIFO ÷ event | p99 event / FIFO | node CPU event / FIFO | host CPU event / FIFO |\n\
+         |---|---|---|---|---|---|"
+    )?;
+    let f = |v: &serde_json::Value, key: &str| v[key].as_f64();
+    let pair = |a: Option<f64>, b: Option<f64>, unit: &str, digits: usize| match (a, b) {
+        (Some(a), Some(b)) => format!("{a:.digits$}{unit} / {b:.digits$}{unit}"),
+        _ => "—".into(),
+    };
+    for (name, event, fifo) in rows {
+        writeln!(
+            page,
+            "| {name} | {} | {} | {} | {} | {} |",
+            pair(f(event, "p50_us"), f(fifo, "p50_us"), "", 1),
+            opt_ratio(ratio(f(fifo, "p50_us"), f(event, "p50_us"))),
+            pair(f(event, "p99_us"), f(fifo, "p99_us"), "", 0),
+            pair(f(event, "node_cpu_pct"), f(fifo, "node_cpu_pct"), "%", 2),
+            pair(f(event, "host_cpu_pct"), f(fifo, "host_cpu_pct"), "%", 2),
+        )?;
+    }
     Ok(())
 }
