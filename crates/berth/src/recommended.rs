@@ -16,6 +16,11 @@ use crate::SessionError;
 #[cfg(feature = "iceoryx2")]
 pub type DefaultTransport = berth_iceoryx2::Iceoryx2Transport;
 
+/// How the default transport wakes a sleeping reader: a doorbell (named pipe) of its own, the
+/// default, or iceoryx2's event service (`DefaultTransport::new().with_doorbell(..)`).
+#[cfg(feature = "iceoryx2")]
+pub use berth_iceoryx2::Doorbell;
+
 /// The backend of nodes with a `docker:` block: Docker containers.
 #[cfg(feature = "docker")]
 pub type ContainerBackend = berth_docker::DockerBackend;
