@@ -36,7 +36,10 @@ fn bells(prefix: &str) -> Vec<(String, usize)> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let channel = name.strip_prefix(prefix)?.strip_suffix(".bells")?.to_owned();
+            let channel = name
+                .strip_prefix(prefix)?
+                .strip_suffix(".bells")?
+                .to_owned();
             let count = std::fs::read_dir(e.path())
                 .unwrap()
                 .flatten()

@@ -1104,7 +1104,7 @@ fn doorbells_table(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
     }
     writeln!(
         page,
-        "\nWhy FIFO doorbells are the default (2026-12-06, four side-by-side runs of the final \
+        "\nWhy FIFO doorbells are the default (2026-12-06, three side-by-side runs of the final \
          code on this machine, FIFO ÷ event p50): host process, event wake-ups only 0.79–0.84×, \
          default waiting 0.96–1.07×; container, event wake-ups only 1.03–1.06×, default waiting \
          0.93–1.10×; p99 lower with FIFO in every pair, and the bench thread's CPU lower or \
@@ -1113,10 +1113,10 @@ fn doorbells_table(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          filter: a ring's `write` 11 µs unconfined against 20–29 µs, a datagram `sendto` 26 \
          against 43–50 µs, paced, from `berth/python:3.11`), which eats the FIFO's margin. A \
          first version looked at the bells folder with a `stat` at every ring to find readers \
-         that came or went: 10–45 µs a ring paced in a container (path lookup, even with the \
-         folder open: `fstat` 26–42 µs), which made FIFO wake-ups from a container 1.15–1.40× \
-         slower than the event's; readers now announce themselves by bumping a counter in \
-         shared memory, which a writer reads without a system call.\n"
+         that came or went: a ring from a container then cost 51–61 µs against 21–29 µs \
+         without it (26–42 µs with the folder held open and `fstat`), and FIFO wake-ups from \
+         a container were 1.15–1.40× slower than the event's; readers now announce themselves \
+         by bumping a counter in shared memory, which a writer reads without a system call.\n"
     )?;
     Ok(())
 }

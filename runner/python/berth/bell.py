@@ -6,7 +6,7 @@ of a wake-up here (BENCHMARKS.md, "Waiting"). A channel's bells live in one fold
 `{root}/{prefix}{channel}.bells`, a FIFO per reader under a random name, made before the reader
 subscribes, and `.generation`, a 64-bit counter in shared memory that a reader increments after
 it made its bell and after it removed it. A writer keeps the bells open and reads the counter
-at every ring (no system call; a `stat` of the folder cost 10-45 us a ring in a container):
+at every ring (no system call; a `stat` of the folder doubled a paced ring's cost here):
 when it moved, it opens the bells anew. Both ends open a bell read-write and non-blocking, so
 a ring never blocks and a dead reader's bell only fills up. The contract is the Rust side's
 (`plugins/berth-iceoryx2/src/bell.rs`).
