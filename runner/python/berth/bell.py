@@ -142,7 +142,11 @@ class Ringer:
         """Opens the bells in the folder now (the counter was read first, so a bell made
         during the listing is found here or at the next ring)."""
         self._close_bells()
-        for name in os.listdir(self.directory):
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:  # the session's folders are being swept: no reader left
+            return
+        for name in names:
             if name == GENERATION:
                 continue
             try:
