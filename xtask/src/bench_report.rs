@@ -1108,14 +1108,14 @@ fn doorbells_table(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          code on this machine, FIFO ÷ event p50): host process, event wake-ups only 0.79–0.84×, \
          default waiting 0.96–1.07×; container, event wake-ups only 1.03–1.06×, default waiting \
          0.93–1.10×; p99 lower with FIFO in every pair, and the bench thread's CPU lower or \
-         equal. So a FIFO wakes a host process faster and a container no faster: in a \
-         container every system call costs about twice what it costs outside (Docker's seccomp \
-         filter: a ring's `write` 11 µs unconfined against 20–29 µs, a datagram `sendto` 26 \
-         against 43–50 µs, paced, from `berth/python:3.11`), which eats the FIFO's margin. A \
-         first version looked at the bells folder with a `stat` at every ring to find readers \
-         that came or went: a ring from a container then cost 51–61 µs against 21–29 µs \
-         without it (26–42 µs with the folder held open and `fstat`), and FIFO wake-ups from \
-         a container were 1.15–1.40× slower than the event's; readers now announce themselves \
+         equal. So a FIFO wakes a host process faster, and a container no faster, though the \
+         ring itself is the cheaper one from a container too (`python3 \
+         benches/probes/ring_cost.py`, two runs: a FIFO's byte 24–28 µs paced against a \
+         datagram's 41–58 µs; Docker's seccomp filter made no consistent difference): where \
+         the container's margin goes is not known yet. What the probe does show: a first \
+         version looked at the bells folder with a `stat` at every ring to find readers that \
+         came or went, which doubled a ring's cost (51–82 µs), and FIFO wake-ups from a \
+         container were then 1.15–1.40× slower than the event's; readers now announce themselves \
          by bumping a counter in shared memory, which a writer reads without a system call.\n"
     )?;
     Ok(())
