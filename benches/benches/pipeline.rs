@@ -9,6 +9,7 @@
 #![allow(missing_docs)]
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth::{Session, SessionOptions, TransportConfig};
@@ -16,6 +17,8 @@ use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset};
 use berth_benches::cpu::CpuMeter;
 use berth_benches::timing::{BACK_TO_BACK_FRAMES, Pacing, one_frame_per_sample};
 use berth_benches::{docker, frame, leaks, pipelines, runtime};
+use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
+use berth_transport::Transport;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group};
 
@@ -48,25 +51,33 @@ fn pipeline(c: &mut Criterion) {
     pipelines::stop(&rt, session).expect("clean stop");
 
     // The same chain, every reader sleeping until its frame's wake-up (no polling ahead by
-    // the nodes, none for the reply by the host): what the default waiting buys.
-    let event_only = SessionOptions {
-        transport_config: TransportConfig {
-            reply_spin: Duration::ZERO,
-            anticipate: Duration::ZERO,
-            ..TransportConfig::default()
-        },
-        ..options()
-    };
-    let mut session = pipelines::start(&rt, &pipeline, event_only).expect("event-only session");
-    one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
-    run_case(
-        &mut group,
-        &mut session,
-        (&name, "paced_event"),
-        Pacing::Paced,
-        &frame,
-    );
-    pipelines::stop(&rt, session).expect("clean stop");
+    // the nodes, none for the reply by the host): what the default waiting buys; woken by the
+    // default doorbells, then by iceoryx2's event service.
+    for (label, doorbell) in [
+        ("paced_event", None),
+        ("paced_event_iceoryx2", Some(Doorbell::Event)),
+    ] {
+        let event_only = SessionOptions {
+            transport: doorbell
+                .map(|d| Arc::new(Iceoryx2Transport::new().with_doorbell(d)) as Arc<dyn Transport>),
+            transport_config: TransportConfig {
+                reply_spin: Duration::ZERO,
+                anticipate: Duration::ZERO,
+                ..TransportConfig::default()
+            },
+            ..options()
+        };
+        let mut session = pipelines::start(&rt, &pipeline, event_only).expect("event-only session");
+        one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
+        run_case(
+            &mut group,
+            &mut session,
+            (&name, label),
+            Pacing::Paced,
+            &frame,
+        );
+        pipelines::stop(&rt, session).expect("clean stop");
+    }
 
     {
         let _pin = pin_current_thread(PINNED_CPU).expect("pin the bench thread");

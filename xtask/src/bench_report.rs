@@ -281,8 +281,14 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         .and_then(|c| c.frames.as_ref().map(Vec::len))
         .map_or_else(|| "the".to_owned(), |f| f.to_string());
     let mut pipeline = Vec::new();
-    let event_only = ("paced_event", "paced 20 ms, event wake-ups only");
-    for (mode, label) in MODES.into_iter().chain([event_only]) {
+    let event_only = [
+        ("paced_event", "paced 20 ms, event wake-ups only"),
+        (
+            "paced_event_iceoryx2",
+            "paced 20 ms, event wake-ups only, by iceoryx2's event service",
+        ),
+    ];
+    for (mode, label) in MODES.into_iter().chain(event_only) {
         pipeline.push((
             mode,
             label,
@@ -662,7 +668,8 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          image does not change the frame path). Frames go from container to container over \
          iceoryx2 without passing through the host. 960-sample frames; one sample per frame. \
          The default waiting (the nodes poll ahead of a paced frame, the host polls for the \
-         reply) against event wake-ups only (`anticipate` and `reply_spin` zero): a polling \
+         reply) against event wake-ups only (`anticipate` and `reply_spin` zero), woken by \
+         the default FIFO doorbells and by iceoryx2's event service: a polling \
          runner gives up its CPU at every look (`sched_yield`), so in a chain the node that \
          has the frame runs while the others still wait for theirs.\n"
     )?;
