@@ -116,6 +116,14 @@ impl Case {
         timed
     }
 
+    /// Keeps one stamped round trip: (round trip, in, out, the host's send) in ns.
+    fn record(&mut self, (rt_ns, in_ns, out_ns, send_ns): (u64, u64, u64, u64)) {
+        self.rt_us.push(rt_ns);
+        self.in_us.push(in_ns);
+        self.out_us.push(out_ns);
+        self.send_us.push(send_ns);
+    }
+
     /// Only the measured frames (Criterion's warm-up calls come first).
     fn keep_measured(&mut self) {
         let keep = PACED_FRAMES.min(self.rt_us.len());
@@ -181,55 +189,73 @@ fn stamped_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64, u64, u
     )
 }
 
-fn session_cases(
-    c: &mut Criterion,
-    rt: &tokio::runtime::Runtime,
-    target: &str,
-    yaml: &str,
-    image: Option<&str>,
-    results: &mut Vec<serde_json::Value>,
-) {
-    let pipeline = pipelines::pipeline(&yaml.replace(PYTHON_NODE, STAMP_NODE)).expect("pipeline");
-    let frame = frame();
-    let mut group = c.benchmark_group("waiting");
-    per_frame(&mut group, Pacing::Paced);
-    for (strategy, reply_spin, anticipate, split, doorbell) in STRATEGIES {
-        let _pin = split.then(|| pin_current_thread(0).expect("pin the bench thread"));
-        let options = SessionOptions {
+/// Where the node runs: `name` (`process` or `container`), its manifest, and the image a
+/// container case names directly.
+struct Target<'a> {
+    name: &'a str,
+    yaml: &'a str,
+    image: Option<&'a str>,
+}
+
+impl Target<'_> {
+    /// The stamping pipeline.
+    fn pipeline(&self) -> pipelines::Pipeline {
+        pipelines::pipeline(&self.yaml.replace(PYTHON_NODE, STAMP_NODE)).expect("pipeline")
+    }
+
+    /// A session's options: the waiting (`reply_spin`, `anticipate`), the doorbell (`None`:
+    /// the transport's default), and the node's CPUs.
+    fn options(
+        &self,
+        (reply_spin, anticipate): (Duration, Duration),
+        doorbell: Option<Doorbell>,
+        cpuset: Option<String>,
+    ) -> SessionOptions {
+        SessionOptions {
             transport: doorbell.map(|d| {
                 Arc::new(Iceoryx2Transport::new().with_doorbell(d))
                     as Arc<dyn berth_transport::Transport>
             }),
-            cpuset: split.then(|| "1".to_owned()),
-            images: image.map(docker::fixed_image),
+            cpuset,
+            images: self.image.map(docker::fixed_image),
             transport_config: TransportConfig {
                 reply_spin,
                 anticipate,
                 ..TransportConfig::default()
             },
             ..SessionOptions::default()
-        };
+        }
+    }
+}
+
+fn session_cases(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    target: &Target<'_>,
+    results: &mut Vec<serde_json::Value>,
+) {
+    let pipeline = target.pipeline();
+    let frame = frame();
+    let mut group = c.benchmark_group("waiting");
+    per_frame(&mut group, Pacing::Paced);
+    for (strategy, reply_spin, anticipate, split, doorbell) in STRATEGIES {
+        let _pin = split.then(|| pin_current_thread(0).expect("pin the bench thread"));
+        let cpuset = split.then(|| "1".to_owned());
+        let options = target.options((reply_spin, anticipate), doorbell, cpuset);
         let mut session = pipelines::start(rt, &pipeline, options).expect("session");
         let mut case = Case::default();
         // The session is used by two closures at once (a round trip, its CPU reading).
         let cell = std::cell::RefCell::new(&mut session);
-        group.bench_function(BenchmarkId::new(target, strategy), |b| {
+        group.bench_function(BenchmarkId::new(target.name, strategy), |b| {
             b.iter_custom(|iters| {
                 case.run(
                     iters,
                     &mut || node_cpu(&mut cell.borrow_mut()),
-                    &mut |case| {
-                        let (rt_ns, in_ns, out_ns, send_ns) =
-                            stamped_round_trip(&mut cell.borrow_mut(), &frame);
-                        case.rt_us.push(rt_ns);
-                        case.in_us.push(in_ns);
-                        case.out_us.push(out_ns);
-                        case.send_us.push(send_ns);
-                    },
+                    &mut |case| case.record(stamped_round_trip(&mut cell.borrow_mut(), &frame)),
                 )
             })
         });
-        let Some(mut summary) = case.summary(&format!("{target}/{strategy}")) else {
+        let Some(mut summary) = case.summary(&format!("{}/{strategy}", target.name)) else {
             pipelines::stop(rt, session).expect("clean stop");
             continue;
         };
@@ -239,7 +265,7 @@ fn session_cases(
             summary["runner_frames"] = json!(stats.frames);
             summary["anticipated"] = json!(stats.anticipated);
         }
-        eprintln!("waiting/{target}/{strategy}: {summary}");
+        eprintln!("waiting/{}/{strategy}: {summary}", target.name);
         results.push(summary);
         pipelines::stop(rt, session).expect("clean stop");
     }
@@ -254,30 +280,20 @@ const DOORBELL_CASES: usize = 4;
 fn doorbell_pairs(
     c: &mut Criterion,
     rt: &tokio::runtime::Runtime,
-    target: &str,
-    yaml: &str,
-    image: Option<&str>,
+    target: &Target<'_>,
     results: &mut Vec<serde_json::Value>,
 ) {
     const DOORBELLS: [Doorbell; 2] = [Doorbell::Event, Doorbell::Fifo];
-    let pipeline = pipelines::pipeline(&yaml.replace(PYTHON_NODE, STAMP_NODE)).expect("pipeline");
+    let name = target.name;
+    let pipeline = target.pipeline();
     let frame = frame();
     let mut group = c.benchmark_group("waiting");
     per_frame(&mut group, Pacing::Paced);
-    for (waiting, reply_spin, anticipate) in [("event_only", NONE, NONE), ("both", SPIN, AHEAD)] {
+    for (waiting, waits) in [("event_only", (NONE, NONE)), ("both", (SPIN, AHEAD))] {
         let mut sessions: Vec<Session> = DOORBELLS
             .iter()
             .map(|&doorbell| {
-                let options = SessionOptions {
-                    transport: Some(Arc::new(Iceoryx2Transport::new().with_doorbell(doorbell))),
-                    images: image.map(docker::fixed_image),
-                    transport_config: TransportConfig {
-                        reply_spin,
-                        anticipate,
-                        ..TransportConfig::default()
-                    },
-                    ..SessionOptions::default()
-                };
+                let options = target.options(waits, Some(doorbell), None);
                 pipelines::start(rt, &pipeline, options).expect("session")
             })
             .collect();
@@ -291,7 +307,7 @@ fn doorbell_pairs(
         let mut timed_wall = Duration::ZERO;
         let mut slot = 0usize;
         group.bench_function(
-            BenchmarkId::new(format!("doorbells/{target}"), waiting),
+            BenchmarkId::new(format!("doorbells/{name}"), waiting),
             |b| {
                 b.iter_custom(|iters| {
                     let before: Vec<Duration> = sessions.iter_mut().map(node_cpu).collect();
@@ -302,14 +318,8 @@ fn doorbell_pairs(
                         for turn in 0..2 {
                             let k = (slot + turn) % 2;
                             let cpu = thread_cpu();
-                            let (rt_ns, in_ns, out_ns, send_ns) =
-                                stamped_round_trip(&mut sessions[k], &frame);
+                            cases[k].record(stamped_round_trip(&mut sessions[k], &frame));
                             host_cpu[k] += thread_cpu().saturating_sub(cpu);
-                            let case = &mut cases[k];
-                            case.rt_us.push(rt_ns);
-                            case.in_us.push(in_ns);
-                            case.out_us.push(out_ns);
-                            case.send_us.push(send_ns);
                         }
                     });
                     let ended = Instant::now();
@@ -322,14 +332,14 @@ fn doorbell_pairs(
         let pct =
             |d: Duration, wall: Duration| 100.0 * d.as_secs_f64() / wall.as_secs_f64().max(1e-9);
         for (k, case) in cases.into_iter().enumerate() {
-            let name = format!("doorbells/{target}/{waiting}/{}", DOORBELLS[k].as_str());
+            let case_name = format!("doorbells/{name}/{waiting}/{}", DOORBELLS[k].as_str());
             let (Some((t0, n0)), Some((t1, n1))) = (&first, &last) else {
                 continue;
             };
-            if let Some(mut summary) = case.latencies(&name) {
+            if let Some(mut summary) = case.latencies(&case_name) {
                 summary["node_cpu_pct"] = json!(pct(n1[k].saturating_sub(n0[k]), *t1 - *t0));
                 summary["host_cpu_pct"] = json!(pct(host_cpu[k], timed_wall));
-                eprintln!("waiting/{name}: {summary}");
+                eprintln!("waiting/{case_name}: {summary}");
                 results.push(summary);
             }
         }
@@ -368,27 +378,24 @@ fn waiting(c: &mut Criterion) {
     let rt = runtime();
     let mut results = Vec::new();
     socket_case(c, &mut results);
-    session_cases(
-        c,
-        &rt,
-        "process",
-        &pipelines::process_yaml(),
-        None,
-        &mut results,
-    );
-    doorbell_pairs(
-        c,
-        &rt,
-        "process",
-        &pipelines::process_yaml(),
-        None,
-        &mut results,
-    );
+    let yaml = pipelines::process_yaml();
+    let process = Target {
+        name: "process",
+        yaml: &yaml,
+        image: None,
+    };
+    session_cases(c, &rt, &process, &mut results);
+    doorbell_pairs(c, &rt, &process, &mut results);
     let mut expected = 1 + STRATEGIES.len() + DOORBELL_CASES;
     if let Some(image) = docker::container_image(&rt, "waiting/container/*") {
         let yaml = pipelines::containers_yaml(1);
-        session_cases(c, &rt, "container", &yaml, Some(&image), &mut results);
-        doorbell_pairs(c, &rt, "container", &yaml, Some(&image), &mut results);
+        let container = Target {
+            name: "container",
+            yaml: &yaml,
+            image: Some(&image),
+        };
+        session_cases(c, &rt, &container, &mut results);
+        doorbell_pairs(c, &rt, &container, &mut results);
         expected += STRATEGIES.len() + DOORBELL_CASES;
     }
     if results.len() < expected {
