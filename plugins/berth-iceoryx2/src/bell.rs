@@ -36,20 +36,19 @@ pub(crate) fn folder(root: &Path, prefix: &str, channel: &str) -> PathBuf {
     root.join(format!("{prefix}{channel}.bells"))
 }
 
-/// Makes `dir` (owner only) and its counter if they are missing.
+/// Makes `dir` (owner only) if it is missing; its counter comes with the first bell or ringer.
 pub(crate) fn make_folder(dir: &Path) -> std::io::Result<()> {
     match std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
     {
-        Err(e) if e.kind() != ErrorKind::AlreadyExists => return Err(e),
-        _ => {}
+        Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
     }
-    Generation::open(dir).map(drop)
 }
 
-/// A folder's `.generation` counter, mapped.
+/// A folder's `.generation` counter, mapped (the folder and the counter made if missing).
 struct Generation {
     counter: NonNull<AtomicU64>,
 }
@@ -59,6 +58,7 @@ unsafe impl Send for Generation {}
 
 impl Generation {
     fn open(dir: &Path) -> std::io::Result<Self> {
+        make_folder(dir)?;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -124,7 +124,7 @@ pub(crate) struct Bell {
 impl Bell {
     /// Makes a bell of its own in `dir` (and `dir` if needed).
     pub(crate) fn create(dir: &Path) -> std::io::Result<Self> {
-        make_folder(dir)?;
+        let generation = Generation::open(dir)?;
         let path = dir.join(format!("{:016x}", random_u64()));
         let c_path = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
@@ -132,8 +132,7 @@ impl Bell {
         if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let opened = open_bell(&path).and_then(|file| Ok((file, Generation::open(dir)?)));
-        let (file, generation) = opened.inspect_err(|_| {
+        let file = open_bell(&path).inspect_err(|_| {
             let _ = std::fs::remove_file(&path);
         })?;
         generation.bump();
@@ -149,8 +148,9 @@ impl Bell {
         self.file.as_raw_fd()
     }
 
-    /// Waits up to `timeout` for a ring; `Ok(false)` when none came (or a signal interrupted).
-    pub(crate) fn wait(&self, timeout: Duration) -> std::io::Result<bool> {
+    /// Waits up to `timeout` for a ring and takes the rings; `Ok(false)` when none came (or a
+    /// signal interrupted).
+    pub(crate) fn wait(&mut self, timeout: Duration) -> std::io::Result<bool> {
         let mut poll = libc::pollfd {
             fd: self.fd(),
             events: libc::POLLIN,
@@ -169,6 +169,9 @@ impl Bell {
             } else {
                 Err(e)
             };
+        }
+        if n == 1 {
+            self.clear();
         }
         Ok(n == 1)
     }
@@ -200,7 +203,6 @@ pub(crate) struct Ringer {
 impl Ringer {
     /// A writer's side of the bells in `dir` (made if missing), opened at the first ring.
     pub(crate) fn new(dir: PathBuf) -> std::io::Result<Self> {
-        make_folder(&dir)?;
         Ok(Self {
             generation: Generation::open(&dir)?,
             dir,
@@ -306,17 +308,17 @@ mod tests {
         let mut ringer = Ringer::new(dir.clone()).unwrap();
         ringer.ring().unwrap();
         assert_eq!(ringer.bells(), 0);
-        let first = Bell::create(&dir).unwrap();
+        let mut first = Bell::create(&dir).unwrap();
         ringer.ring().unwrap();
         assert_eq!(ringer.bells(), 1);
         assert!(first.wait(Duration::ZERO).unwrap());
         // A restarted reader: the old bell goes, a new one comes, and it is rung.
         drop(first);
-        let second = Bell::create(&dir).unwrap();
+        let mut second = Bell::create(&dir).unwrap();
         ringer.ring().unwrap();
         assert_eq!(ringer.bells(), 1);
         assert!(second.wait(Duration::ZERO).unwrap());
-        let third = Bell::create(&dir).unwrap();
+        let mut third = Bell::create(&dir).unwrap();
         ringer.ring().unwrap();
         assert_eq!(ringer.bells(), 2);
         assert!(third.wait(Duration::ZERO).unwrap());

@@ -265,12 +265,8 @@ impl FrameReceiver for Iceoryx2Receiver {
                     Err(e) => return Err(error("wait for an event", self.name.as_str(), e)),
                 },
                 Wake::Bell(bell) => {
-                    if bell
-                        .wait(deadline - now)
-                        .map_err(|e| error("wait for the doorbell", self.name.as_str(), e))?
-                    {
-                        bell.clear();
-                    }
+                    bell.wait(deadline - now)
+                        .map_err(|e| error("wait for the doorbell", self.name.as_str(), e))?;
                 }
             }
         }

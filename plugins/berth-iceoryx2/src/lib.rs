@@ -1,8 +1,9 @@
 //! Berth's shared-memory transport over iceoryx2.
 //!
 //! Every channel is an iceoryx2 publish-subscribe service of `[u8]` payloads with a
-//! [`FrameHeader`](berth_transport::FrameHeader) user header, plus an event service of the same
-//! name that wakes readers, or, with [`Doorbell::Fifo`], a named pipe per reader. Writers loan a sample and write the payload straight into shared
+//! [`FrameHeader`](berth_transport::FrameHeader) user header; sleeping readers are woken by a
+//! named pipe each ([`Doorbell::Fifo`]) or by an event service of the channel's name
+//! ([`Doorbell::Event`]). Writers loan a sample and write the payload straight into shared
 //! memory; readers see the payload in place. Each session uses its own iceoryx2 prefix
 //! (`berth_{session_id}_`), so every file and shared-memory segment it creates names the session
 //! and a sweep can remove what a crashed session left behind. The wire settings are those of
@@ -31,7 +32,8 @@ pub enum Doorbell {
     /// iceoryx2's event service of the channel's name (a Unix datagram socket per reader).
     Event,
     /// A named pipe per reader in `{root}/{prefix}{channel}.bells`, which writers write a byte
-    /// to: about half an event's wake-up latency and CPU here (BENCHMARKS.md, "Waiting").
+    /// to. Side by side with the event here: faster for host-process nodes, on a par for
+    /// containers, a lower p99 for both, less CPU for the writer (BENCHMARKS.md, "Waiting").
     #[default]
     Fifo,
 }

@@ -1,8 +1,8 @@
 """Doorbells: a named pipe (FIFO) per reader, which a channel's writers ring after every send.
 
 The host's iceoryx2 transport with `Doorbell::Fifo` (spec `iceoryx2_doorbell: "fifo"`) wakes
-readers this way instead of through iceoryx2's event service: about half the latency and CPU
-of a wake-up here (BENCHMARKS.md, "Waiting"). A channel's bells live in one folder,
+readers this way instead of through iceoryx2's event service (compared side by side in
+BENCHMARKS.md, "Waiting"). A channel's bells live in one folder,
 `{root}/{prefix}{channel}.bells`, a FIFO per reader under a random name, made before the reader
 subscribes, and `.generation`, a 64-bit counter in shared memory that a reader increments after
 it made its bell and after it removed it. A writer keeps the bells open and reads the counter
@@ -17,7 +17,7 @@ import mmap
 import os
 import select
 import struct
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 _FLAGS = os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC
 _RING = b"\x01"
@@ -31,6 +31,8 @@ class Generation:
 
     __slots__ = ("map",)
 
+    map: mmap.mmap
+
     def __init__(self, directory: str) -> None:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         path = os.path.join(directory, GENERATION)
@@ -38,22 +40,20 @@ class Generation:
         try:
             if os.fstat(fd).st_size < 8:
                 os.ftruncate(fd, 8)  # the first to open it; never shrinks one in use
-            self.map: Optional[mmap.mmap] = mmap.mmap(fd, 8)
+            self.map = mmap.mmap(fd, 8)
         finally:
             os.close(fd)
 
     def get(self) -> int:
-        return int(_u64.unpack_from(self.map, 0)[0])  # type: ignore[arg-type]
+        return int(_u64.unpack_from(self.map, 0)[0])
 
     def bump(self) -> None:
         """Adds one. Not atomic: of two readers that bump at once one increment may be lost,
         but the counter still moves, which is all a writer looks for."""
-        _u64.pack_into(self.map, 0, (self.get() + 1) & 0xFFFF_FFFF_FFFF_FFFF)  # type: ignore[arg-type]
+        _u64.pack_into(self.map, 0, (self.get() + 1) & 0xFFFF_FFFF_FFFF_FFFF)
 
     def close(self) -> None:
-        if self.map is not None:
-            self.map.close()
-            self.map = None
+        self.map.close()
 
 
 def folder(root: str, prefix: str, channel: str) -> str:

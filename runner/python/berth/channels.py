@@ -40,7 +40,7 @@ from .frame import (
     FrameHeader,
     monotonic_ns,
 )
-from .spec import DEFAULT_SEND_TIMEOUT_MS, DOORBELLS
+from .spec import DEFAULT_SEND_TIMEOUT_MS
 
 PAYLOAD_ALIGNMENT = 8
 CONTROL_SLICE_LEN = 64 * 1024
@@ -349,8 +349,6 @@ class Channels:
         node_name: str,
         doorbell: str = "event",
     ) -> None:
-        if doorbell not in DOORBELLS:
-            raise ValueError(f"unknown iceoryx2_doorbell {doorbell!r}; expected one of {DOORBELLS}")
         if doorbell == "fifo" and not root_path:
             raise ValueError("iceoryx2_doorbell 'fifo' needs iceoryx2_root (the bells live there)")
         self.prefix = prefix
