@@ -16,11 +16,15 @@
 //!
 //! Cases other than `event`, `fifo` and `both_event` use the transport's default doorbell.
 //!
-//! `doorbells/<waiting>/<doorbell>`: the two doorbells side by side, for a comparison that the
-//! machine's drift between cases cannot skew: a session of each, started together, their
-//! frames alternating in every 20 ms slot (which one goes first alternates too), with event
-//! wake-ups only (`event_only`) and with the default waiting (`both`). CPU: each node's, and
-//! the bench thread's CPU during that session's round trips.
+//! Side by side, for comparisons that the machine's drift between cases cannot skew: the
+//! contenders start together and each gets one frame in every 20 ms period, contender `k` of
+//! `n` at `k/n` of the period (`timing::staggered`). CPU: what answers each (node or peer),
+//! and the bench thread's CPU during that contender's round trips.
+//! - `doorbells/<target>/<waiting>/<doorbell>`: a session per doorbell, with event wake-ups
+//!   only (`event_only`) and with the default waiting (`both`);
+//! - `versus_socket/<contender>`: the Unix-socket echo, a host-process node and a container
+//!   node, the nodes with the default settings: the comparison the latency targets are judged
+//!   on.
 //!
 //! The node (`BenchStamp`) writes `CLOCK_MONOTONIC` at `process()` entry into the frame, so each
 //! round trip splits into *in* (host send → node `process()`: the host's send, the node's
@@ -41,7 +45,7 @@ use berth_benches::affinity::pin_current_thread;
 use berth_benches::cpu::{CpuMeter, thread_cpu};
 use berth_benches::peers::{SocketEcho, Stream};
 use berth_benches::pipelines::{self, PYTHON_NODE};
-use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame};
+use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame, staggered};
 use berth_benches::{docker, frame, frame_bytes, leaks, runtime};
 use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
 use berth_resources::Sampler;
@@ -272,82 +276,177 @@ fn session_cases(
     group.finish();
 }
 
+/// One side of a side-by-side comparison: its paced round trip, and the CPU counter of what
+/// answers it (the node, or the peer).
+trait Contender {
+    /// One round trip, recorded into `case`.
+    fn round_trip(&mut self, case: &mut Case);
+    /// The CPU time so far of what answers.
+    fn cpu(&mut self) -> Duration;
+    /// Ends it cleanly.
+    fn stop(self: Box<Self>, rt: &tokio::runtime::Runtime);
+}
+
+/// A session through the stamping node.
+struct Node {
+    session: Session,
+    frame: Vec<f32>,
+}
+
+impl Node {
+    fn start(rt: &tokio::runtime::Runtime, target: &Target<'_>, options: SessionOptions) -> Self {
+        Self {
+            session: pipelines::start(rt, &target.pipeline(), options).expect("session"),
+            frame: frame(),
+        }
+    }
+}
+
+impl Contender for Node {
+    fn round_trip(&mut self, case: &mut Case) {
+        case.record(stamped_round_trip(&mut self.session, &self.frame));
+    }
+
+    fn cpu(&mut self) -> Duration {
+        node_cpu(&mut self.session)
+    }
+
+    fn stop(self: Box<Self>, rt: &tokio::runtime::Runtime) {
+        pipelines::stop(rt, self.session).expect("clean stop");
+    }
+}
+
+/// The Python echo over a Unix stream socket.
+struct Socket {
+    echo: SocketEcho,
+    peer: berth_resources::ProcSampler,
+}
+
+impl Socket {
+    fn start() -> Self {
+        let echo = SocketEcho::start(Stream::Unix, &frame_bytes()).expect("socket echo");
+        let peer = berth_resources::for_process(echo.pid()).expect("the peer runs");
+        Self { echo, peer }
+    }
+}
+
+impl Contender for Socket {
+    fn round_trip(&mut self, case: &mut Case) {
+        let started = Instant::now();
+        self.echo.round_trip().expect("socket round trip");
+        case.rt_us.push(started.elapsed().as_nanos() as u64);
+    }
+
+    fn cpu(&mut self) -> Duration {
+        self.peer.sample().expect("the peer runs").cpu
+    }
+
+    fn stop(self: Box<Self>, _: &tokio::runtime::Runtime) {
+        self.echo.stop().expect("socket echo stops cleanly");
+    }
+}
+
+/// Runs `contenders` side by side as one Criterion case `id` (`timing::staggered`: each paced
+/// at 20 ms in its own part of the period); pushes a summary per contender under its name,
+/// then stops them. CPU: what answers each (its counter at the first call's start and the
+/// latest call's end, so a process's 10 ms ticks average out), and the bench thread's during
+/// that contender's round trips, over the calls' wall time.
+fn side_by_side(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    id: BenchmarkId,
+    contenders: Vec<(String, Box<dyn Contender>)>,
+    results: &mut Vec<serde_json::Value>,
+) {
+    let (names, mut contenders): (Vec<String>, Vec<Box<dyn Contender>>) =
+        contenders.into_iter().unzip();
+    let n = contenders.len();
+    let mut cases: Vec<Case> = (0..n).map(|_| Case::default()).collect();
+    let mut host_cpu = vec![Duration::ZERO; n];
+    let mut first: Option<(Instant, Vec<Duration>)> = None;
+    let mut last: Option<(Instant, Vec<Duration>)> = None;
+    let mut timed_wall = Duration::ZERO;
+    let mut group = c.benchmark_group("waiting");
+    per_frame(&mut group, Pacing::Paced);
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let before: Vec<Duration> = contenders.iter_mut().map(|c| c.cpu()).collect();
+            let started = Instant::now();
+            first.get_or_insert((started, before));
+            let timed = staggered(iters, n, |k| {
+                let cpu = thread_cpu();
+                contenders[k].round_trip(&mut cases[k]);
+                host_cpu[k] += thread_cpu().saturating_sub(cpu);
+            });
+            let ended = Instant::now();
+            timed_wall += ended - started;
+            last = Some((ended, contenders.iter_mut().map(|c| c.cpu()).collect()));
+            timed
+        })
+    });
+    group.finish();
+    let pct = |d: Duration, wall: Duration| 100.0 * d.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+    if let (Some((t0, n0)), Some((t1, n1))) = (&first, &last) {
+        for (k, case) in cases.into_iter().enumerate() {
+            if let Some(mut summary) = case.latencies(&names[k]) {
+                summary["node_cpu_pct"] = json!(pct(n1[k].saturating_sub(n0[k]), *t1 - *t0));
+                summary["host_cpu_pct"] = json!(pct(host_cpu[k], timed_wall));
+                eprintln!("waiting/{}: {summary}", names[k]);
+                results.push(summary);
+            }
+        }
+    }
+    for contender in contenders {
+        contender.stop(rt);
+    }
+}
+
 /// Summaries `doorbell_pairs` pushes per target: two waiting modes, two doorbells.
 const DOORBELL_CASES: usize = 4;
 
-/// Event and FIFO doorbells side by side (module docs), for one target; pushes a summary per
-/// waiting mode and doorbell.
+/// Event and FIFO doorbells side by side (module docs), for one target.
 fn doorbell_pairs(
     c: &mut Criterion,
     rt: &tokio::runtime::Runtime,
     target: &Target<'_>,
     results: &mut Vec<serde_json::Value>,
 ) {
-    const DOORBELLS: [Doorbell; 2] = [Doorbell::Event, Doorbell::Fifo];
     let name = target.name;
-    let pipeline = target.pipeline();
-    let frame = frame();
-    let mut group = c.benchmark_group("waiting");
-    per_frame(&mut group, Pacing::Paced);
     for (waiting, waits) in [("event_only", (NONE, NONE)), ("both", (SPIN, AHEAD))] {
-        let mut sessions: Vec<Session> = DOORBELLS
-            .iter()
-            .map(|&doorbell| {
-                let options = target.options(waits, Some(doorbell), None);
-                pipelines::start(rt, &pipeline, options).expect("session")
+        let contenders = [Doorbell::Event, Doorbell::Fifo]
+            .map(|doorbell| {
+                let node = Node::start(rt, target, target.options(waits, Some(doorbell), None));
+                (
+                    format!("doorbells/{name}/{waiting}/{}", doorbell.as_str()),
+                    Box::new(node) as Box<dyn Contender>,
+                )
             })
-            .collect();
-        let mut cases: [Case; 2] = Default::default();
-        // CPU over the case, as `CpuMeter` reads it: each node's counter at the first call's
-        // start and the latest call's end (a process's ticks every 10 ms), and the bench
-        // thread's CPU during each session's round trips over the calls' wall time.
-        let mut host_cpu = [Duration::ZERO; 2];
-        let mut first: Option<(Instant, Vec<Duration>)> = None;
-        let mut last: Option<(Instant, Vec<Duration>)> = None;
-        let mut timed_wall = Duration::ZERO;
-        let mut slot = 0usize;
-        group.bench_function(
-            BenchmarkId::new(format!("doorbells/{name}"), waiting),
-            |b| {
-                b.iter_custom(|iters| {
-                    let before: Vec<Duration> = sessions.iter_mut().map(node_cpu).collect();
-                    let started = Instant::now();
-                    first.get_or_insert((started, before));
-                    let timed = Pacing::Paced.run(iters, || {
-                        slot += 1;
-                        for turn in 0..2 {
-                            let k = (slot + turn) % 2;
-                            let cpu = thread_cpu();
-                            cases[k].record(stamped_round_trip(&mut sessions[k], &frame));
-                            host_cpu[k] += thread_cpu().saturating_sub(cpu);
-                        }
-                    });
-                    let ended = Instant::now();
-                    timed_wall += ended - started;
-                    last = Some((ended, sessions.iter_mut().map(node_cpu).collect()));
-                    timed
-                })
-            },
-        );
-        let pct =
-            |d: Duration, wall: Duration| 100.0 * d.as_secs_f64() / wall.as_secs_f64().max(1e-9);
-        for (k, case) in cases.into_iter().enumerate() {
-            let case_name = format!("doorbells/{name}/{waiting}/{}", DOORBELLS[k].as_str());
-            let (Some((t0, n0)), Some((t1, n1))) = (&first, &last) else {
-                continue;
-            };
-            if let Some(mut summary) = case.latencies(&case_name) {
-                summary["node_cpu_pct"] = json!(pct(n1[k].saturating_sub(n0[k]), *t1 - *t0));
-                summary["host_cpu_pct"] = json!(pct(host_cpu[k], timed_wall));
-                eprintln!("waiting/{case_name}: {summary}");
-                results.push(summary);
-            }
-        }
-        for session in sessions {
-            pipelines::stop(rt, session).expect("clean stop");
-        }
+            .into();
+        let id = BenchmarkId::new(format!("doorbells/{name}"), waiting);
+        side_by_side(c, rt, id, contenders, results);
     }
-    group.finish();
+}
+
+/// Berth with its default settings against the Unix-socket echo, side by side (module docs):
+/// the socket, then a node on each target.
+fn versus_socket(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    targets: &[Target<'_>],
+    results: &mut Vec<serde_json::Value>,
+) {
+    let defaults = TransportConfig::default();
+    let waits = (defaults.reply_spin, defaults.anticipate);
+    let mut contenders = vec![(
+        "versus_socket/unix_socket".to_owned(),
+        Box::new(Socket::start()) as Box<dyn Contender>,
+    )];
+    for target in targets {
+        let node = Node::start(rt, target, target.options(waits, None, None));
+        contenders.push((format!("versus_socket/{}", target.name), Box::new(node)));
+    }
+    let id = BenchmarkId::new("versus_socket", "default");
+    side_by_side(c, rt, id, contenders, results);
 }
 
 fn socket_case(c: &mut Criterion, results: &mut Vec<serde_json::Value>) {
@@ -378,26 +477,27 @@ fn waiting(c: &mut Criterion) {
     let rt = runtime();
     let mut results = Vec::new();
     socket_case(c, &mut results);
-    let yaml = pipelines::process_yaml();
-    let process = Target {
+    let process_yaml = pipelines::process_yaml();
+    let container_yaml = pipelines::containers_yaml(1);
+    let image = docker::container_image(&rt, "waiting/container/*");
+    let mut targets = vec![Target {
         name: "process",
-        yaml: &yaml,
+        yaml: &process_yaml,
         image: None,
-    };
-    session_cases(c, &rt, &process, &mut results);
-    doorbell_pairs(c, &rt, &process, &mut results);
-    let mut expected = 1 + STRATEGIES.len() + DOORBELL_CASES;
-    if let Some(image) = docker::container_image(&rt, "waiting/container/*") {
-        let yaml = pipelines::containers_yaml(1);
-        let container = Target {
+    }];
+    if let Some(image) = &image {
+        targets.push(Target {
             name: "container",
-            yaml: &yaml,
-            image: Some(&image),
-        };
-        session_cases(c, &rt, &container, &mut results);
-        doorbell_pairs(c, &rt, &container, &mut results);
-        expected += STRATEGIES.len() + DOORBELL_CASES;
+            yaml: &container_yaml,
+            image: Some(image),
+        });
     }
+    for target in &targets {
+        session_cases(c, &rt, target, &mut results);
+        doorbell_pairs(c, &rt, target, &mut results);
+    }
+    versus_socket(c, &rt, &targets, &mut results);
+    let expected = 2 + targets.len() * (STRATEGIES.len() + DOORBELL_CASES + 1);
     if results.len() < expected {
         eprintln!("waiting: some cases were filtered out; target/waiting.json is left as it was");
         return;

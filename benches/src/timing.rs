@@ -46,6 +46,34 @@ pub fn paced(iters: u64, mut round_trip: impl FnMut()) -> Duration {
     total
 }
 
+/// Paces several contenders side by side: every [`PERIOD`] each gets one round trip, contender
+/// `k` of `n` starting `k/n` of a period after the slot's start, so each is paced at 20 ms
+/// without running right after another, and drift of the machine over the run reaches all of
+/// them alike. Runs `iters` slots; returns the sum of every round trip.
+pub fn staggered(iters: u64, contenders: usize, mut round_trip: impl FnMut(usize)) -> Duration {
+    let step = PERIOD / contenders.max(1) as u32;
+    let mut total = Duration::ZERO;
+    let mut slot = Instant::now() + PERIOD;
+    for _ in 0..iters {
+        for k in 0..contenders {
+            let due = slot + step * k as u32;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            let started = Instant::now();
+            round_trip(k);
+            total += started.elapsed();
+        }
+        slot += PERIOD;
+        let now = Instant::now();
+        if slot < now {
+            slot = now + PERIOD;
+        }
+    }
+    total
+}
+
 /// Whether a case is paced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pacing {

@@ -891,9 +891,6 @@ struct Waiting {
     measured_at: SystemTime,
 }
 
-/// The strategy sessions use by default (`TransportConfig::default()`).
-const DEFAULT_WAITING: &str = "both";
-
 impl Waiting {
     fn load() -> Option<Self> {
         let path = crate::steady_memory::target_dir().join("waiting.json");
@@ -915,16 +912,19 @@ impl Waiting {
     }
 }
 
+/// The latency targets judged on the `versus_socket/…` cases: Berth with its default settings
+/// and the Unix-socket echo, side by side in one run.
 fn waiting_targets(w: &Waiting, targets: &mut Vec<Target>) {
-    let socket = w.p50("unix_socket/blocking");
+    let socket = w.p50("versus_socket/unix_socket");
     for target in ["process", "container"] {
-        let name = format!("{target}/{DEFAULT_WAITING}");
-        let Some(case) = w.case(&name) else { continue };
+        let Some(case) = w.case(&format!("versus_socket/{target}")) else {
+            continue;
+        };
         let p50 = case["p50_us"].as_f64();
         let cpu = case["node_cpu_pct"].as_f64();
         targets.push(Target {
             what: format!(
-                "Paced round trip, default waiting (`{DEFAULT_WAITING}`), vs Unix socket in the same run, p50 ({target})"
+                "Paced round trip, default settings, vs Unix socket side by side, p50 ({target})"
             ),
             goal: "≤ 1× (goal ≤ 0.5×)".into(),
             measured: match (p50, socket) {
@@ -934,18 +934,19 @@ fn waiting_targets(w: &Waiting, targets: &mut Vec<Target>) {
             met: p50.zip(socket).map(|(o, s)| o <= s),
         });
         targets.push(Target {
-            what: format!("CPU of the node while paced, default waiting ({target})"),
+            what: format!("CPU of the node while paced, default settings ({target})"),
             goal: "≤ 5% of one CPU".into(),
             measured: cpu.map_or_else(|| "—".into(), |c| format!("{c:.1}%")),
             met: cpu.map(|c| c <= 5.0),
         });
     }
     let r = ratio(
-        w.p50(&format!("container/{DEFAULT_WAITING}")),
-        w.p50(&format!("process/{DEFAULT_WAITING}")),
+        w.p50("versus_socket/container"),
+        w.p50("versus_socket/process"),
     );
     targets.push(Target {
-        what: "Container / host-process paced round trip, p50, default waiting".into(),
+        what: "Container / host-process paced round trip, p50, default settings, side by side"
+            .into(),
         goal: "≤ 1.05".into(),
         measured: opt_ratio(r),
         met: r.map(|r| r <= 1.05),
@@ -966,7 +967,7 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          round trip, at most 1 ms); *anticipate*: the runner learns the input's period and \
          polls from 300 µs before the next frame is due; *both* (the default); *both_split*: \
          both, with the host thread on CPU 0 and the node on CPU 1; *both_event*: both, woken \
-         by iceoryx2's event. `doorbells/…`: the two doorbells side by side (below). *in*: host send → node \
+         by iceoryx2's event. `doorbells/…` and `versus_socket/…`: side by side (below). *in*: host send → node \
          `process()`; *out*: `process()` → host has the reply; *send*: the host's \
          `send_audio` call alone. CPU: % of one CPU \
          over the case's wall time; the node's is its process or container (all of it), the \
@@ -996,6 +997,7 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
             num(case, "host_cpu_pct", "%"),
         )?;
     }
+    versus_socket_table(page, w)?;
     doorbells_table(page, w)?;
     writeln!(
         page,
@@ -1068,6 +1070,45 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `versus_socket/…` cases: the socket echo and Berth's nodes with default settings, each
+/// paced in its own part of every 20 ms period, so the machine's drift reaches all alike.
+fn versus_socket_table(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
+    let Some(socket) = w.case("versus_socket/unix_socket") else {
+        return Ok(());
+    };
+    writeln!(
+        page,
+        "\nSide by side (`doorbells/…`, `versus_socket/…`): the contenders start together and \
+         each gets one frame in every 20 ms period, the k-th of n at k/n of the period, so each \
+         is paced at 20 ms, none runs right after another, and whatever the machine does over \
+         the run reaches all of them alike. CPU: the node's (or the socket peer's), and the \
+         bench thread's during that contender's round trips. `versus_socket/…`: the Python \
+         echo over a Unix stream socket, a host-process node and a container node with the \
+         default settings; the latency targets above are judged on these.\n\n\
+         | Contender | p50 | p99 | ÷ socket p50 | ÷ socket p99 | CPU: node or peer / bench thread |\n\
+         |---|---|---|---|---|---|"
+    )?;
+    let f = |v: &serde_json::Value, key: &str| v[key].as_f64();
+    for name in ["unix_socket", "process", "container"] {
+        let Some(case) = w.case(&format!("versus_socket/{name}")) else {
+            continue;
+        };
+        let cpu = match (f(case, "node_cpu_pct"), f(case, "host_cpu_pct")) {
+            (Some(n), Some(h)) => format!("{n:.1}% / {h:.1}%"),
+            _ => "—".into(),
+        };
+        writeln!(
+            page,
+            "| {name} | {} | {} | {} | {} | {cpu} |",
+            f(case, "p50_us").map_or("—".into(), |v| format!("{v:.1}")),
+            f(case, "p99_us").map_or("—".into(), |v| format!("{v:.0}")),
+            opt_ratio(ratio(f(case, "p50_us"), f(socket, "p50_us"))),
+            opt_ratio(ratio(f(case, "p99_us"), f(socket, "p99_us"))),
+        )?;
+    }
+    Ok(())
+}
+
 /// The `doorbells/…` cases: a session of each doorbell, frames alternating in every 20 ms
 /// slot, FIFO ÷ event per target and waiting mode.
 fn doorbells_table(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
@@ -1085,11 +1126,9 @@ fn doorbells_table(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
     }
     writeln!(
         page,
-        "\nDoorbells side by side (`doorbells/…`): a session woken by iceoryx2's event and one \
-         woken by FIFO doorbells, started together, their frames alternating in every 20 ms slot \
-         (which goes first alternates too), so drift of the machine between cases cannot favour \
-         either; *event_only*: no polling, every frame pays both wake-ups; *both*: the default \
-         waiting. CPU: the node's, and the bench thread's during that session's round trips.\n\n\
+        "\nDoorbells side by side (`doorbells/…`, as above): a session woken by iceoryx2's event \
+         and one woken by FIFO doorbells; *event_only*: no polling, every frame pays both \
+         wake-ups; *both*: the default waiting.\n\n\
          | Target, waiting | p50 event / FIFO | FIFO ÷ event | p99 event / FIFO | node CPU event / FIFO | host CPU event / FIFO |\n\
          |---|---|---|---|---|---|"
     )?;
