@@ -3,9 +3,14 @@
 //! image provider that names it directly, so no image check or build is timed). Each sample is
 //! one start; the session is stopped (not timed) before the next.
 //!
-//! `container/N` is cold: every container starts with its session. `container_warm/N` starts
-//! sessions from a `Runtime` that keeps the containers warm (`Runtime::warm`, not timed): a
-//! session attaches its node instances to runners already up.
+//! `container/N` is cold: every container starts with its session. `container_runtime/N` is
+//! cold too, from a `Runtime`: every container starts with its session and goes with it, but
+//! the containers join the network namespace the runtime keeps (started by a first session,
+//! not timed) instead of Docker making one for each. `container_runtime_first/N`: that first
+//! session, a new `Runtime` each time (its holder starts, then the containers join it), as
+//! `berth run` starts. `container_warm/N` starts sessions from a
+//! `Runtime` that keeps the containers warm (`Runtime::warm`, not timed): a session attaches
+//! its node instances to runners already up.
 
 #![allow(missing_docs)]
 
@@ -45,21 +50,63 @@ fn bench_start(
     });
 }
 
-/// Session starts from a runtime that holds `pipeline`'s containers warm.
-fn bench_warm_start(
+/// The first session of a new runtime each time (its network holder starts with it); the
+/// runtime shuts down (not timed) before the next.
+fn bench_first_runtime_start(
     group: &mut BenchmarkGroup<'_, WallTime>,
     rt: &tokio::runtime::Runtime,
     id: BenchmarkId,
     pipeline: &Pipeline,
     image: &str,
 ) {
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let runtime = berth::Runtime::new();
+                let options = SessionOptions {
+                    images: Some(docker::fixed_image(image)),
+                    ..SessionOptions::default()
+                };
+                let started = Instant::now();
+                let session = rt
+                    .block_on(runtime.session(&pipeline.manifest, options))
+                    .expect("session starts");
+                total += started.elapsed();
+                leaks::track(session.id());
+                pipelines::stop(rt, session).expect("clean stop");
+                rt.block_on(runtime.shutdown());
+            }
+            total
+        })
+    });
+}
+
+/// Session starts from a runtime: one that holds `pipeline`'s containers warm (`warm`), or
+/// one whose network namespace a first session (not timed) started.
+fn bench_runtime_start(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    id: BenchmarkId,
+    pipeline: &Pipeline,
+    image: &str,
+    warm: bool,
+) {
     let options = || SessionOptions {
         images: Some(docker::fixed_image(image)),
         ..SessionOptions::default()
     };
     let runtime = berth::Runtime::new();
-    rt.block_on(runtime.warm(&pipeline.manifest, &options()))
-        .expect("the containers warm up");
+    if warm {
+        rt.block_on(runtime.warm(&pipeline.manifest, &options()))
+            .expect("the containers warm up");
+    } else {
+        let first = rt
+            .block_on(runtime.session(&pipeline.manifest, options()))
+            .expect("session starts");
+        leaks::track(first.id());
+        pipelines::stop(rt, first).expect("clean stop");
+    }
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -109,12 +156,28 @@ fn startup(c: &mut Criterion) {
                 &pipeline,
                 Some(&image),
             );
-            bench_warm_start(
+            bench_first_runtime_start(
+                &mut group,
+                &rt,
+                BenchmarkId::new("container_runtime_first", count),
+                &pipeline,
+                &image,
+            );
+            bench_runtime_start(
+                &mut group,
+                &rt,
+                BenchmarkId::new("container_runtime", count),
+                &pipeline,
+                &image,
+                false,
+            );
+            bench_runtime_start(
                 &mut group,
                 &rt,
                 BenchmarkId::new("container_warm", count),
                 &pipeline,
                 &image,
+                true,
             );
         }
     }

@@ -145,6 +145,8 @@ fn two_sessions_share_one_container_each_with_its_own_params() {
         "gone with the last session"
     );
     assert_all_gone(&rt, &runtime, &[ida, idb, SessionId::new(owner).unwrap()]);
+    // Its network holder goes too; nothing of the runtime is left for a sweep.
+    rt.block_on(runtime.shutdown());
 }
 
 #[test]
@@ -172,6 +174,8 @@ fn two_sessions_starting_at_once_start_one_container() {
     rt.block_on(b.stop()).unwrap();
     let owner = SessionId::new(shared[0].owner_id.clone()).unwrap();
     assert_all_gone(&rt, &runtime, &[ids[0].clone(), ids[1].clone(), owner]);
+    // Its network holder goes too; nothing of the runtime is left for a sweep.
+    rt.block_on(runtime.shutdown());
 }
 
 #[test]
@@ -210,6 +214,8 @@ fn a_session_joining_while_the_last_one_leaves_never_gets_a_dying_container() {
     seen.sort();
     seen.dedup();
     assert_all_gone(&rt, &runtime, &seen);
+    // Its network holder goes too; nothing of the runtime is left for a sweep.
+    rt.block_on(runtime.shutdown());
 }
 
 #[test]
@@ -269,6 +275,8 @@ fn a_shared_containers_crash_reaches_every_session_using_it() {
     let owner = SessionId::new(runtime.shared_nodes()[0].owner_id.clone()).unwrap();
     rt.block_on(fresh.stop()).unwrap();
     assert_all_gone(&rt, &runtime, &[id, owner]);
+    // Its network holder goes too; nothing of the runtime is left for a sweep.
+    rt.block_on(runtime.shutdown());
 }
 
 #[test]
@@ -296,6 +304,8 @@ fn a_node_that_cannot_load_fails_its_session_and_leaves_the_container_to_no_one(
         Vec::new(),
         "its container went with its lease"
     );
+    // Its network holder goes too; nothing of the runtime is left for a sweep.
+    rt.block_on(runtime.shutdown());
 }
 
 #[test]
@@ -325,6 +335,8 @@ fn shared_false_gives_every_session_a_container_of_its_own() {
     rt.block_on(a.stop()).unwrap();
     rt.block_on(b.stop()).unwrap();
     assert_all_gone(&rt, &runtime, &ids);
+    // Its network holder goes too; nothing of the runtime is left for a sweep.
+    rt.block_on(runtime.shutdown());
 }
 
 #[test]
@@ -382,4 +394,6 @@ fn a_warm_container_serves_sessions_until_the_runtime_cools() {
     );
     sessions.push(SessionId::new(owner).unwrap());
     assert_all_gone(&rt, &runtime, &sessions);
+    // Its network holder goes too; nothing of the runtime is left for a sweep.
+    rt.block_on(runtime.shutdown());
 }

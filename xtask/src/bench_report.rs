@@ -309,6 +309,22 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             results.case("startup/container/3"),
         ),
         (
+            "1 Python node, container, first session of a `Runtime`",
+            results.case("startup/container_runtime_first/1"),
+        ),
+        (
+            "1 Python node, container, from a `Runtime`",
+            results.case("startup/container_runtime/1"),
+        ),
+        (
+            "3 Python nodes, 3 containers, first session of a `Runtime`",
+            results.case("startup/container_runtime_first/3"),
+        ),
+        (
+            "3 Python nodes, 3 containers, from a `Runtime`",
+            results.case("startup/container_runtime/3"),
+        ),
+        (
             "1 Python node, warm container (`Runtime::warm`)",
             results.case("startup/container_warm/1"),
         ),
@@ -705,8 +721,13 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          `Session::start`, which returns once every node reported `ready` over its control \
          channel (runner started, node loaded and initialized, channels open). The image is \
          already built; the bench names it directly, so no image check or build is timed. \
-         Ten starts per case; each session is stopped (not timed) before the next. *Warm*: \
-         the sessions start from a `Runtime` that holds the containers warm \
+         Ten starts per case; each session is stopped (not timed) before the next. *From a \
+         `Runtime`*: cold as well (each session's containers start with it and go with it), \
+         but they join the network namespace the runtime keeps (its holder container, started \
+         by a first session that is not timed), so Docker makes no namespace for them. *First \
+         session of a `Runtime`*: a new runtime each time, as `berth run` starts: its holder \
+         starts, then the containers join it. \
+         *Warm*: the sessions start from a `Runtime` that holds the containers warm \
          (`Runtime::warm`, not timed), so a session attaches its node instances to runners \
          already up instead of starting containers.\n"
     )?;

@@ -39,6 +39,12 @@ pub struct LaunchSpec {
     pub cpuset: Option<String>,
     /// The network a container gets (backends without network isolation ignore it).
     pub network: Network,
+    /// With [`Network::None`]: the running container whose network namespace (loopback only)
+    /// this one joins instead of getting one of its own, which saves the container runtime
+    /// making one at every start. Used where [`Capabilities::shared_network`] says so.
+    ///
+    /// [`Capabilities::shared_network`]: crate::Capabilities::shared_network
+    pub network_of: Option<String>,
     /// A file to append the node's output to, a timestamped line each, for readers in other
     /// processes (`berth logs`); for backends whose runtime keeps no logs of its own (host
     /// processes; Docker keeps a container's).

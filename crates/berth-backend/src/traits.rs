@@ -17,6 +17,8 @@ pub struct Capabilities {
     pub isolated_filesystem: bool,
     /// Pinning to CPUs.
     pub cpu_pinning: bool,
+    /// Joining another container's network namespace (`LaunchSpec::network_of`).
+    pub shared_network: bool,
 }
 
 /// A way to run node runners in isolation.

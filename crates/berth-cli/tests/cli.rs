@@ -382,28 +382,48 @@ fn a_killed_host_stops_its_containers_and_the_next_start_removes_them() {
         .last()
         .unwrap()
         .to_owned();
+    // The runtime's network holder, whose namespace the node's container joined.
+    let inspected = rt
+        .block_on(docker.inspect_container(&container, None))
+        .unwrap();
+    let mode = inspected.host_config.and_then(|h| h.network_mode).unwrap();
+    let holder = mode
+        .strip_prefix("container:")
+        .unwrap_or_else(|| panic!("joined the runtime's holder: {mode}"))
+        .to_owned();
+    let holder_owner = rt
+        .block_on(docker.inspect_container(&holder, None))
+        .unwrap()
+        .config
+        .and_then(|c| c.labels)
+        .and_then(|l| l.get("berth.session").cloned())
+        .expect("the holder's owner label");
     run.child.kill().unwrap(); // SIGKILL: no handler, no cleanup
     let killed = std::time::Instant::now();
     let _ = run.child.wait();
-    // The runner sees its owner's lock come free and stops; its container ends with it.
-    let wait = rt.block_on(async {
-        use futures_util::StreamExt;
-        let mut stream = docker.wait_container(&container, None);
-        tokio::time::timeout(std::time::Duration::from_secs(15), stream.next()).await
-    });
-    match wait {
-        Ok(Some(Ok(_))) => {}
-        // A non-zero exit arrives as this error: the container stopped all the same.
-        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { .. }))) => {}
-        other => {
-            panic!("container {container} did not stop within 15 s of its host's death: {other:?}")
+    // The runner sees its owner's lock come free and stops; its container ends with it. The
+    // holder waits on its own owner lock, so it ends too.
+    for id in [&container, &holder] {
+        let wait = rt.block_on(async {
+            use futures_util::StreamExt;
+            let mut stream = docker.wait_container(id, None);
+            tokio::time::timeout(std::time::Duration::from_secs(15), stream.next()).await
+        });
+        match wait {
+            Ok(Some(Ok(_))) => {}
+            // A non-zero exit arrives as this error: the container stopped all the same.
+            Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { .. }))) => {}
+            other => {
+                panic!("container {id} did not stop within 15 s of its host's death: {other:?}")
+            }
         }
+        eprintln!(
+            "container {id} stopped {:.2} s after its host was killed",
+            killed.elapsed().as_secs_f64()
+        );
     }
-    eprintln!(
-        "container stopped {:.2} s after its host was killed",
-        killed.elapsed().as_secs_f64()
-    );
     assert!(owner_file(&session).is_file(), "left by the dead host");
+    assert!(owner_file(&holder_owner).is_file(), "left by the dead host");
     // The next start (any pipeline) sweeps what the dead session left.
     let next = berth(&[
         "run",
@@ -416,16 +436,17 @@ fn a_killed_host_stops_its_containers_and_the_next_start_removes_them() {
         "{}",
         String::from_utf8_lossy(&next.stderr)
     );
-    let gone = rt.block_on(docker.inspect_container(&container, None));
-    assert!(
-        gone.is_err(),
-        "container {container} was not removed: {gone:?}"
-    );
+    for id in [&container, &holder] {
+        let gone = rt.block_on(docker.inspect_container(id, None));
+        assert!(gone.is_err(), "container {id} was not removed: {gone:?}");
+    }
     assert_eq!(iceoryx2_files_of(&session), Vec::<String>::new());
-    assert!(
-        !owner_file(&session).exists(),
-        "the swept session's owner file is gone"
-    );
+    for owner in [&session, &holder_owner] {
+        assert!(
+            !owner_file(owner).exists(),
+            "the swept owner file of {owner} is gone"
+        );
+    }
 }
 
 #[test]

@@ -29,6 +29,7 @@ mod error;
 pub mod host_python;
 pub mod images;
 pub mod native;
+mod network;
 mod owner;
 pub mod plan;
 mod pool;

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::SessionError;
+use crate::network::SharedNetwork;
 use crate::owner::OwnerLock;
 use crate::runner_spec::{RunnerSpec, ServeSpec};
 
@@ -79,6 +80,8 @@ pub(crate) struct NodePool {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
     /// Set by `shutdown`: no container starts any more.
     closed: AtomicBool,
+    /// The network namespace the runtime's containers without network join.
+    pub(crate) network: SharedNetwork,
 }
 
 /// One shared container, from before it starts until its last lease is gone.
@@ -168,7 +171,11 @@ impl NodePool {
         let entry = pending.entry.as_ref().expect("set above");
         match entry
             .node
-            .get_or_try_init(|| SharedNode::start(start))
+            .get_or_try_init(|| async {
+                let mut start = start;
+                start.container = self.network.join(start.container, &start.backend).await;
+                SharedNode::start(start).await
+            })
             .await
         {
             Ok(node) => {
@@ -241,6 +248,7 @@ impl NodePool {
             .filter_map(|(_, e)| e.node.get().cloned())
             .collect();
         futures_util::future::join_all(nodes.iter().map(|n| n.stop())).await;
+        self.network.shutdown().await;
     }
 
     /// Kills every shared container without waiting (for drop paths).
@@ -250,6 +258,7 @@ impl NodePool {
                 node.abort();
             }
         }
+        self.network.abort();
     }
 }
 

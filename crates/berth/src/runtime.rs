@@ -19,6 +19,11 @@ use crate::{Session, SessionError, SessionOptions};
 /// gets its own node instance (its own `params` and state) and its own channels. A shared
 /// container stops when its last session ends.
 ///
+/// Its containers without network share one network namespace (loopback only), held by a
+/// small container the runtime starts with its first container and keeps until
+/// [`Runtime::shutdown`]: Docker then makes no namespace at each start, which takes a large
+/// part of it (`BENCHMARKS.md`, "Startup").
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), berth::SessionError> {
 /// let manifest = berth::Manifest::from_path("examples/gain-docker/pipeline.yaml").map_err(berth::SessionError::from)?;
@@ -129,7 +134,7 @@ impl Runtime {
     }
 
     /// Stops every shared container still running, warm ones included (sessions still using
-    /// one see it exit).
+    /// one see it exit), and the network holder (containers still in its namespace keep it).
     pub async fn shutdown(&self) {
         self.cool().await;
         self.pool.shutdown().await;

@@ -151,7 +151,7 @@ pub(crate) fn create_body(
             memory_swap: memory,
             nano_cpus,
             cpuset_cpus: spec.cpuset.clone(),
-            network_mode: Some(network_mode(spec.network, settings.network).to_owned()),
+            network_mode: Some(network_mode(spec, settings.network)),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
             auto_remove: Some(false),
@@ -162,14 +162,16 @@ pub(crate) fn create_body(
     })
 }
 
-/// Docker's network mode for `network`; a backend made `with_network(true)` gives nodes that
-/// ask for none the default bridge.
-fn network_mode(network: Network, backend_default: bool) -> &'static str {
-    match network {
-        Network::None if backend_default => "bridge",
-        Network::None => "none",
-        Network::Bridge => "bridge",
-        Network::Host => "host",
+/// Docker's network mode for `spec`; a backend made `with_network(true)` gives nodes that ask
+/// for none the default bridge. A node without network that names a container to share one
+/// with joins that container's namespace (`container:<id>`): Docker then makes none for it.
+fn network_mode(spec: &LaunchSpec, backend_default: bool) -> String {
+    match (spec.network, &spec.network_of) {
+        (Network::None, _) if backend_default => "bridge".into(),
+        (Network::None, Some(holder)) => format!("container:{holder}"),
+        (Network::None, None) => "none".into(),
+        (Network::Bridge, _) => "bridge".into(),
+        (Network::Host, _) => "host".into(),
     }
 }
 
@@ -307,6 +309,32 @@ mod tests {
                 Some(mode)
             );
         }
+    }
+
+    #[test]
+    fn a_node_without_network_joins_the_namespace_it_is_given() {
+        let mode = |network, backend_network| {
+            let spec = LaunchSpec {
+                network,
+                network_of: Some("c0ffee".into()),
+                ..spec()
+            };
+            let settings = Settings {
+                network: backend_network,
+                init: true,
+            };
+            create_body(&spec, "x", settings)
+                .unwrap()
+                .host_config
+                .unwrap()
+                .network_mode
+                .unwrap()
+        };
+        assert_eq!(mode(Network::None, false), "container:c0ffee");
+        // A node that asks for a network, or a backend that gives every node one, gets it.
+        assert_eq!(mode(Network::Bridge, false), "bridge");
+        assert_eq!(mode(Network::Host, false), "host");
+        assert_eq!(mode(Network::None, true), "bridge");
     }
 
     #[test]

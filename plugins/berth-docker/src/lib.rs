@@ -243,6 +243,7 @@ impl Backend for DockerBackend {
             cpu_limit: true,
             isolated_filesystem: true,
             cpu_pinning: true,
+            shared_network: true,
         }
     }
 

@@ -140,7 +140,11 @@ impl Session {
             if let Some(owner) = self.owner.as_mut() {
                 owner.record_backend(backend.name());
             }
-            pending.push((index, Relaunch::Own(spec), backend));
+            let relaunch = Relaunch::Own {
+                spec,
+                pool: self.pool.clone(),
+            };
+            pending.push((index, relaunch, backend));
         }
         // Every node starts at once: a start is mostly waiting (on the daemon, on exec), so
         // a session of N containers takes about as long to launch as one.

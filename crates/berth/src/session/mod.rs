@@ -159,8 +159,11 @@ enum Serving {
 /// How to start a node's runner again.
 #[derive(Clone)]
 enum Relaunch {
-    /// Launch this spec.
-    Own(berth_backend::LaunchSpec),
+    /// Launch this spec (joined to the runtime's network namespace, in a runtime).
+    Own {
+        spec: berth_backend::LaunchSpec,
+        pool: Option<Arc<NodePool>>,
+    },
     /// Lease a shared container again and attach the same instance.
     Shared {
         pool: Arc<NodePool>,
@@ -175,7 +178,13 @@ impl Relaunch {
     /// Starts a runner as this says.
     async fn start(self, backend: Arc<dyn Backend>) -> Result<Serving, SessionError> {
         match self {
-            Relaunch::Own(spec) => Ok(Serving::Own(backend.launch(&spec).await?)),
+            Relaunch::Own { spec, pool } => {
+                let spec = match pool {
+                    Some(pool) => pool.network.join(spec, &backend).await,
+                    None => spec,
+                };
+                Ok(Serving::Own(backend.launch(&spec).await?))
+            }
             Relaunch::Shared {
                 pool,
                 key,
@@ -237,7 +246,7 @@ impl RunningNode {
     /// The image it runs in, for a container node.
     fn image(&self) -> Option<&str> {
         match &self.relaunch {
-            Relaunch::Own(spec) => spec.image.as_deref(),
+            Relaunch::Own { spec, .. } => spec.image.as_deref(),
             Relaunch::Shared { start, .. } => start.container.image.as_deref(),
         }
     }
@@ -245,7 +254,7 @@ impl RunningNode {
     /// The file its output goes to, when its backend keeps no logs of its own.
     fn log_file(&self) -> Option<&std::path::Path> {
         match &self.relaunch {
-            Relaunch::Own(spec) => spec.log_file.as_deref(),
+            Relaunch::Own { spec, .. } => spec.log_file.as_deref(),
             Relaunch::Shared { .. } => None,
         }
     }
