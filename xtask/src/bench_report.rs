@@ -763,9 +763,20 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          started 543–627 ms after it reached the daemon and every node ready at 1.24 s. Run \
          to run, the same build's cold medians went from 513 ms to 1.21 s (1 container) and \
          from 1.04 to 1.53 s (3) that day. The 600 ms target for three containers is below \
-         what this daemon gives: their start alone takes about 450 ms. Not done: compiled \
-         bytecode for the mounted runner, which is read-only and so compiled at every start \
-         (its four largest modules: 21 ms without `.pyc` files, 5 ms with).\n"
+         what this daemon gives: their start alone takes about 450 ms. Containers now compile the \
+         runner once per environment (a writable folder over the mounted runner's \
+         `__pycache__`; its four largest modules load in 5 ms compiled against 21 ms not).\n\n\
+         Where the daemon's time goes (2026-12-07, this machine, `docker start` of three \
+         created containers at once, five runs each): with a network namespace each (Docker's \
+         `none` still makes one) 358–528 ms, 380–430 ms in most runs; joining the namespace of \
+         a container already running (`--network container:<id>`) 197–215 ms; with the host's \
+         network 196–234 ms; without `--init` or with the host's IPC namespace no change. So \
+         making the namespaces is about half of a start here. A `Runtime` therefore keeps one \
+         namespace with loopback only, in a small holder container, that its containers \
+         without network join (module `network`; they share that loopback, nothing else); the \
+         first session of a runtime starts the holder and pays for it (the *first session* \
+         rows), every later one gains (*from a `Runtime`*). A session started alone keeps a \
+         namespace per container.\n"
     )?;
 
     writeln!(
@@ -1037,6 +1048,26 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          up its CPU at every look (`sched_yield`): that is what keeps a chain of nodes fast \
          (Pipeline), and it cost a lone host-process node about 100 µs of paced p50 in an A/B \
          on this machine (likely handing its CPU to the host's own polling thread).\n"
+    )?;
+    writeln!(
+        page,
+        "What kind of machine this is, from its kernel command line: a Firecracker microVM on \
+         KVM, itself nested (`nested_pvm=1`), with the guest's halt polling off \
+         (`haltpoll.guest_halt_poll_ns=0`): a vCPU with nothing to run halts at once and \
+         waking it goes through the hypervisor, while a system call on a running vCPU is cheap \
+         (`os.getppid()` about 100 ns above a plain call). Every paced frame finds both vCPUs \
+         halted and the caches cold; the socket echo's path is a few system calls long, \
+         Berth's runs through iceoryx2, the runner and numpy, and so pays more of that. \
+         Where a polling runner yields (`sched_yield`) to a thread in another cgroup, as a \
+         container's runner to the host's: the yield reaches it (`python3 \
+         benches/probes/yield_groups.py`, a ping-pong through shared memory with both sides \
+         yielding on one CPU: 2.2 µs per round trip within one cgroup, 2.8 µs with one side \
+         in a cgroup of its own, 2.6 µs with one side in a container), so the container's \
+         back-to-back gap is not a yield that stays inside its cgroup. A host-process node \
+         runs on the host's Python, here pyenv's build without profile-guided optimization: \
+         a small loop of struct packing and dict lookups took 7.55 µs in it against 5.95 µs \
+         in Debian's build of the same Python 3.11, the one Berth's images carry (`python3 -m \
+         timeit`, best of 5); `BERTH_PYTHON` picks another.\n"
     )?;
     writeln!(
         page,
