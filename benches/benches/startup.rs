@@ -11,6 +11,11 @@
 //! `berth run` starts. `container_warm/N` starts sessions from a
 //! `Runtime` that keeps the containers warm (`Runtime::warm`, not timed): a session attaches
 //! its node instances to runners already up.
+//!
+//! `cold_side_by_side/N` times the cold ways side by side (`target/startup.json`): in each
+//! round one start alone, one as the first session of a new runtime and one from a runtime
+//! whose holder is up, in an order that rotates, so the daemon's drift over the run reaches all
+//! three alike.
 
 #![allow(missing_docs)]
 
@@ -125,6 +130,89 @@ fn bench_runtime_start(
     rt.block_on(runtime.shutdown());
 }
 
+/// The cold ways to start `pipeline` side by side (module docs), as Criterion case `id` (a
+/// sample is one round); returns a summary per way of the last [`STARTS`] rounds, none when
+/// the case was filtered out.
+fn cold_side_by_side(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    id: BenchmarkId,
+    pipeline: &Pipeline,
+    image: &str,
+    count: usize,
+) -> Vec<serde_json::Value> {
+    const WAYS: [&str; 3] = ["alone", "runtime_first", "runtime"];
+    let options = || SessionOptions {
+        images: Some(docker::fixed_image(image)),
+        ..SessionOptions::default()
+    };
+    let mut kept: Option<berth::Runtime> = None;
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    let mut round = 0;
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            // The kept runtime's holder starts with a first session, not timed.
+            let kept = kept.get_or_insert_with(|| {
+                let runtime = berth::Runtime::new();
+                let first = rt
+                    .block_on(runtime.session(&pipeline.manifest, options()))
+                    .expect("session starts");
+                leaks::track(first.id());
+                pipelines::stop(rt, first).expect("clean stop");
+                runtime
+            });
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                for turn in 0..WAYS.len() {
+                    let way = (round + turn) % WAYS.len();
+                    let fresh = (way == 1).then(berth::Runtime::new);
+                    let runtime = fresh.as_ref().unwrap_or(kept);
+                    let started = Instant::now();
+                    let session = if way == 0 {
+                        rt.block_on(berth::Session::start(&pipeline.manifest, options()))
+                    } else {
+                        rt.block_on(runtime.session(&pipeline.manifest, options()))
+                    }
+                    .expect("session starts");
+                    let took = started.elapsed();
+                    times[way].push(took);
+                    total += took;
+                    leaks::track(session.id());
+                    pipelines::stop(rt, session).expect("clean stop");
+                    if let Some(runtime) = fresh {
+                        rt.block_on(runtime.shutdown());
+                    }
+                }
+                round += 1;
+            }
+            total
+        })
+    });
+    if let Some(runtime) = kept {
+        rt.block_on(runtime.shutdown());
+    }
+    WAYS.iter()
+        .zip(times.iter_mut())
+        .filter(|(_, times)| !times.is_empty())
+        .map(|(way, times)| {
+            // The last rounds: Criterion's warm-up comes first.
+            let skip = times.len().saturating_sub(STARTS);
+            let times = &mut times[skip..];
+            times.sort();
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            let summary = serde_json::json!({
+                "case": format!("{way}/{count}"),
+                "starts": times.len(),
+                "median_ms": ms(times[times.len() / 2]),
+                "min_ms": ms(times[0]),
+                "max_ms": ms(times[times.len() - 1]),
+            });
+            eprintln!("startup side by side: {summary}");
+            summary
+        })
+        .collect()
+}
+
 fn startup(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("startup");
@@ -146,6 +234,7 @@ fn startup(c: &mut Criterion) {
     );
 
     if let Some(image) = docker::container_image(&rt, "startup/container/*") {
+        let mut side_by_side = Vec::new();
         for count in [1, 3] {
             let pipeline =
                 pipelines::pipeline(&pipelines::containers_yaml(count)).expect("pipeline");
@@ -179,6 +268,21 @@ fn startup(c: &mut Criterion) {
                 &image,
                 true,
             );
+            side_by_side.extend(cold_side_by_side(
+                &mut group,
+                &rt,
+                BenchmarkId::new("cold_side_by_side", count),
+                &pipeline,
+                &image,
+                count,
+            ));
+        }
+        // Every way for both counts, or the file is left as it was (a filtered run).
+        if side_by_side.len() == 6 {
+            let path = berth_benches::target_dir().join("startup.json");
+            let report = serde_json::json!({ "cases": side_by_side });
+            std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap())
+                .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         }
     }
     group.finish();

@@ -725,8 +725,8 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          `Runtime`*: cold as well (each session's containers start with it and go with it), \
          but they join the network namespace the runtime keeps (its holder container, started \
          by a first session that is not timed), so Docker makes no namespace for them. *First \
-         session of a `Runtime`*: a new runtime each time, as `berth run` starts: its holder \
-         starts, then the containers join it. \
+         session of a `Runtime`*: a new runtime each time: its holder starts, then the \
+         containers join it. \
          *Warm*: the sessions start from a `Runtime` that holds the containers warm \
          (`Runtime::warm`, not timed), so a session attaches its node instances to runners \
          already up instead of starting containers.\n"
@@ -742,6 +742,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             ms(case.as_ref().and_then(|c| c.p(1.0))),
         )?;
     }
+    cold_side_by_side_table(&mut page)?;
     writeln!(
         page,
         "\nWhere a warm session's time went (timestamps at each step, 3 warm containers, on \
@@ -776,7 +777,8 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          without network join (module `network`; they share that loopback, nothing else); the \
          first session of a runtime starts the holder and pays for it (the *first session* \
          rows), every later one gains (*from a `Runtime`*). A session started alone keeps a \
-         namespace per container.\n"
+         namespace per container, and so does a runtime made \
+         `Runtime::without_shared_network`, as `berth run` makes it for a single session.\n"
     )?;
 
     writeln!(
@@ -905,7 +907,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          # memory over 60 s of streaming through a container node\n\
          cargo xtask steady-memory\n\
          \n\
-         # this page (reads target/criterion, target/steady-memory.json and target/waiting.json)\n\
+         # this page (reads target/criterion, target/steady-memory.json, target/waiting.json and target/startup.json)\n\
          cargo xtask bench-report\n\
          ```\n\n\
          Use the same `CARGO_TARGET_DIR` for the benches and the report. `BERTH_PYTHON` picks \
@@ -914,6 +916,52 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          names another already built node image."
     )?;
     Ok(page)
+}
+
+/// `target/startup.json`, written by the `startup` bench: the cold ways to start a session,
+/// side by side.
+fn cold_side_by_side_table(page: &mut String) -> anyhow::Result<()> {
+    let path = crate::steady_memory::target_dir().join("startup.json");
+    let Some(cases) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["cases"].as_array().cloned())
+    else {
+        return Ok(());
+    };
+    let median = |name: String| {
+        cases
+            .iter()
+            .find(|c| c["case"] == name.as_str())
+            .and_then(|c| c["median_ms"].as_f64())
+    };
+    writeln!(
+        page,
+        "\nThe cold ways side by side (`cold_side_by_side/N`): ten rounds, each starting the \
+         pipeline once alone, once as the first session of a new `Runtime` and once from a \
+         `Runtime` whose holder is up, in an order that rotates, so whatever the daemon and \
+         the machine do over the run reaches all three alike. Medians:\n\n\
+         | Pipeline | alone | first session of a `Runtime` | from a `Runtime` | first ÷ alone | from a `Runtime` ÷ alone |\n\
+         |---|---|---|---|---|---|"
+    )?;
+    for (count, label) in [
+        (1, "1 Python node, container"),
+        (3, "3 Python nodes, 3 containers"),
+    ] {
+        let [alone, first, later] =
+            ["alone", "runtime_first", "runtime"].map(|way| median(format!("{way}/{count}")));
+        let ms = |v: Option<f64>| v.map_or_else(|| "—".into(), |v| format!("{v:.0} ms"));
+        writeln!(
+            page,
+            "| {label} | {} | {} | {} | {} | {} |",
+            ms(alone),
+            ms(first),
+            ms(later),
+            opt_ratio(ratio(first, alone)),
+            opt_ratio(ratio(later, alone)),
+        )?;
+    }
+    Ok(())
 }
 
 /// `target/waiting.json`, written by the `waiting` bench: each paced case's latency, where it

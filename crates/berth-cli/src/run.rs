@@ -116,8 +116,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
         images,
         ..SessionOptions::default()
     };
-    // One Berth runtime for every session: identical container nodes share one container.
-    let berth = berth::Runtime::new();
+    // One Berth runtime for every session: identical container nodes share one container, and
+    // several sessions' containers one network namespace (for one session its holder would
+    // cost more than it saves).
+    let berth = if count > 1 {
+        berth::Runtime::new()
+    } else {
+        berth::Runtime::without_shared_network()
+    };
     let started = runtime.block_on(futures_util::future::join_all(
         (0..count).map(|_| berth.session(&manifest, options.clone())),
     ));

@@ -368,18 +368,23 @@ fn a_killed_host_stops_its_containers_and_the_next_start_removes_them() {
             return;
         }
     };
+    // Two sessions: their containers join the network holder of the run's runtime.
     let mut run = Running::start(&[
         "run",
         &repo("examples/gain-docker/pipeline.yaml"),
         "--realtime",
         "--seconds",
         "60",
+        "--sessions",
+        "2",
     ]);
     let session = run.session();
+    // "node gain container <id> (shared by 2 sessions' nodes)"
     let container = run
         .line_starting("node gain")
         .split_whitespace()
-        .last()
+        .skip_while(|word| *word != "container")
+        .nth(1)
         .unwrap()
         .to_owned();
     // The runtime's network holder, whose namespace the node's container joined.

@@ -14,7 +14,11 @@
 //! exits by itself when the runtime's process is gone, however it ended; a later start sweeps
 //! what is left. It starts at the first container start that can use it (in that container's
 //! image), again if it went, and stops at [`Runtime::shutdown`](crate::Runtime::shutdown).
-//! Without a holder (it could not start) a container gets a namespace of its own.
+//! Without a holder (it could not start) a container gets a namespace of its own. The first
+//! session of a runtime waits for the holder's start, so a runtime that starts a single
+//! session is made without one ([`Runtime::without_shared_network`]).
+//!
+//! [`Runtime::without_shared_network`]: crate::Runtime::without_shared_network
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +41,7 @@ pub(crate) const HOLDER_NODE: &str = "network";
 #[derive(Default)]
 pub(crate) struct SharedNetwork {
     holder: tokio::sync::Mutex<Option<Holder>>,
-    /// Set by `shutdown`: no holder starts any more.
+    /// Set by `shutdown` (or from the start, for a runtime without one): no holder starts.
     closed: AtomicBool,
 }
 
@@ -48,6 +52,14 @@ struct Holder {
 }
 
 impl SharedNetwork {
+    /// None at all: every container gets a namespace of its own.
+    pub(crate) fn off() -> Self {
+        Self {
+            closed: AtomicBool::new(true),
+            ..Self::default()
+        }
+    }
+
     /// `spec` made to join the shared namespace, when it has no network and `backend` can
     /// share one; else `spec` as it was.
     pub(crate) async fn join(

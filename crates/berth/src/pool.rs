@@ -126,6 +126,14 @@ pub struct SharedNodeInfo {
 }
 
 impl NodePool {
+    /// A pool whose containers each get a network namespace of their own.
+    pub(crate) fn without_shared_network() -> Self {
+        Self {
+            network: SharedNetwork::off(),
+            ..Self::default()
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Entry>>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }

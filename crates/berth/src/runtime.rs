@@ -22,7 +22,8 @@ use crate::{Session, SessionError, SessionOptions};
 /// Its containers without network share one network namespace (loopback only), held by a
 /// small container the runtime starts with its first container and keeps until
 /// [`Runtime::shutdown`]: Docker then makes no namespace at each start, which takes a large
-/// part of it (`BENCHMARKS.md`, "Startup").
+/// part of it (`BENCHMARKS.md`, "Startup"). Its first session waits for that start; a runtime
+/// for a single session is better made [`Runtime::without_shared_network`].
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), berth::SessionError> {
@@ -47,6 +48,16 @@ impl Runtime {
     /// A runtime with no shared containers yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A runtime whose containers each get a network namespace of their own, as sessions
+    /// started alone do: for a runtime that starts one session, where the holder of the
+    /// shared namespace would cost its first session more than it saves (`berth run`).
+    pub fn without_shared_network() -> Self {
+        Self {
+            pool: Arc::new(NodePool::without_shared_network()),
+            warm: Arc::default(),
+        }
     }
 
     /// Starts a session of `manifest` whose container nodes are shared within this runtime.
