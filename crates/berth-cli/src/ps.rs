@@ -123,8 +123,9 @@ fn rows<'a>(
     rows
 }
 
-/// Berth containers that no running session's node runs in (their owner died, or they are
-/// starting or being removed), when Docker answers.
+/// Berth containers that no running session's node runs in and whose owner is gone (or that
+/// are starting or being removed), when Docker answers. A live owner's container that no
+/// session claims (a warm container, a runtime's network holder) is in use, not listed.
 async fn unclaimed_containers(sessions: &[SessionStatus]) -> Vec<berth_docker::ManagedContainer> {
     let Ok(docker) = berth_docker::DockerBackend::connect().await else {
         return Vec::new();
@@ -139,6 +140,7 @@ async fn unclaimed_containers(sessions: &[SessionStatus]) -> Vec<berth_docker::M
                 .iter()
                 .flat_map(|s| &s.nodes)
                 .any(|n| n.backend == "docker" && n.id == c.id)
+                && !berth::status::owner_running(&c.session)
         })
         .collect()
 }

@@ -152,6 +152,12 @@ fn running_sessions_in(dir: &Path) -> Vec<SessionStatus> {
     sessions
 }
 
+/// Whether the owner of `id` (a session, a shared container or a runtime's network holder)
+/// still holds its lock: what it labelled is in use, not left behind.
+pub fn owner_running(id: &str) -> bool {
+    owner_alive(&sessions_dir().join(format!("{id}.owner")))
+}
+
 /// Whether the owner lock at `path` is held: a shared lock cannot be taken while the owner
 /// holds its exclusive one. (Taken, it is let go at once.)
 fn owner_alive(path: &Path) -> bool {
@@ -217,5 +223,15 @@ mod tests {
         ));
         drop(lock);
         assert!(running_sessions_in(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn an_owner_runs_while_it_holds_its_lock() {
+        let id = berth_transport::SessionId::random();
+        assert!(!owner_running(id.as_str()), "no owner file yet");
+        let owner = crate::owner::OwnerLock::acquire(&id).unwrap();
+        assert!(owner_running(id.as_str()));
+        owner.release();
+        assert!(!owner_running(id.as_str()), "released");
     }
 }
