@@ -30,12 +30,15 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_
 /// Starts per case (Criterion's minimum sample count).
 const STARTS: usize = 10;
 
+/// Cold starts, each session stopped (not timed) before the next: alone, or (`new_runtime`)
+/// as the first session of a new runtime, which shuts down (not timed) after it.
 fn bench_start(
     group: &mut BenchmarkGroup<'_, WallTime>,
     rt: &tokio::runtime::Runtime,
     id: BenchmarkId,
     pipeline: &Pipeline,
     image: Option<&str>,
+    new_runtime: bool,
 ) {
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
@@ -45,42 +48,18 @@ fn bench_start(
                     images: image.map(docker::fixed_image),
                     ..SessionOptions::default()
                 };
+                let runtime = new_runtime.then(berth::Runtime::new);
                 let started = Instant::now();
-                let session = pipelines::start(rt, pipeline, options).expect("session starts");
+                let session = match &runtime {
+                    None => pipelines::start(rt, pipeline, options),
+                    Some(runtime) => pipelines::start_from(rt, runtime, pipeline, options),
+                }
+                .expect("session starts");
                 total += started.elapsed();
                 pipelines::stop(rt, session).expect("clean stop");
-            }
-            total
-        })
-    });
-}
-
-/// The first session of a new runtime each time (its network holder starts with it); the
-/// runtime shuts down (not timed) before the next.
-fn bench_first_runtime_start(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &tokio::runtime::Runtime,
-    id: BenchmarkId,
-    pipeline: &Pipeline,
-    image: &str,
-) {
-    group.bench_function(id, |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let runtime = berth::Runtime::new();
-                let options = SessionOptions {
-                    images: Some(docker::fixed_image(image)),
-                    ..SessionOptions::default()
-                };
-                let started = Instant::now();
-                let session = rt
-                    .block_on(runtime.session(&pipeline.manifest, options))
-                    .expect("session starts");
-                total += started.elapsed();
-                leaks::track(session.id());
-                pipelines::stop(rt, session).expect("clean stop");
-                rt.block_on(runtime.shutdown());
+                if let Some(runtime) = runtime {
+                    rt.block_on(runtime.shutdown());
+                }
             }
             total
         })
@@ -106,23 +85,17 @@ fn bench_runtime_start(
         rt.block_on(runtime.warm(&pipeline.manifest, &options()))
             .expect("the containers warm up");
     } else {
-        let first = rt
-            .block_on(runtime.session(&pipeline.manifest, options()))
-            .expect("session starts");
-        leaks::track(first.id());
-        pipelines::stop(rt, first).expect("clean stop");
+        let first = pipelines::start_from(rt, &runtime, pipeline, options());
+        pipelines::stop(rt, first.expect("session starts")).expect("clean stop");
     }
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let started = Instant::now();
-                let session = rt
-                    .block_on(runtime.session(&pipeline.manifest, options()))
-                    .expect("session starts");
+                let session = pipelines::start_from(rt, &runtime, pipeline, options());
                 total += started.elapsed();
-                leaks::track(session.id());
-                pipelines::stop(rt, session).expect("clean stop");
+                pipelines::stop(rt, session.expect("session starts")).expect("clean stop");
             }
             total
         })
@@ -154,11 +127,8 @@ fn cold_side_by_side(
             // The kept runtime's holder starts with a first session, not timed.
             let kept = kept.get_or_insert_with(|| {
                 let runtime = berth::Runtime::new();
-                let first = rt
-                    .block_on(runtime.session(&pipeline.manifest, options()))
-                    .expect("session starts");
-                leaks::track(first.id());
-                pipelines::stop(rt, first).expect("clean stop");
+                let first = pipelines::start_from(rt, &runtime, pipeline, options());
+                pipelines::stop(rt, first.expect("session starts")).expect("clean stop");
                 runtime
             });
             let mut total = Duration::ZERO;
@@ -169,16 +139,14 @@ fn cold_side_by_side(
                     let runtime = fresh.as_ref().unwrap_or(kept);
                     let started = Instant::now();
                     let session = if way == 0 {
-                        rt.block_on(berth::Session::start(&pipeline.manifest, options()))
+                        pipelines::start(rt, pipeline, options())
                     } else {
-                        rt.block_on(runtime.session(&pipeline.manifest, options()))
-                    }
-                    .expect("session starts");
+                        pipelines::start_from(rt, runtime, pipeline, options())
+                    };
                     let took = started.elapsed();
                     times[way].push(took);
                     total += took;
-                    leaks::track(session.id());
-                    pipelines::stop(rt, session).expect("clean stop");
+                    pipelines::stop(rt, session.expect("session starts")).expect("clean stop");
                     if let Some(runtime) = fresh {
                         rt.block_on(runtime.shutdown());
                     }
@@ -231,6 +199,7 @@ fn startup(c: &mut Criterion) {
         BenchmarkId::new("host_process", 1),
         &process,
         None,
+        false,
     );
 
     if let Some(image) = docker::container_image(&rt, "startup/container/*") {
@@ -244,13 +213,15 @@ fn startup(c: &mut Criterion) {
                 BenchmarkId::new("container", count),
                 &pipeline,
                 Some(&image),
+                false,
             );
-            bench_first_runtime_start(
+            bench_start(
                 &mut group,
                 &rt,
                 BenchmarkId::new("container_runtime_first", count),
                 &pipeline,
-                &image,
+                Some(&image),
+                true,
             );
             bench_runtime_start(
                 &mut group,

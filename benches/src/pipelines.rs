@@ -112,6 +112,20 @@ pub fn start(
     Ok(session)
 }
 
+/// Starts a session on `pipeline` from `runtime` and remembers it for the final leak check.
+pub fn start_from(
+    rt: &tokio::runtime::Runtime,
+    runtime: &berth::Runtime,
+    pipeline: &Pipeline,
+    options: SessionOptions,
+) -> anyhow::Result<Session> {
+    let session = rt
+        .block_on(runtime.session(&pipeline.manifest, options))
+        .map_err(|e| anyhow::anyhow!("starting `{}`: {e}", pipeline.manifest.metadata.name))?;
+    leaks::track(session.id());
+    Ok(session)
+}
+
 /// Stops `session` and checks every frame came back and nothing was lost.
 pub fn stop(rt: &tokio::runtime::Runtime, session: Session) -> anyhow::Result<()> {
     let id = session.id().clone();

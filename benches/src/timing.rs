@@ -27,23 +27,7 @@ pub fn back_to_back(iters: u64, mut round_trip: impl FnMut()) -> Duration {
 /// Runs `iters` round trips, one every [`PERIOD`], sleeping in between; returns the sum of the
 /// round trips alone.
 pub fn paced(iters: u64, mut round_trip: impl FnMut()) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut next = Instant::now() + PERIOD;
-    for _ in 0..iters {
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        }
-        let started = Instant::now();
-        round_trip();
-        total += started.elapsed();
-        next += PERIOD;
-        let now = Instant::now();
-        if next < now {
-            next = now + PERIOD;
-        }
-    }
-    total
+    staggered(iters, 1, |_| round_trip())
 }
 
 /// Paces several contenders side by side: every [`PERIOD`] each gets one round trip, contender
