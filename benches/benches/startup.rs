@@ -30,6 +30,14 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_
 /// Starts per case (Criterion's minimum sample count).
 const STARTS: usize = 10;
 
+/// A session's options: `image` named directly (no image check or build), else the defaults.
+fn options(image: Option<&str>) -> SessionOptions {
+    SessionOptions {
+        images: image.map(docker::fixed_image),
+        ..SessionOptions::default()
+    }
+}
+
 /// Cold starts, each session stopped (not timed) before the next: alone, or (`new_runtime`)
 /// as the first session of a new runtime, which shuts down (not timed) after it.
 fn bench_start(
@@ -44,15 +52,12 @@ fn bench_start(
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let options = SessionOptions {
-                    images: image.map(docker::fixed_image),
-                    ..SessionOptions::default()
-                };
+                let session_options = options(image);
                 let runtime = new_runtime.then(berth::Runtime::new);
                 let started = Instant::now();
                 let session = match &runtime {
-                    None => pipelines::start(rt, pipeline, options),
-                    Some(runtime) => pipelines::start_from(rt, runtime, pipeline, options),
+                    None => pipelines::start(rt, pipeline, session_options),
+                    Some(runtime) => pipelines::start_from(rt, runtime, pipeline, session_options),
                 }
                 .expect("session starts");
                 total += started.elapsed();
@@ -76,16 +81,12 @@ fn bench_runtime_start(
     image: &str,
     warm: bool,
 ) {
-    let options = || SessionOptions {
-        images: Some(docker::fixed_image(image)),
-        ..SessionOptions::default()
-    };
     let runtime = berth::Runtime::new();
     if warm {
-        rt.block_on(runtime.warm(&pipeline.manifest, &options()))
+        rt.block_on(runtime.warm(&pipeline.manifest, &options(Some(image))))
             .expect("the containers warm up");
     } else {
-        let first = pipelines::start_from(rt, &runtime, pipeline, options());
+        let first = pipelines::start_from(rt, &runtime, pipeline, options(Some(image)));
         pipelines::stop(rt, first.expect("session starts")).expect("clean stop");
     }
     group.bench_function(id, |b| {
@@ -93,7 +94,7 @@ fn bench_runtime_start(
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let started = Instant::now();
-                let session = pipelines::start_from(rt, &runtime, pipeline, options());
+                let session = pipelines::start_from(rt, &runtime, pipeline, options(Some(image)));
                 total += started.elapsed();
                 pipelines::stop(rt, session.expect("session starts")).expect("clean stop");
             }
@@ -115,10 +116,6 @@ fn cold_side_by_side(
     count: usize,
 ) -> Vec<serde_json::Value> {
     const WAYS: [&str; 3] = ["alone", "runtime_first", "runtime"];
-    let options = || SessionOptions {
-        images: Some(docker::fixed_image(image)),
-        ..SessionOptions::default()
-    };
     let mut kept: Option<berth::Runtime> = None;
     let mut times: [Vec<Duration>; 3] = Default::default();
     let mut round = 0;
@@ -127,7 +124,7 @@ fn cold_side_by_side(
             // The kept runtime's holder starts with a first session, not timed.
             let kept = kept.get_or_insert_with(|| {
                 let runtime = berth::Runtime::new();
-                let first = pipelines::start_from(rt, &runtime, pipeline, options());
+                let first = pipelines::start_from(rt, &runtime, pipeline, options(Some(image)));
                 pipelines::stop(rt, first.expect("session starts")).expect("clean stop");
                 runtime
             });
@@ -139,9 +136,9 @@ fn cold_side_by_side(
                     let runtime = fresh.as_ref().unwrap_or(kept);
                     let started = Instant::now();
                     let session = if way == 0 {
-                        pipelines::start(rt, pipeline, options())
+                        pipelines::start(rt, pipeline, options(Some(image)))
                     } else {
-                        pipelines::start_from(rt, runtime, pipeline, options())
+                        pipelines::start_from(rt, runtime, pipeline, options(Some(image)))
                     };
                     let took = started.elapsed();
                     times[way].push(took);

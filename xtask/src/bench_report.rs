@@ -333,10 +333,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             results.case("startup/container_warm/3"),
         ),
     ];
-    let memory: Option<serde_json::Value> =
-        std::fs::read_to_string(crate::steady_memory::target_dir().join("steady-memory.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+    let memory = target_json("steady-memory.json");
     let waiting = Waiting::load();
 
     // Targets.
@@ -918,14 +915,17 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
     Ok(page)
 }
 
+/// `target/<name>`, a JSON file a bench or `cargo xtask steady-memory` wrote; `None` when it
+/// is missing or unreadable.
+fn target_json(name: &str) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(crate::steady_memory::target_dir().join(name)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// `target/startup.json`, written by the `startup` bench: the cold ways to start a session,
 /// side by side.
 fn cold_side_by_side_table(page: &mut String) -> anyhow::Result<()> {
-    let path = crate::steady_memory::target_dir().join("startup.json");
-    let Some(cases) = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["cases"].as_array().cloned())
+    let Some(cases) = target_json("startup.json").and_then(|v| v["cases"].as_array().cloned())
     else {
         return Ok(());
     };
@@ -973,9 +973,7 @@ struct Waiting {
 
 impl Waiting {
     fn load() -> Option<Self> {
-        let path = crate::steady_memory::target_dir().join("waiting.json");
-        let value: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        let value = target_json("waiting.json")?;
         Some(Self {
             cases: value["cases"].as_array()?.clone(),
             measured_at: SystemTime::UNIX_EPOCH

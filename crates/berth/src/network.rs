@@ -35,7 +35,7 @@ use crate::python::{CONTAINER_OWNER_FILE, owned_by};
 const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// The holder's node id (its `berth.node` label).
-pub(crate) const HOLDER_NODE: &str = "network";
+const HOLDER_NODE: &str = "network";
 
 /// A runtime's shared network namespace: its holder, once started.
 #[derive(Default)]
@@ -47,7 +47,7 @@ pub(crate) struct SharedNetwork {
 
 /// The running holder.
 struct Holder {
-    owner: Option<OwnerLock>,
+    owner: OwnerLock,
     process: Box<dyn NodeProcess>,
 }
 
@@ -77,11 +77,7 @@ impl SharedNetwork {
         if self.closed.load(Ordering::SeqCst) {
             return spec;
         }
-        if holder
-            .as_ref()
-            .is_some_and(|h| h.process.try_exit().is_some())
-        {
-            let gone = holder.take().expect("checked above");
+        if let Some(gone) = holder.take_if(|h| h.process.try_exit().is_some()) {
             tracing::warn!(
                 container = gone.process.id(),
                 "the network holder exited; starting another"
@@ -145,10 +141,7 @@ impl Holder {
         match backend.launch(&spec).await {
             Ok(process) => {
                 tracing::info!(owner_id = %owner_id, container = process.id(), "network holder started");
-                Ok(Self {
-                    owner: Some(owner),
-                    process,
-                })
+                Ok(Self { owner, process })
             }
             Err(e) => {
                 owner.release();
@@ -158,13 +151,10 @@ impl Holder {
     }
 
     /// Stops and removes its container, then its owner file.
-    async fn stop(mut self) {
-        match self.process.stop(STOP_GRACE).await {
-            Ok(_) => {
-                if let Some(owner) = self.owner.take() {
-                    owner.release();
-                }
-            }
+    async fn stop(self) {
+        let Self { owner, process } = self;
+        match process.stop(STOP_GRACE).await {
+            Ok(_) => owner.release(),
             Err(e) => {
                 tracing::warn!(error = %e, "stopping the network holder failed; its owner file stays for a sweep");
             }
