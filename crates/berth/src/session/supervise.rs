@@ -140,9 +140,10 @@ impl Session {
     /// Turns a node that ended while the session runs into a pending error (once per exit),
     /// counts what it took with it, and schedules its restart; picks up finished restarts.
     pub(super) fn poll_exits(&mut self) {
+        let mut ended = Vec::new();
         for i in 0..self.nodes.len() {
             self.poll_restart(i);
-            let node = &mut self.nodes[i];
+            let node = &self.nodes[i];
             if node.exit_reported || node.restarting.is_some() {
                 continue;
             }
@@ -158,6 +159,16 @@ impl Session {
                 },
                 (None, Serving::Own(_)) => continue,
             };
+            ended.push((i, report));
+        }
+        if ended.is_empty() {
+            return;
+        }
+        // A runner sends `stopped` before it ends, so what it sent is in its control channel by
+        // now, even if the last look at the controls came before it.
+        self.poll_controls();
+        for (i, report) in ended {
+            let node = &mut self.nodes[i];
             node.exit_reported = true;
             self.status_dirty = true;
             let (index, node_id) = (node.index, node.node_id.clone());
