@@ -1117,6 +1117,18 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
     )?;
     writeln!(
         page,
+        "How much of it is memory gone cold: `python3 benches/probes/page_touch.py` reads one \
+         byte from each of N distinct pages, back to back and after a 20 ms sleep. On this \
+         machine, quiet (2026-12-07, three runs), one page took 1.0–1.9 µs after the sleep \
+         against 0.11 µs back to back, and 1024 pages 24–36 µs against 6.1–6.4 µs: about a \
+         microsecond to start plus 17–30 ns a page; with a build running beside it, 6.6 and \
+         63 µs. A frame's few hundred pages so cost a few microseconds; the rest of what a \
+         paced frame pays above a back-to-back one (48.5 against 8.2 µs for a \
+         host-process node on 2026-12-07, `waiting` `process/both` and `node_roundtrip`) lies \
+         elsewhere: in code run cold and in hand-offs between CPUs, not measured apart here.\n"
+    )?;
+    writeln!(
+        page,
         "Moving the cold misses ahead of the frame: as the runner begins to poll for a paced \
          frame it runs its own steps of a frame once on no frame (a loan of the last frame's \
          size, its header, the read-only array view, given back unsent). In interleaved A/B \
