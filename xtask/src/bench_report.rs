@@ -775,7 +775,21 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          first session of a runtime starts the holder and pays for it (the *first session* \
          rows), every later one gains (*from a `Runtime`*). A session started alone keeps a \
          namespace per container, and so does a runtime made \
-         `Runtime::without_shared_network`, as `berth run` makes it for a single session.\n"
+         `Runtime::without_shared_network`, as `berth run` makes it for a single session.\n\n\
+         One BLAS thread per runner (2026-12-07): numpy's OpenBLAS starts a thread per CPU at \
+         import, which spins before it sleeps: `import numpy` took 0.18–0.20 s of CPU against \
+         0.07–0.08 s with `OPENBLAS_NUM_THREADS=1` (three runs each, `/usr/bin/time`). Runners \
+         now get that setting unless the node's `docker.env` (or, for a host process, the \
+         host's environment) sets it. In `cold_side_by_side` medians, two pairs run \
+         alternately (the old behaviour through `OPENBLAS_NUM_THREADS: \"0\"` in the bench \
+         nodes' `env`), one thread against OpenBLAS's own: 3 containers alone 666 and 648 \
+         against 734 and 700 ms, first session of a `Runtime` 778 and 712 against 800 and \
+         798, from a `Runtime` 529 and 524 against 595 and 593. One container went the other \
+         way, 40–65 ms slower in every pair (alone 486 and 459 against 419 and 419; from a \
+         `Runtime` 383 and 383 against 345 and 341); likely, not checked: with CPU to spare, the spinning thread \
+         kept the other virtual CPU awake while the runner finished its start, and on this VM \
+         waking a halted one is slow (Waiting). The tables above are from the runs after the \
+         change.\n"
     )?;
 
     writeln!(
