@@ -71,6 +71,18 @@ fn bench_start(
     });
 }
 
+/// A new runtime whose network holder is up: a first session (not timed) started it.
+fn runtime_with_holder(
+    rt: &tokio::runtime::Runtime,
+    pipeline: &Pipeline,
+    image: &str,
+) -> berth::Runtime {
+    let runtime = berth::Runtime::new();
+    let first = pipelines::start_from(rt, &runtime, pipeline, options(Some(image)));
+    pipelines::stop(rt, first.expect("session starts")).expect("clean stop");
+    runtime
+}
+
 /// Session starts from a runtime: one that holds `pipeline`'s containers warm (`warm`), or
 /// one whose network namespace a first session (not timed) started.
 fn bench_runtime_start(
@@ -81,14 +93,14 @@ fn bench_runtime_start(
     image: &str,
     warm: bool,
 ) {
-    let runtime = berth::Runtime::new();
-    if warm {
+    let runtime = if warm {
+        let runtime = berth::Runtime::new();
         rt.block_on(runtime.warm(&pipeline.manifest, &options(Some(image))))
             .expect("the containers warm up");
+        runtime
     } else {
-        let first = pipelines::start_from(rt, &runtime, pipeline, options(Some(image)));
-        pipelines::stop(rt, first.expect("session starts")).expect("clean stop");
-    }
+        runtime_with_holder(rt, pipeline, image)
+    };
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -121,13 +133,7 @@ fn cold_side_by_side(
     let mut round = 0;
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
-            // The kept runtime's holder starts with a first session, not timed.
-            let kept = kept.get_or_insert_with(|| {
-                let runtime = berth::Runtime::new();
-                let first = pipelines::start_from(rt, &runtime, pipeline, options(Some(image)));
-                pipelines::stop(rt, first.expect("session starts")).expect("clean stop");
-                runtime
-            });
+            let kept = kept.get_or_insert_with(|| runtime_with_holder(rt, pipeline, image));
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 for turn in 0..WAYS.len() {

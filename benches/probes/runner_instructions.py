@@ -63,14 +63,18 @@ def run(frames: int, out: str) -> int:
         host.close()
         sweep_session(host.prefix)
     with open(out) as f:
-        return int(re.search(r"^totals: (\d+)", f.read(), re.M).group(1))  # type: ignore[union-attr]
+        totals = re.search(r"^totals: (\d+)", f.read(), re.M)
+    if totals is None:
+        raise SystemExit(f"no instruction total in {out}")
+    return int(totals.group(1))
 
 
-def per_function(out: str) -> dict:  # type: ignore[type-arg]
+def per_function(out: str) -> dict[str, int]:
+    """Instructions per function, from `callgrind_annotate`."""
     text = subprocess.run(
         ["callgrind_annotate", "--threshold=100", out], capture_output=True, text=True
     ).stdout
-    counts: dict = {}  # type: ignore[type-arg]
+    counts: dict[str, int] = {}
     for line in text.splitlines():
         m = re.match(r"^\s*([\d,]+) \([^)]*\)\s+(.*)$", line)
         if m and "PROGRAM TOTALS" not in m.group(2):

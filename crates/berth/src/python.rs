@@ -84,8 +84,8 @@ pub(crate) struct SessionLaunch<'a> {
 /// Set in every runner's environment unless the node's (or, for a host process, the host's)
 /// environment sets it: numpy's OpenBLAS otherwise starts a thread per CPU at import, which
 /// spins for about 100 ms of CPU before it sleeps (`import numpy` took 0.18-0.20 s of CPU
-/// against 0.07-0.08 s with one thread, here) — CPU that containers starting together share. A node
-/// that wants threaded linear algebra sets its own value in `docker.env`.
+/// against 0.07-0.08 s with one thread, here) — CPU that containers starting together share.
+/// A node that wants threaded linear algebra sets its own value in `docker.env`.
 pub(crate) const BLAS_THREADS: (&str, &str) = ("OPENBLAS_NUM_THREADS", "1");
 
 /// A container node's container, before it belongs to anyone: image, mounts, environment,
