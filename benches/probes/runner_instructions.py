@@ -109,7 +109,7 @@ def main() -> None:
             totals = sorted(
                 (run(frames, os.path.join(tmp, f"{frames}.{k}")), k) for k in range(args.repeat)
             )
-            print(f"{frames} frames: {[t for t, _ in totals]}", file=sys.stderr)
+            print(f"{frames} frames: {', '.join(f'{t:,}' for t, _ in totals)} instructions")
             runs[frames] = totals[len(totals) // 2]  # the median run
         (few, a), (many, b) = runs[args.few], runs[args.many]
         extra = args.many - args.few

@@ -53,6 +53,22 @@ _memmove = ctypes.memmove
 _yield_cpu = os.sched_yield
 _HEADER_BYTES = ctypes.sizeof(FrameHeader)
 
+_ARRAY_TYPES: "dict[int, Any]" = {}
+"""ctypes byte-array types by length, for the few lengths a stream's frames have."""
+
+
+def byte_array(length: int) -> Any:
+    """The ctypes type of `length` bytes (`c_uint8 * length`), from a small cache: ctypes
+    builds its key and looks the type up on every `*` (~200 ns), a dict of lengths much less.
+    Bounded, since text and bytes frames come in any length."""
+    array = _ARRAY_TYPES.get(length)
+    if array is None:
+        if len(_ARRAY_TYPES) >= 64:
+            _ARRAY_TYPES.clear()
+        array = _ARRAY_TYPES[length] = _u8 * length
+    return array
+
+
 _RETRY_PAUSE_S = (0.00005, 0.0002, 0.001)
 """Pauses between the tries of a send no reader took: short first, then 1 ms (GIL released)."""
 
@@ -83,7 +99,17 @@ class InputPort:
     """A subscriber on one input channel, and what it sleeps on: a doorbell of its own in
     `bells` (a folder), else a listener on the `event` service."""
 
-    __slots__ = ("name", "service", "event", "subscriber", "listener", "bell", "expected", "eos")
+    __slots__ = (
+        "name",
+        "service",
+        "event",
+        "subscriber",
+        "listener",
+        "bell",
+        "expected",
+        "eos",
+        "_timeout",
+    )
 
     def __init__(self, name: str, service: Any, event: Any, bells: Optional[str] = None) -> None:
         self.name = name
@@ -100,14 +126,20 @@ class InputPort:
         # a runner that was restarted mid-stream does not mistake the frames before it for lost.
         self.expected: Optional[int] = None
         self.eos = False
+        #: The latest wait's timeout, in ms and as the bindings' `Duration` (made once).
+        self._timeout: Tuple[int, Any] = (0, None)
 
     def wait(self, timeout_ms: int) -> None:
         """Sleeps until the next ring, at most `timeout_ms` (GIL released). Returns at once
         when a ring is pending, even one for a frame already taken."""
         if self.bell is not None:
             self.bell.wait(timeout_ms / 1000)
-        else:
-            self.listener.timed_wait(iox2.Duration.from_millis(timeout_ms))
+            return
+        ms, duration = self._timeout
+        if ms != timeout_ms or duration is None:
+            duration = iox2.Duration.from_millis(timeout_ms)
+            self._timeout = (timeout_ms, duration)
+        self.listener.timed_wait(duration)
 
     def clear(self) -> None:
         """Takes the pending rings without waiting; look for frames after this, not before."""
@@ -180,27 +212,38 @@ class OutputPort:
             or self.publisher.loan_slice_uninit
         )
 
-    def _loan(self, nbytes: int, kind: int, flags: int, timestamp_ns: int) -> Any:
+    def _loan(
+        self,
+        nbytes: int,
+        kind: int,
+        flags: int,
+        timestamp_ns: int,
+        sample_rate: int = 0,
+        channels: int = 0,
+    ) -> Tuple[Any, int, int]:
+        """A sample of `nbytes` with its header written, its header address and its payload
+        address (each read from the sample once: they are calls into the bindings)."""
         if nbytes > self.max_bytes:
             raise ValueError(
                 f"frame of {nbytes} bytes exceeds the {self.max_bytes} byte maximum of {self.name}"
             )
         sample = self._loan_raw(nbytes)
-        header = _header_at(sample.user_header_ptr)
+        header_ptr = sample.user_header_ptr
+        header = _header_at(header_ptr)
         header.kind = kind
         header.flags = flags
         header.sequence = self.sequence
         header.timestamp_ns = timestamp_ns
-        header.sample_rate = 0
-        header.channels = 0
+        header.sample_rate = sample_rate
+        header.channels = channels
         header.payload_len = nbytes
-        return sample
+        return sample, header_ptr, sample.payload_ptr
 
     def _count_readers(self) -> int:
         return int(self.service.dynamic_config.number_of_subscribers)
 
-    def _send(self, sample: Any) -> None:
-        header_ptr, payload_ptr = sample.user_header_ptr, sample.payload_ptr
+    def _send(self, sample: Any, header_ptr: int, payload_ptr: int) -> None:
+        """Sends `sample` (whose header and payload are at `header_ptr` and `payload_ptr`)."""
         delivered = _assume_init(sample).send()
         if delivered < self.readers or delivered == 0:
             self._undelivered(delivered, header_ptr, payload_ptr)
@@ -279,17 +322,16 @@ class OutputPort:
     ) -> None:
         """Copy `samples` once, straight into a loaned shared-memory sample, and send it."""
         nbytes = samples.size * 4
-        sample = self._loan(nbytes, KIND_AUDIO, 0, timestamp_ns)
-        header = _header_at(sample.user_header_ptr)
-        header.sample_rate = sample_rate
-        header.channels = channels
+        sample, header_ptr, payload_ptr = self._loan(
+            nbytes, KIND_AUDIO, 0, timestamp_ns, sample_rate, channels
+        )
         if nbytes:
-            target = (_u8 * nbytes).from_address(sample.payload_ptr)
+            target = byte_array(nbytes).from_address(payload_ptr)
             if samples.dtype == _f32 and samples.flags.c_contiguous:
                 memoryview(target).cast("B")[:] = samples.data.cast("B")
             else:  # convert / gather in the same single pass
                 np.frombuffer(memoryview(target), _f32).reshape(samples.shape)[...] = samples
-        self._send(sample)
+        self._send(sample, header_ptr, payload_ptr)
 
     def loan_audio(
         self, num_samples: int, sample_rate: int, channels: int
@@ -297,32 +339,31 @@ class OutputPort:
         """A shared-memory sample for `num_samples` float32 values and a writable numpy view
         of its payload: what a node writes its output into in place (`send_loaned`)."""
         nbytes = num_samples * 4
-        sample = self._loan(nbytes, KIND_AUDIO, 0, 0)
-        header = _header_at(sample.user_header_ptr)
-        header.sample_rate = sample_rate
-        header.channels = channels
+        sample, header_ptr, payload_ptr = self._loan(
+            nbytes, KIND_AUDIO, 0, 0, sample_rate, channels
+        )
         if nbytes:
-            target = (_u8 * nbytes).from_address(sample.payload_ptr)
-            view = np.frombuffer(memoryview(target), _f32)
+            view = np.frombuffer(byte_array(nbytes).from_address(payload_ptr), _f32)
         else:
             view = np.empty(0, _f32)
-        return sample, view
+        return (sample, header_ptr, payload_ptr), view
 
-    def send_loaned(self, sample: Any, timestamp_ns: int) -> None:
-        """Sends a sample from `loan_audio` as it is: no copy. Numbered when sent, so loans
+    def send_loaned(self, loan: Tuple[Any, int, int], timestamp_ns: int) -> None:
+        """Sends a loan from `loan_audio` as it is: no copy. Numbered when sent, so loans
         returned in any order still number the output 0, 1, 2, ..."""
-        header = _header_at(sample.user_header_ptr)
+        sample, header_ptr, payload_ptr = loan
+        header = _header_at(header_ptr)
         header.sequence = self.sequence
         header.timestamp_ns = timestamp_ns
-        self._send(sample)
+        self._send(sample, header_ptr, payload_ptr)
 
     def send_bytes(self, kind: int, payload: bytes, timestamp_ns: int, flags: int = 0) -> None:
         """Send an encoded text / json / bytes / control payload."""
         nbytes = len(payload)
-        sample = self._loan(nbytes, kind, flags, timestamp_ns)
+        sample, header_ptr, payload_ptr = self._loan(nbytes, kind, flags, timestamp_ns)
         if nbytes:
-            _memmove(sample.payload_ptr, payload, nbytes)
-        self._send(sample)
+            _memmove(payload_ptr, payload, nbytes)
+        self._send(sample, header_ptr, payload_ptr)
 
     def send_end_of_stream(self, timestamp_ns: Optional[int] = None) -> None:
         """An empty control-kind frame flagged END_OF_STREAM."""

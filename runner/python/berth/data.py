@@ -194,7 +194,7 @@ class RuntimeData:
         self._payload_address: Optional[int] = None
         self._payload_len: Optional[int] = None
         self._released = False
-        #: `(port, sample, view)` of an output loaned in shared memory until it is sent; `False`
+        #: `(port, loan, view)` of an output loaned in shared memory until it is sent; `False`
         #: once sent (a loan goes out once); `None` for everything else.
         self._loan: Any = None
 

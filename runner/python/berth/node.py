@@ -66,8 +66,8 @@ class Node:
         if port is None:
             samples = np.empty(count, np.float32)
             return RuntimeData.audio(samples, sample_rate, channels, timestamp_ns)
-        sample, view = port.loan_audio(count, sample_rate, channels)
-        return RuntimeData._loaned((port, sample, view), view, sample_rate, channels, timestamp_ns)
+        loan, view = port.loan_audio(count, sample_rate, channels)
+        return RuntimeData._loaned((port, loan, view), view, sample_rate, channels, timestamp_ns)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(node_id={self.node_id!r})"

@@ -1,6 +1,7 @@
 """Tests of the pieces that need no shared memory: data, spec, loader, coroutine driving."""
 
 import asyncio
+import ctypes
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from hostsim import RUNNER_DIR
 
 import berth
-from berth import Node, RuntimeData
+from berth import Node, RuntimeData, channels
 from berth.aio import CoroutineDriver
 from berth.bell import GENERATION, Bell, Ringer
 from berth.frame import FrameHeader
@@ -258,3 +259,12 @@ def test_a_ringer_finds_readers_that_come_and_go(tmp_path: Any) -> None:
     assert ringer.fds == [], "a reader that left is not rung"
     ringer.close()
     assert os.listdir(folder) == [GENERATION]
+
+
+def test_byte_array_types_are_reused_and_their_cache_stays_small() -> None:
+    first = channels.byte_array(3840)
+    assert first is channels.byte_array(3840)
+    assert ctypes.sizeof(first) == 3840
+    for length in range(1, 1000):  # text frames come in any length
+        assert ctypes.sizeof(channels.byte_array(length)) == length
+    assert len(channels._ARRAY_TYPES) <= 64
