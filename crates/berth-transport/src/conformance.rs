@@ -5,11 +5,20 @@
 //! into one `#[test]` per check for an implementation:
 //!
 //! ```text
+//! #[global_allocator]
+//! static ALLOCATOR: berth_transport::conformance::CountingAllocator =
+//!     berth_transport::conformance::CountingAllocator;
+//!
 //! berth_transport::transport_conformance_tests!(|| MyTransport::new());
 //! ```
 //!
+//! The [`CountingAllocator`] lets the suite check that the data path allocates nothing; a test
+//! binary without it fails that check with the line to add.
+//!
 //! [`transport_conformance_tests!`]: crate::transport_conformance_tests
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crate::{
@@ -358,6 +367,105 @@ pub fn nothing_remains_after_a_session(transport: &dyn Transport) {
     assert_eq!(transport.sweep_session(&id).unwrap(), 0);
 }
 
+/// The system allocator, counting the allocations each thread makes, so a check can tell
+/// whether the code it runs allocated. Install it as the test binary's `#[global_allocator]`.
+pub struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+impl CountingAllocator {
+    /// Allocations (and reallocations) made on the calling thread so far.
+    pub fn on_this_thread() -> u64 {
+        ALLOCATIONS.with(Cell::get)
+    }
+
+    fn count() {
+        // `try_with`: a thread being torn down has no counter left, and must still allocate.
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    }
+}
+
+// SAFETY: every call is passed to `System` unchanged; counting touches no allocation.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::count();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::count();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::count();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+/// Once a channel is up, receiving a frame allocates nothing and sending one allocates at most
+/// `per_send` times (what the transport's own library does for a loan; zero for Berth's code):
+/// counted over 1,000 frames in steady state (the first frames may set up what the channel
+/// keeps).
+pub fn the_data_path_allocates_at_most(transport: &dyn Transport, per_send: u64) {
+    let before = CountingAllocator::on_this_thread();
+    drop(std::hint::black_box(Box::new(0u64)));
+    assert!(
+        CountingAllocator::on_this_thread() > before,
+        "this check counts allocations through `CountingAllocator`; add to the test binary: \
+         #[global_allocator] static ALLOCATOR: berth_transport::conformance::CountingAllocator \
+         = berth_transport::conformance::CountingAllocator;"
+    );
+    let (id, session) = session(transport, &TransportConfig::default());
+    let name = channel(&id, ChannelRole::Input);
+    session.create_channel(&name).unwrap();
+    let mut rx = session.receiver(&name).unwrap();
+    let mut tx = session.sender(&name).unwrap();
+    let samples: Vec<f32> = (0..960).map(|i| i as f32).collect();
+    let (mut sending, mut receiving) = (0, 0);
+    let mut last = 0.0f32;
+    const WARM_UP: u64 = 64;
+    const COUNTED: u64 = 1000;
+    for sequence in 0..WARM_UP + COUNTED {
+        let counted = sequence >= WARM_UP;
+        let before = CountingAllocator::on_this_thread();
+        let sent = tx.send_audio(&samples, 48_000, 1, sequence).unwrap();
+        let between = CountingAllocator::on_this_thread();
+        rx.clear_wakes();
+        let delivery = rx
+            .receive_with(WAIT, &mut |header, payload| {
+                assert_eq!(header.sequence, sequence);
+                last = audio_samples(payload).expect("an aligned f32 payload")[959];
+            })
+            .unwrap()
+            .expect("a frame within the timeout");
+        let after = CountingAllocator::on_this_thread();
+        assert_eq!((sent, delivery.lost_before, last), (sequence, 0, 959.0));
+        if counted {
+            sending += between - before;
+            receiving += after - between;
+        }
+    }
+    assert_eq!(
+        receiving, 0,
+        "{receiving} heap allocations receiving {COUNTED} frames"
+    );
+    assert!(
+        sending <= per_send * COUNTED,
+        "{sending} heap allocations sending {COUNTED} frames; at most {per_send} a frame expected"
+    );
+}
+
 /// How long one check may take before the suite calls the transport hung: far more than any
 /// check needs, so only a hang reaches it.
 pub const CHECK_TIME_LIMIT: Duration = Duration::from_secs(120);
@@ -387,9 +495,14 @@ pub fn within_time_limit(check: &str, run: impl FnOnce() + Send + 'static) {
 }
 
 /// Generates one `#[test]` per conformance check for the transport built by `$make`.
+/// `sends_allocate: N` states how many heap allocations a send may make (what the transport's
+/// library makes for a loan; 0 when left out); receives may make none.
 #[macro_export]
 macro_rules! transport_conformance_tests {
     ($make:expr) => {
+        $crate::transport_conformance_tests!($make, sends_allocate: 0);
+    };
+    ($make:expr, sends_allocate: $per_send:expr) => {
         $crate::transport_conformance_tests!(@each $make;
             audio_round_trip_is_bit_exact,
             every_sequence_number_is_accounted_for,
@@ -403,6 +516,13 @@ macro_rules! transport_conformance_tests {
             a_missing_channel_is_an_error,
             nothing_remains_after_a_session,
         );
+        #[test]
+        fn the_data_path_allocates_at_most() {
+            $crate::conformance::within_time_limit("the_data_path_allocates_at_most", || {
+                let transport = ($make)();
+                $crate::conformance::the_data_path_allocates_at_most(&transport, $per_send);
+            });
+        }
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(

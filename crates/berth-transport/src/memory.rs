@@ -107,6 +107,7 @@ impl SessionTransport for MemorySession {
             channel: self.channel(channel)?,
             next_sequence: 0,
             send_timeout: self.0.config.send_timeout,
+            readers: Vec::new(),
         }))
     }
 
@@ -146,6 +147,9 @@ struct MemorySender {
     channel: Arc<Channel>,
     next_sequence: u64,
     send_timeout: Duration,
+    /// The readers a send delivers to, gathered under the channel's lock and then served
+    /// without it; kept between sends so a send allocates nothing.
+    readers: Vec<Arc<ReaderQueue>>,
 }
 
 impl FrameSender for MemorySender {
@@ -166,36 +170,71 @@ impl FrameSender for MemorySender {
         header.payload_len = payload_len as u64;
 
         let deadline = Instant::now() + self.send_timeout;
-        let readers: Vec<Arc<ReaderQueue>> = {
+        {
             let mut readers = lock(&self.channel.readers);
             readers.retain(|r| r.strong_count() > 0);
-            readers.iter().filter_map(Weak::upgrade).collect()
-        };
-        for reader in readers {
-            let mut frames = lock(&reader.frames);
-            while frames.len() >= self.channel.depth {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(TransportError::Backpressure {
-                        channel: self.name.to_string(),
-                        waited_ms: self.send_timeout.as_millis() as u64,
-                    });
-                }
-                frames = reader
-                    .changed
-                    .wait_timeout(frames, deadline - now)
-                    .map(|(guard, _)| guard)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-            }
-            frames.push_back((header, Arc::clone(&buffer)));
-            reader.changed.notify_all();
+            self.readers
+                .extend(readers.iter().filter_map(Weak::upgrade));
         }
+        let result = self.deliver(header, buffer, deadline);
+        self.readers.clear();
+        result?;
         self.next_sequence += 1;
         Ok(header.sequence)
     }
 
     fn channel(&self) -> &ChannelName {
         &self.name
+    }
+}
+
+impl MemorySender {
+    /// Queues the frame for every reader in `self.readers`, waiting for room until `deadline`.
+    /// The last reader gets the sender's own handle on the buffer, so the reader that is done
+    /// with it last finds it unshared and returns it to the pool (no allocation next send); a
+    /// frame no reader takes goes back to the pool at once.
+    fn deliver(
+        &self,
+        header: FrameHeader,
+        buffer: Arc<Vec<u8>>,
+        deadline: Instant,
+    ) -> Result<(), TransportError> {
+        let Some((last, others)) = self.readers.split_last() else {
+            lock(&self.channel.pool).push(buffer);
+            return Ok(());
+        };
+        for reader in others {
+            self.queue(reader, header, Arc::clone(&buffer), deadline)?;
+        }
+        self.queue(last, header, buffer, deadline)
+    }
+
+    /// Queues the frame for `reader`, waiting for room until `deadline`.
+    fn queue(
+        &self,
+        reader: &ReaderQueue,
+        header: FrameHeader,
+        buffer: Arc<Vec<u8>>,
+        deadline: Instant,
+    ) -> Result<(), TransportError> {
+        let mut frames = lock(&reader.frames);
+        while frames.len() >= self.channel.depth {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TransportError::Backpressure {
+                    channel: self.name.to_string(),
+                    waited_ms: self.send_timeout.as_millis() as u64,
+                });
+            }
+            frames = reader
+                .changed
+                .wait_timeout(frames, deadline - now)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+        frames.push_back((header, buffer));
+        reader.changed.notify_all();
+        Ok(())
     }
 }
 
