@@ -19,6 +19,8 @@ pub(super) struct ReplyWait {
     recent: [Duration; RECENT],
     len: usize,
     next: usize,
+    /// [`ReplyWait::budget`], worked out once a reply comes, not at every look while polling.
+    budget: Duration,
 }
 
 impl ReplyWait {
@@ -29,6 +31,7 @@ impl ReplyWait {
             recent: [Duration::ZERO; RECENT],
             len: 0,
             next: 0,
+            budget: max,
         }
     }
 
@@ -51,6 +54,10 @@ impl ReplyWait {
             self.recent[self.next] = at.saturating_duration_since(sent);
             self.next = (self.next + 1) % RECENT;
             self.len = (self.len + 1).min(RECENT);
+            let mut recent = self.recent;
+            let recent = &mut recent[..self.len];
+            recent.sort_unstable();
+            self.budget = (recent[self.len / 2] * 2 + SLACK).min(self.max);
         }
     }
 
@@ -62,13 +69,7 @@ impl ReplyWait {
     /// How long after a send to poll: `2 × median + SLACK` of the recent round trips, at most
     /// `max` (all of `max` until a round trip is known).
     pub(super) fn budget(&self) -> Duration {
-        if self.len == 0 {
-            return self.max;
-        }
-        let mut recent = self.recent;
-        let recent = &mut recent[..self.len];
-        recent.sort_unstable();
-        (recent[self.len / 2] * 2 + SLACK).min(self.max)
+        self.budget
     }
 }
 
