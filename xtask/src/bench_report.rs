@@ -1152,9 +1152,14 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          elsewhere: in code run cold and in hand-offs between CPUs, not measured apart here. \
          How much code, counted rather than timed: `benches/probes/runner_instructions.py` \
          runs the runner under callgrind and gives its instructions per frame (built-in \
-         `Identity`, blocking waits): 62,800 and 65,100 in two runs on 2026-12-07, about \
-         15,000 of them in Python's bytecode loop and the rest spread over allocation, \
-         attribute lookups and iceoryx2's bindings, with no one hot spot.\n"
+         `Identity`, blocking waits, each frame sent once the runner sleeps, so every frame \
+         takes one path and runs agree within a few hundred): 73,900 before and 68,200 after \
+         a change on 2026-12-07 that writes an output's header once, reads a sample's \
+         pointers once, keeps byte-array types and the wait's timeout instead of making them \
+         per frame, and makes received arrays read-only with `setflags` (numpy's \
+         `flags.writeable` setter alone cost 2,500). About 16,000 of them are Python's \
+         bytecode loop; the rest is spread over attribute lookups, allocation, ctypes, numpy \
+         and iceoryx2's bindings, with no one hot spot left.\n"
     )?;
     writeln!(
         page,
