@@ -53,6 +53,9 @@ _memmove = ctypes.memmove
 _yield_cpu = os.sched_yield
 _HEADER_BYTES = ctypes.sizeof(FrameHeader)
 
+Loan = Tuple[Any, int, int]
+"""A loaned sample with its header and payload addresses (read from the bindings once)."""
+
 _ARRAY_TYPES: "dict[int, Any]" = {}
 """ctypes byte-array types by length, for the few lengths a stream's frames have."""
 
@@ -127,7 +130,7 @@ class InputPort:
         self.expected: Optional[int] = None
         self.eos = False
         #: The latest wait's timeout, in ms and as the bindings' `Duration` (made once).
-        self._timeout: Tuple[int, Any] = (0, None)
+        self._timeout: Tuple[int, Any] = (-1, None)
 
     def wait(self, timeout_ms: int) -> None:
         """Sleeps until the next ring, at most `timeout_ms` (GIL released). Returns at once
@@ -136,7 +139,7 @@ class InputPort:
             self.bell.wait(timeout_ms / 1000)
             return
         ms, duration = self._timeout
-        if ms != timeout_ms or duration is None:
+        if ms != timeout_ms:
             duration = iox2.Duration.from_millis(timeout_ms)
             self._timeout = (timeout_ms, duration)
         self.listener.timed_wait(duration)
@@ -220,9 +223,8 @@ class OutputPort:
         timestamp_ns: int,
         sample_rate: int = 0,
         channels: int = 0,
-    ) -> Tuple[Any, int, int]:
-        """A sample of `nbytes` with its header written, its header address and its payload
-        address (each read from the sample once: they are calls into the bindings)."""
+    ) -> Loan:
+        """A sample of `nbytes` with its header written, and its addresses."""
         if nbytes > self.max_bytes:
             raise ValueError(
                 f"frame of {nbytes} bytes exceeds the {self.max_bytes} byte maximum of {self.name}"
@@ -335,7 +337,7 @@ class OutputPort:
 
     def loan_audio(
         self, num_samples: int, sample_rate: int, channels: int
-    ) -> Tuple[Any, np.ndarray]:
+    ) -> Tuple[Loan, np.ndarray]:
         """A shared-memory sample for `num_samples` float32 values and a writable numpy view
         of its payload: what a node writes its output into in place (`send_loaned`)."""
         nbytes = num_samples * 4
@@ -348,7 +350,7 @@ class OutputPort:
             view = np.empty(0, _f32)
         return (sample, header_ptr, payload_ptr), view
 
-    def send_loaned(self, loan: Tuple[Any, int, int], timestamp_ns: int) -> None:
+    def send_loaned(self, loan: Loan, timestamp_ns: int) -> None:
         """Sends a loan from `loan_audio` as it is: no copy. Numbered when sent, so loans
         returned in any order still number the output 0, 1, 2, ..."""
         sample, header_ptr, payload_ptr = loan

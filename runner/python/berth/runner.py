@@ -5,7 +5,6 @@ clean stop (END_OF_STREAM on every input, or SIGTERM/SIGINT), 1 after a fatal er
 """
 
 import argparse
-import ctypes
 import json
 import os
 import platform
@@ -50,7 +49,6 @@ WAIT_TIMEOUT_MS = 100
 RECENT_CALLS = 1024
 """How many of the latest `process()` durations the `stats` percentiles cover."""
 
-_u8 = ctypes.c_uint8
 _f32 = np.dtype(np.float32)
 _header_at = FrameHeader.from_address
 _EMPTY_AUDIO = np.empty(0, dtype=np.float32)
@@ -537,11 +535,11 @@ class Runner:
                 samples = _EMPTY_AUDIO
             value = Audio(samples, header.sample_rate, header.channels or 1)
         elif kind == KIND_TEXT:
-            value = str((_u8 * length).from_address(address), "utf-8")
+            value = str(byte_array(length).from_address(address), "utf-8")
         elif kind == KIND_JSON:
-            value = json.loads(str((_u8 * length).from_address(address), "utf-8"))
+            value = json.loads(str(byte_array(length).from_address(address), "utf-8"))
         elif kind == KIND_BYTES:
-            value = bytes((_u8 * length).from_address(address))
+            value = bytes(byte_array(length).from_address(address))
         else:
             raise ValueError(f"unexpected frame kind {kind} on input {input_name}")
         return RuntimeData._received(
