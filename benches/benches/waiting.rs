@@ -26,6 +26,10 @@
 //!   node, the nodes with the default settings: the comparison the latency targets are judged
 //!   on.
 //!
+//! - `steps/<pacing>`: where a frame's time goes, step by step, paced and back to back: a
+//!   host-process node with the default settings whose runner keeps each frame's step times
+//!   (`BERTH_STEP_TRACE`), lined up with the host's own by the frame's timestamp.
+//!
 //! The node (`BenchStamp`) writes `CLOCK_MONOTONIC` at `process()` entry into the frame, so each
 //! round trip splits into *in* (host send → node `process()`: the host's send, the node's
 //! wake-up or poll, the runner's decode) and *out* (`process()` → host has the reply: the
@@ -276,6 +280,137 @@ fn session_cases(
     group.finish();
 }
 
+/// One frame's times on the host (ns, `CLOCK_MONOTONIC`): its timestamp (taken as
+/// `send_audio_at` began), the send's end, the reply's arrival, and the bench thread's CPU.
+type HostTimes = (u64, u64, u64, i32);
+
+/// Where a frame's time goes, paced and back to back (module docs, `steps/…`): the runner of a
+/// host-process node traces its steps into a folder (`BERTH_STEP_TRACE`, set through a
+/// wrapper of the host Python), the host keeps its own times, and the two are lined up by
+/// the frame's timestamp. Pushes one summary per pacing.
+fn steps_cases(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    target: &Target<'_>,
+    results: &mut Vec<serde_json::Value>,
+) {
+    let frame = frame();
+    let defaults = TransportConfig::default();
+    let pipeline = target.pipeline();
+    for pacing in [Pacing::Paced, Pacing::BackToBack] {
+        let name = match pacing {
+            Pacing::Paced => "paced",
+            Pacing::BackToBack => "back_to_back",
+        };
+        let folder = tempfile::tempdir().expect("a folder for the step trace");
+        let python = traced_python(folder.path());
+        let options = SessionOptions {
+            python: Some(python.display().to_string()),
+            ..target.options((defaults.reply_spin, defaults.anticipate), None, None)
+        };
+        let mut session = pipelines::start(rt, &pipeline, options).expect("session");
+        let mut host: Vec<HostTimes> = Vec::new();
+        let mut group = c.benchmark_group("waiting");
+        per_frame(&mut group, pacing);
+        group.bench_function(BenchmarkId::new("steps", name), |b| {
+            b.iter_custom(|iters| {
+                pacing.run(iters, || {
+                    let timestamp = monotonic_ns();
+                    session
+                        .send_audio_at("mic", &frame, 48_000, 1, timestamp)
+                        .expect("send a frame");
+                    let sent = monotonic_ns();
+                    // SAFETY: no arguments; reads the calling thread's CPU.
+                    let cpu = unsafe { libc::sched_getcpu() };
+                    session
+                        .recv_with(Duration::from_secs(5), |_| ())
+                        .expect("no node error")
+                        .expect("the frame back within 5 s");
+                    host.push((timestamp, sent, monotonic_ns(), cpu));
+                })
+            })
+        });
+        group.finish();
+        pipelines::stop(rt, session).expect("clean stop");
+        if host.is_empty() {
+            continue; // filtered out
+        }
+        let summary = steps_summary(&format!("steps/{name}"), &host, folder.path());
+        eprintln!("waiting/steps/{name}: {summary}");
+        results.push(summary);
+    }
+}
+
+/// A script that runs the host Python with `BERTH_STEP_TRACE` naming `folder`.
+fn traced_python(folder: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = folder.join("python");
+    let text = format!(
+        "#!/bin/sh\nBERTH_STEP_TRACE='{}' exec '{}' \"$@\"\n",
+        folder.display(),
+        berth_benches::python()
+    );
+    std::fs::write(&script, text).expect("write the traced Python");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .expect("make the traced Python runnable");
+    script
+}
+
+/// The medians of each step over the measured frames (the last `PACED_FRAMES`), from the host's
+/// times and the runner's trace in `folder`.
+fn steps_summary(case: &str, host: &[HostTimes], folder: &std::path::Path) -> serde_json::Value {
+    let trace = std::fs::read_dir(folder)
+        .expect("the trace folder")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("steps-"))
+        .unwrap_or_else(|| panic!("the runner wrote no step trace in {}", folder.display()));
+    let body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(trace.path()).expect("read the step trace"))
+            .expect("a step trace is JSON");
+    let runner: std::collections::HashMap<u64, [i64; 5]> = body["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|row| {
+            let v = |i: usize| row[i].as_i64().expect("a number");
+            (v(0) as u64, [v(1), v(2), v(3), v(4), v(5)])
+        })
+        .collect();
+    let measured = &host[host.len().saturating_sub(PACED_FRAMES)..];
+    let mut steps: [Vec<u64>; 6] = Default::default();
+    let mut shared = 0usize;
+    for &(timestamp, sent, back, cpu) in measured {
+        let [found, called, returned, _done, runner_cpu] = runner
+            .get(&timestamp)
+            .unwrap_or_else(|| panic!("frame {timestamp} is not in the runner's trace"));
+        let at = |t: i64| t as u64;
+        let values = [
+            sent - timestamp,
+            at(*found).saturating_sub(timestamp),
+            at(*called) - at(*found),
+            at(*returned) - at(*called),
+            back.saturating_sub(at(*returned)),
+            back - timestamp,
+        ];
+        for (list, value) in steps.iter_mut().zip(values) {
+            list.push(value);
+        }
+        shared += usize::from(i64::from(cpu) == *runner_cpu);
+    }
+    let [send, found, call, process, back, round_trip] = &mut steps;
+    json!({
+        "case": case,
+        "frames": measured.len(),
+        "send_p50_us": median(send),
+        "found_p50_us": median(found),
+        "call_p50_us": median(call),
+        "process_p50_us": median(process),
+        "back_p50_us": median(back),
+        "p50_us": median(round_trip),
+        "shared_cpu_pct": 100.0 * shared as f64 / measured.len().max(1) as f64,
+    })
+}
+
 /// One side of a side-by-side comparison: its paced round trip, and the CPU counter of what
 /// answers it (the node, or the peer).
 trait Contender {
@@ -401,6 +536,9 @@ fn side_by_side(
     }
 }
 
+/// Summaries `steps_cases` pushes: paced and back to back.
+const STEPS_CASES: usize = 2;
+
 /// Summaries `doorbell_pairs` pushes per target: two waiting modes, two doorbells.
 const DOORBELL_CASES: usize = 4;
 
@@ -497,7 +635,8 @@ fn waiting(c: &mut Criterion) {
         doorbell_pairs(c, &rt, target, &mut results);
     }
     versus_socket(c, &rt, &targets, &mut results);
-    let expected = 2 + targets.len() * (STRATEGIES.len() + DOORBELL_CASES + 1);
+    steps_cases(c, &rt, &targets[0], &mut results);
+    let expected = 2 + STEPS_CASES + targets.len() * (STRATEGIES.len() + DOORBELL_CASES + 1);
     if results.len() < expected {
         eprintln!("waiting: some cases were filtered out; target/waiting.json is left as it was");
         return;

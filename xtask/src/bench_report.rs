@@ -1085,7 +1085,7 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
             .as_f64()
             .map_or_else(|| "—".to_owned(), |x| format!("{x:.1}{unit}"))
     };
-    for case in &w.cases {
+    for case in w.cases.iter().filter(|c| !is_steps(c)) {
         writeln!(
             page,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -1101,6 +1101,7 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
     }
     versus_socket_table(page, w)?;
     doorbells_table(page, w)?;
+    steps_table(page, w)?;
     writeln!(
         page,
         "\nReading it: *in* and *out* stay well above the back-to-back round trip even where \
@@ -1211,6 +1212,58 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          `plugins/berth-iceoryx2/src/bell.rs`): in the whole frame path the gain is smaller \
          than between two bare processes (the table above).\n"
     )?;
+    Ok(())
+}
+
+/// A `steps/…` case (its own table, `steps_table`).
+fn is_steps(case: &serde_json::Value) -> bool {
+    case["case"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("steps/"))
+}
+
+/// The `steps/…` cases: a frame's round trip in steps, paced and back to back.
+fn steps_table(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
+    let (Some(paced), Some(b2b)) = (w.case("steps/paced"), w.case("steps/back_to_back")) else {
+        return Ok(());
+    };
+    writeln!(
+        page,
+        "\nWhere a frame's time goes, step by step (`steps/…`): a host-process node with the \
+         default settings, its runner keeping each frame's step times (`BERTH_STEP_TRACE`, \
+         `runner/python/berth/steps.py`), lined up with the host's by the frame's timestamp; \
+         medians of {} frames paced and {} back to back. *send*: the host's `send_audio_at`; \
+         *found*: send began → the runner took the frame; *to process()*: the runner's own \
+         steps before `process()` (its bookkeeping, the header, the array view); \
+         *process()*: the node's code (`BenchStamp`: a loan, a copy, a stamp); *back*: \
+         `process()` returned → the host has the reply (the runner's send, the host's poll). \
+         *One CPU*: frames whose host thread and runner ran on the same CPU.\n\n\
+         | Step | paced | back to back | paced ÷ back to back |\n|---|---|---|---|",
+        paced["frames"], b2b["frames"]
+    )?;
+    for (key, label) in [
+        ("send_p50_us", "send"),
+        ("found_p50_us", "found"),
+        ("call_p50_us", "to `process()`"),
+        ("process_p50_us", "`process()`"),
+        ("back_p50_us", "back"),
+        ("p50_us", "round trip"),
+    ] {
+        let (p, b) = (paced[key].as_f64(), b2b[key].as_f64());
+        writeln!(
+            page,
+            "| {label} | {} | {} | {} |",
+            opt_us(p.map(|v| v * 1000.0)),
+            opt_us(b.map(|v| v * 1000.0)),
+            opt_ratio(ratio(p, b))
+        )?;
+    }
+    let pct = |v: &serde_json::Value| {
+        v["shared_cpu_pct"]
+            .as_f64()
+            .map_or_else(|| "—".to_owned(), |x| format!("{x:.0}%"))
+    };
+    writeln!(page, "| one CPU | {} | {} | |", pct(paced), pct(b2b))?;
     Ok(())
 }
 

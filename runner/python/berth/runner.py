@@ -39,6 +39,7 @@ from .loader import find_node_class
 from .node import Node
 from .owner import ENV_OWNER_LOCK, watch_owner
 from .spec import NodeSpec, SpecError
+from .steps import StepTrace
 
 if TYPE_CHECKING:
     from .aio import CoroutineDriver
@@ -128,6 +129,9 @@ class Runner:
         self._closed = False
         self._last_bytes = 0
         self._watchdog_stop = threading.Event()
+        #: When the frame being handled was taken from its input (`_receive_single`).
+        self._found_ns = 0
+        self._trace = StepTrace.from_env(spec.node_id)
 
     @property
     def driver(self) -> "CoroutineDriver":
@@ -308,6 +312,11 @@ class Runner:
             self._closed = True
             if self._driver is not None:
                 self._driver.close()
+            if self._trace is not None:
+                try:
+                    self._trace.write()
+                except OSError as exc:
+                    self.log(f"cannot write the step trace to {self._trace.path}: {exc}")
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -370,8 +379,13 @@ class Runner:
                     pace.missed()
                 slept_ahead = False
                 warmed = False
-                pace.arrived(perf_counter_ns())
-                if handle(port, sample):
+                # Between finding a frame and calling `process()` is latency: the pace's
+                # bookkeeping waits until the frame is handled (cold code costs microseconds
+                # on a paced frame; BENCHMARKS.md, "Waiting").
+                self._found_ns = arrived = perf_counter_ns()
+                ended = handle(port, sample)
+                pace.arrived(arrived)
+                if ended:
                     return True
             return False
         finally:
@@ -460,16 +474,21 @@ class Runner:
                 self.log(f"END_OF_STREAM on {port.name}")
             return self._inputs_ended >= len(self.inputs)
         data: Optional[RuntimeData] = None
-        started = perf_counter_ns()
+        trace = self._trace
+        started = called = returned = perf_counter_ns()
         try:
             data = self._decode(header, sample, port.name)
             self.processed += 1
             if self._watched:
                 self.busy_sequence = sequence
                 self.busy_since = monotonic_ns()
+            if trace is not None:
+                called = perf_counter_ns()
             result = self.node.process(data)  # type: ignore[union-attr]
             if type(result) is CoroutineType:
                 result = self.driver.run(result)
+            if trace is not None:
+                returned = perf_counter_ns()
             # Sending is bounded by `send_timeout_ms` (OutputBlocked), not the watchdog.
             self.busy_since = 0
             if result is not None:
@@ -484,6 +503,9 @@ class Runner:
                 data._release()
             sample.delete()
             ended = perf_counter_ns()
+            if trace is not None and data is not None:
+                found = self._found_ns or started
+                trace.frame(data.timestamp_ns or 0, found, called, returned, ended)
             calls = self._calls
             self._durations[calls % RECENT_CALLS] = ended - started
             self._calls = calls + 1

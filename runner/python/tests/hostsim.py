@@ -265,11 +265,12 @@ class Host:
         *,
         via_env: bool = False,
         cpus: Optional[Sequence[int]] = None,
+        env: Optional[Dict[str, str]] = None,
         **extra: Any,
     ) -> None:
-        """Starts the runner; `cpus` pins it to those CPUs."""
+        """Starts the runner; `cpus` pins it to those CPUs, `env` adds to its environment."""
         spec = json.dumps(self.spec(node_type, **extra))
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (RUNNER_DIR, env.get("PYTHONPATH")) if p
         )

@@ -1,5 +1,6 @@
 """End-to-end tests: a real runner process, real iceoryx2 shared memory, the test as host."""
 
+import json
 import os
 import signal
 import textwrap
@@ -553,6 +554,27 @@ def test_a_paced_input_is_polled_for_before_it_is_due(host: Host) -> None:
     # Found by polling from 0.5 ms before each frame was due, not by a wake-up.
     assert stats["anticipated"] >= 1, stats
     assert host.wait_exit() == 0
+
+
+def test_a_step_trace_times_every_frame_in_order(host: Host, tmp_path: Any) -> None:
+    folder = tmp_path / "steps"
+    host.start("Identity", env={"BERTH_STEP_TRACE": str(folder)})
+    host.wait_ready()
+    x = np.arange(FRAME, dtype=np.float32)
+    for i in range(20):
+        host.send_audio(x + i, timestamp_ns=1000 + i)
+        assert host.receive().sequence == i
+    stop_with_eos(host)
+    [path] = folder.glob("steps-*.json")
+    body = json.loads(path.read_text())
+    assert body["fields"] == ["timestamp", "found", "called", "returned", "done", "cpu"]
+    rows = body["frames"]
+    assert [row[0] for row in rows] == [1000 + i for i in range(20)], "one row a frame"
+    cpus = range(os.cpu_count() or 1)
+    for _, found, called, returned, done, cpu in rows:
+        assert 0 < found <= called <= returned <= done, rows
+        assert cpu in cpus
+    assert rows[-1][1] < time.monotonic_ns()
 
 
 def test_polling_ahead_of_paced_frames_of_any_kind_and_size_sends_only_them(host: Host) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hostsim import RUNNER_DIR
 
 import berth
-from berth import Node, RuntimeData, channels
+from berth import Node, RuntimeData, channels, steps
 from berth.aio import CoroutineDriver
 from berth.bell import GENERATION, Bell, Ringer
 from berth.frame import FrameHeader
@@ -268,3 +268,22 @@ def test_byte_array_types_are_reused_and_their_cache_stays_small() -> None:
     for length in range(1, 1000):  # text frames come in any length
         assert ctypes.sizeof(channels.byte_array(length)) == length
     assert len(channels._ARRAY_TYPES) <= 64
+
+
+def test_a_step_trace_is_asked_for_by_a_folder_and_keeps_at_most_its_limit(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(steps.ENV, raising=False)
+    assert steps.StepTrace.from_env("n") is None
+    monkeypatch.setenv(steps.ENV, "")
+    assert steps.StepTrace.from_env("n") is None, "an empty value asks for nothing"
+    monkeypatch.setenv(steps.ENV, str(tmp_path / "deep" / "er"))
+    trace = steps.StepTrace.from_env("n")
+    assert trace is not None
+    monkeypatch.setattr(steps.StepTrace, "LIMIT", 3)
+    for i in range(5):
+        trace.frame(i, 10 + i, 20 + i, 30 + i, 40 + i)
+    trace.write()
+    path = tmp_path / "deep" / "er" / f"steps-n-{os.getpid()}.json"
+    rows = json.loads(path.read_text())["frames"]
+    assert [row[:5] for row in rows] == [[i, 10 + i, 20 + i, 30 + i, 40 + i] for i in range(3)]
