@@ -29,9 +29,11 @@ connections:
   - { from: half, to: quarter }
 "#;
 
-/// The doorbell folders of a session and how many bells each holds, by channel.
-fn bells(prefix: &str) -> Vec<(String, usize)> {
-    let mut found: Vec<(String, usize)> = std::fs::read_dir("/dev/shm/iceoryx2")
+/// The doorbell folders of a session, by channel: how many bells (pipes) each holds, and how
+/// many of them have a reader's promise to look again beside them (`{bell}.awake`).
+fn bells(prefix: &str) -> Vec<(String, usize, usize)> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut found: Vec<(String, usize, usize)> = std::fs::read_dir("/dev/shm/iceoryx2")
         .unwrap()
         .flatten()
         .filter_map(|e| {
@@ -40,12 +42,16 @@ fn bells(prefix: &str) -> Vec<(String, usize)> {
                 .strip_prefix(prefix)?
                 .strip_suffix(".bells")?
                 .to_owned();
-            let count = std::fs::read_dir(e.path())
-                .unwrap()
-                .flatten()
-                .filter(|b| b.file_name() != ".generation")
+            let entries: Vec<_> = std::fs::read_dir(e.path()).unwrap().flatten().collect();
+            let pipes = entries
+                .iter()
+                .filter(|b| b.file_type().is_ok_and(|t| t.is_fifo()))
                 .count();
-            Some((channel, count))
+            let promises = entries
+                .iter()
+                .filter(|b| b.file_name().to_string_lossy().ends_with(".awake"))
+                .count();
+            Some((channel, pipes, promises))
         })
         .collect();
     found.sort();
@@ -73,18 +79,18 @@ fn run(doorbell: Doorbell) {
         .unwrap_or_else(|e| panic!("{e}"));
     let id = session.id().clone();
     let s = id.as_str();
-    let expected: Vec<(String, usize)> = match doorbell {
+    let expected: Vec<(String, usize, usize)> = match doorbell {
         // One bell per reader: `half` reads its input, `quarter` reads `half`, the host reads
-        // `quarter` and both control channels.
+        // `quarter` and both control channels. The runners' bells carry their promises.
         Doorbell::Fifo => [
-            ("half_control", 1),
-            ("half_input", 1),
-            ("half_output", 1),
-            ("quarter_control", 1),
-            ("quarter_output", 1),
+            ("half_control", 1, 0),
+            ("half_input", 1, 1),
+            ("half_output", 1, 1),
+            ("quarter_control", 1, 0),
+            ("quarter_output", 1, 0),
         ]
         .into_iter()
-        .map(|(c, n)| (format!("{s}_{c}"), n))
+        .map(|(c, pipes, promises)| (format!("{s}_{c}"), pipes, promises))
         .collect(),
         Doorbell::Event => Vec::new(),
     };

@@ -16,6 +16,16 @@
 //! writer that delivered a frame to it finds its bell. Both ends open a bell
 //! `O_RDWR | O_NONBLOCK`, so ringing never blocks, never raises `SIGPIPE`, and a bell whose
 //! reader died only fills up (then a ring is refused with `EAGAIN`: "already rung").
+//!
+//! A reader that polls can say so: beside its bell, `{bell}.awake` holds a `CLOCK_MONOTONIC`
+//! time before which it promises to look at its input again without sleeping (the Python
+//! runner does, `runner/python/berth/bell.py`). A writer that finds that time more than
+//! [`AWAKE_MARGIN`] ahead of its clock, after its send, does not ring that bell: on a shared
+//! CPU the ring (a system call, tens of microseconds on a paced frame) would run before the
+//! reader could. A reader keeps every promise (it never blocks before the latest has passed
+//! and looks once more after it), so a writer that reads an old promise is still right; the
+//! margin covers the time a sent frame takes to become visible to another CPU. A reader
+//! without the file is always rung.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -27,8 +37,14 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// The counter's file in a bells folder; bells are the other entries.
+/// The counter's file in a bells folder; bells are the other entries (and their promises).
 const GENERATION: &str = ".generation";
+
+/// The suffix of a bell's promise file (`{bell}.awake`).
+const AWAKE: &str = ".awake";
+
+/// How far ahead a reader's promise must reach for a writer to skip its ring.
+pub(crate) const AWAKE_MARGIN: Duration = Duration::from_micros(20);
 
 /// The folder of `channel`'s doorbells under the iceoryx2 `root`, named with the session's
 /// iceoryx2 `prefix`.
@@ -48,15 +64,19 @@ pub(crate) fn make_folder(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// A folder's `.generation` counter, mapped (the folder and the counter made if missing).
-struct Generation {
+/// A 64-bit word in a mapped file: a folder's `.generation` counter, or a bell's promise.
+struct Word {
     counter: NonNull<AtomicU64>,
 }
 
 // SAFETY: the mapping is shared memory read and written only through the atomic.
-unsafe impl Send for Generation {}
+unsafe impl Send for Word {}
 
-impl Generation {
+/// A folder's `.generation` counter.
+type Generation = Word;
+
+impl Word {
+    /// The folder's counter, mapped (the folder and the counter made if missing).
     fn open(dir: &Path) -> std::io::Result<Self> {
         make_folder(dir)?;
         let file = std::fs::OpenOptions::new()
@@ -69,6 +89,23 @@ impl Generation {
         if file.metadata()?.len() < 8 {
             file.set_len(8)?; // the first to open it; never shrinks one in use
         }
+        Self::map(&file)
+    }
+
+    /// The promise of the bell at `bell`, mapped; `None` when it has none (yet).
+    fn promise_of(bell: &Path) -> Option<Self> {
+        let mut path = bell.as_os_str().to_owned();
+        path.push(AWAKE);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .ok()?;
+        // Shorter: its reader is still making it.
+        (file.metadata().ok()?.len() >= 8).then(|| Self::map(&file).ok())?
+    }
+
+    fn map(file: &File) -> std::io::Result<Self> {
         // SAFETY: maps 8 bytes of a file at least that long, shared, at an address the kernel
         // picks; the result is checked before use.
         let at = unsafe {
@@ -192,12 +229,13 @@ impl Drop for Bell {
     }
 }
 
-/// What a writer knows of a doorbell folder: which bells it has open, as of which generation.
+/// What a writer knows of a doorbell folder: which bells it has open (each with its reader's
+/// promise, if it makes any), as of which generation.
 pub(crate) struct Ringer {
     dir: PathBuf,
     generation: Generation,
     seen: Option<u64>,
-    bells: Vec<File>,
+    bells: Vec<(File, Option<Word>)>,
 }
 
 impl Ringer {
@@ -211,14 +249,22 @@ impl Ringer {
         })
     }
 
-    /// Rings every reader's bell.
+    /// Rings every reader's bell, but for readers that promised to look again soon.
     pub(crate) fn ring(&mut self) -> std::io::Result<()> {
         let generation = self.generation.get();
         if self.seen != Some(generation) {
             self.reopen()?;
             self.seen = Some(generation);
         }
-        for bell in &self.bells {
+        let mut soon = None;
+        for (bell, promise) in &self.bells {
+            if let Some(promise) = promise {
+                let soon =
+                    *soon.get_or_insert_with(|| monotonic_ns() + AWAKE_MARGIN.as_nanos() as u64);
+                if promise.get() > soon {
+                    continue;
+                }
+            }
             match (&*bell).write(&[1]) {
                 Ok(_) => {}
                 // Full: rung many times and not yet cleared, so rung already.
@@ -238,11 +284,13 @@ impl Ringer {
             Err(e) => return Err(e),
         };
         for entry in entries.flatten() {
-            if entry.file_name() == GENERATION {
+            let name = entry.file_name();
+            if name == GENERATION || name.as_encoded_bytes().ends_with(AWAKE.as_bytes()) {
                 continue;
             }
-            match open_bell(&entry.path()) {
-                Ok(bell) => self.bells.push(bell),
+            let path = entry.path();
+            match open_bell(&path) {
+                Ok(bell) => self.bells.push((bell, Word::promise_of(&path))),
                 // Its reader removed it between the listing and here.
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -256,6 +304,17 @@ impl Ringer {
     pub(crate) fn bells(&self) -> usize {
         self.bells.len()
     }
+}
+
+/// `CLOCK_MONOTONIC` in ns, the clock of readers' promises.
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 fn random_u64() -> u64 {
@@ -326,6 +385,36 @@ mod tests {
         ringer.ring().unwrap();
         assert_eq!(ringer.bells(), 0, "readers that left are not rung");
         drop(ringer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_reader_that_promised_to_look_again_soon_is_not_rung() {
+        use std::os::unix::fs::FileExt;
+        let dir = dir("promise");
+        let mut bell = Bell::create(&dir).unwrap();
+        let mut awake = bell.path.as_os_str().to_owned();
+        awake.push(AWAKE);
+        let promise = File::create(&awake).unwrap();
+        let promise_until = |at: u64| promise.write_all_at(&at.to_ne_bytes(), 0).unwrap();
+        promise_until(monotonic_ns() + 10_000_000_000);
+        let mut ringer = Ringer::new(dir.clone()).unwrap();
+        ringer.ring().unwrap();
+        assert_eq!(ringer.bells(), 1, "a promise is not a bell");
+        assert!(
+            !bell.wait(Duration::ZERO).unwrap(),
+            "promised for 10 s: not rung"
+        );
+        promise_until(monotonic_ns() + AWAKE_MARGIN.as_nanos() as u64 / 2);
+        ringer.ring().unwrap();
+        assert!(
+            bell.wait(Duration::ZERO).unwrap(),
+            "a promise ending within the margin: rung"
+        );
+        promise_until(0);
+        ringer.ring().unwrap();
+        assert!(bell.wait(Duration::ZERO).unwrap(), "an old promise: rung");
+        drop((bell, ringer, promise));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -10,20 +10,48 @@ at every ring (no system call; a `stat` of the folder doubled a paced ring's cos
 when it moved, it opens the bells anew. Both ends open a bell read-write and non-blocking, so
 a ring never blocks and a dead reader's bell only fills up. The contract is the Rust side's
 (`plugins/berth-iceoryx2/src/bell.rs`).
+
+A reader that polls says so: beside its bell, `{bell}.awake` holds a `CLOCK_MONOTONIC` time
+before which the reader promises to look at its input again without sleeping (`Bell.promise`).
+A writer that finds that time more than `AWAKE_MARGIN_NS` ahead of its clock, after its send,
+does not ring: the reader will see the frame without it. A reader keeps every promise (it
+never blocks before the latest one has passed), so a writer that reads an old one is still
+right; the margin covers the time a sent frame takes to become visible to another CPU.
 """
 
 import errno
+import functools
 import mmap
 import os
 import select
 import struct
-from typing import List, Sequence
+import time
+from typing import List, Optional, Sequence
 
 _FLAGS = os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC
 _RING = b"\x01"
 _DRAIN = 4096
 GENERATION = ".generation"
 _u64 = struct.Struct("<Q")
+_word = struct.Struct("Q")  # native: packed and read with one 8-byte copy, never torn
+AWAKE = ".awake"
+"""The suffix of a bell's promise file (`{bell}.awake`)."""
+AWAKE_MARGIN_NS = 20_000
+"""How far ahead a promise must reach for a writer to skip a ring."""
+
+
+def _map_u64(path: str, create: bool) -> mmap.mmap:
+    """Maps the 8-byte file at `path` (made, and sized, when `create`)."""
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if os.fstat(fd).st_size < 8:
+            if not create:
+                raise FileNotFoundError(path)  # its reader is still making it: ring
+            os.ftruncate(fd, 8)
+        return mmap.mmap(fd, 8)
+    finally:
+        os.close(fd)
 
 
 class Generation:
@@ -64,19 +92,32 @@ def folder(root: str, prefix: str, channel: str) -> str:
 class Bell:
     """A reader's doorbell: readable while a ring is pending."""
 
-    __slots__ = ("fd", "path", "generation")
+    __slots__ = ("fd", "path", "generation", "awake", "promise")
 
     def __init__(self, directory: str) -> None:
         self.generation = Generation(directory)
         self.path = os.path.join(directory, os.urandom(8).hex())
-        os.mkfifo(self.path, 0o600)
+        # The promise file first: a writer that finds the bell finds its promise too.
+        self.awake = _map_u64(self.path + AWAKE, create=True)
+        #: `promise(until_ns)`: the reader will look at its input again, without sleeping,
+        #: until `until_ns` (`CLOCK_MONOTONIC`); it must keep the promise.
+        self.promise = functools.partial(_word.pack_into, self.awake, 0)
         try:
+            os.mkfifo(self.path, 0o600)
             self.fd = os.open(self.path, _FLAGS)
         except OSError:
-            os.unlink(self.path)
+            self._remove_files()
             self.generation.close()
             raise
         self.generation.bump()
+
+    def _remove_files(self) -> None:
+        for path in (self.path, self.path + AWAKE):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self.awake.close()
 
     def fileno(self) -> int:
         return self.fd
@@ -102,10 +143,7 @@ class Bell:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+            self._remove_files()
             self.generation.bump()
             self.generation.close()
 
@@ -118,21 +156,26 @@ def wait_any(bells: Sequence[Bell], timeout_s: float) -> None:
 class Ringer:
     """A writer's side of the bells of one channel."""
 
-    __slots__ = ("directory", "generation", "seen", "fds")
+    __slots__ = ("directory", "generation", "seen", "fds", "awake")
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.generation = Generation(directory)
         self.seen = -1
         self.fds: List[int] = []
+        #: Each bell's promise file, mapped (None: its reader has none yet; always rung).
+        self.awake: List[Optional[mmap.mmap]] = []
 
     def ring(self) -> None:
-        """Rings every reader's bell."""
+        """Rings every reader's bell, but for readers that promised to look again soon."""
         generation = self.generation.get()
         if generation != self.seen:
             self._reopen()
             self.seen = generation
-        for fd in self.fds:
+        soon = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + AWAKE_MARGIN_NS
+        for fd, awake in zip(self.fds, self.awake):
+            if awake is not None and _word.unpack_from(awake, 0)[0] > soon:
+                continue
             try:
                 os.write(fd, _RING)
             except BlockingIOError:  # full: rung many times and not cleared, so rung already
@@ -147,18 +190,30 @@ class Ringer:
         except FileNotFoundError:  # the session's folders are being swept: no reader left
             return
         for name in names:
-            if name == GENERATION:
+            if name == GENERATION or name.endswith(AWAKE):
                 continue
+            path = os.path.join(self.directory, name)
             try:
-                self.fds.append(os.open(os.path.join(self.directory, name), _FLAGS))
+                fd = os.open(path, _FLAGS)
             except OSError as exc:
                 if exc.errno != errno.ENOENT:  # its reader removed it meanwhile
                     raise
+                continue
+            try:
+                awake: Optional[mmap.mmap] = _map_u64(path + AWAKE, create=False)
+            except OSError:  # a reader without promises (or leaving): always rung
+                awake = None
+            self.fds.append(fd)
+            self.awake.append(awake)
 
     def _close_bells(self) -> None:
         for fd in self.fds:
             os.close(fd)
+        for awake in self.awake:
+            if awake is not None:
+                awake.close()
         self.fds = []
+        self.awake = []
 
     def close(self) -> None:
         self._close_bells()

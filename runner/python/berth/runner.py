@@ -52,6 +52,9 @@ RECENT_CALLS = 1024
 
 _f32 = np.dtype(np.float32)
 _header_at = FrameHeader.from_address
+
+PROMISE_NS = 150_000
+"""How far ahead a polling runner promises its writers to look again (`bell.py`)."""
 _EMPTY_AUDIO = np.empty(0, dtype=np.float32)
 _EMPTY_AUDIO.flags.writeable = False
 
@@ -337,15 +340,20 @@ class Runner:
         stop = self.stop
         handle = self.handle
         yield_cpu = os.sched_yield
+        # While polling, the runner promises its writers to look again within `PROMISE_NS`
+        # (`bell.py`), so they need not ring its bell; it never sleeps before the latest
+        # promise has passed, and looks once more after it.
+        promise = port.bell.promise if port.bell is not None else None
+        promised = 0
         try:
             while not stop.requested:
                 sample = receive()
                 if sample is None:
                     now = perf_counter_ns()
-                    until = now + spin_ns
+                    until = max(now + spin_ns, promised)
                     wake = pace.wake_at()
                     if wake:
-                        if now < wake:
+                        if promised <= now < wake:
                             # Steadily paced: sleep until just before the next frame is due
                             # (a frame that comes sooner wakes the wait), then poll for it.
                             # A frame that came during a plain sleep waited for it.
@@ -359,9 +367,20 @@ class Runner:
                     # Polling gives the CPU to any other runnable thread at every look: on a
                     # busy machine (a chain of nodes, all due at once) the node that has the
                     # frame runs, not the ones still waiting for theirs.
-                    while sample is None and perf_counter_ns() < until:
-                        yield_cpu()
-                        sample = receive()
+                    if promise is None:
+                        while sample is None and perf_counter_ns() < until:
+                            yield_cpu()
+                            sample = receive()
+                    else:
+                        while sample is None:
+                            polled = perf_counter_ns()
+                            if polled >= until:
+                                sample = receive()  # the look after every promise
+                                break
+                            promised = min(polled + PROMISE_NS, until)
+                            promise(promised)
+                            yield_cpu()
+                            sample = receive()
                     if sample is not None and wake:
                         found = perf_counter_ns()
                         if found <= pace.poll_until():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hostsim import Host
 
-from berth.bell import GENERATION
+from berth.bell import AWAKE, GENERATION
 from berth.frame import END_OF_STREAM, KIND_AUDIO, KIND_BYTES, KIND_CONTROL, KIND_JSON, KIND_TEXT
 
 FRAME = 960  # 20 ms at 48 kHz
@@ -360,9 +360,12 @@ def test_end_of_stream_stops_cleanly(host: Host, tmp_path: Any) -> None:
     assert host.wait_exit() == 0
     assert marker.read_text() == "cleaned"
     if host.doorbell == "fifo":
-        # The runner took its own bell on the input with it; the host's bell is left.
+        # The runner took its own bell (pipe and promise) on the input with it; the host's
+        # bell is left.
         assert os.listdir(host.input.bells) == [GENERATION]
-        assert host.output.bells and len(os.listdir(host.output.bells)) == 2
+        assert host.output.bells
+        left = sorted(os.listdir(host.output.bells))
+        assert len(left) == 3 and left[0] == GENERATION and left[2] == left[1] + AWAKE, left
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

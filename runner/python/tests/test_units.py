@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any, AsyncIterator
 
 import numpy as np
@@ -15,7 +16,7 @@ from hostsim import RUNNER_DIR
 import berth
 from berth import Node, RuntimeData, channels, steps
 from berth.aio import CoroutineDriver
-from berth.bell import GENERATION, Bell, Ringer
+from berth.bell import AWAKE_MARGIN_NS, GENERATION, Bell, Ringer
 from berth.frame import FrameHeader
 from berth.loader import NodeNotFoundError, find_node_class
 from berth.nodes import Gain, Identity
@@ -287,3 +288,23 @@ def test_a_step_trace_is_asked_for_by_a_folder_and_keeps_at_most_its_limit(
     path = tmp_path / "deep" / "er" / f"steps-n-{os.getpid()}.json"
     rows = json.loads(path.read_text())["frames"]
     assert [row[:5] for row in rows] == [[i, 10 + i, 20 + i, 30 + i, 40 + i] for i in range(3)]
+
+
+def test_a_reader_that_promised_to_look_again_soon_is_not_rung(tmp_path: Any) -> None:
+    folder = str(tmp_path / "bells")
+    reader = Bell(folder)
+    ringer = Ringer(folder)
+    now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    reader.promise(now + 10_000_000_000)
+    ringer.ring()
+    assert len(ringer.fds) == 1, "a promise is not a bell"
+    assert not reader.wait(0), "promised for 10 s: not rung"
+    reader.promise(time.clock_gettime_ns(time.CLOCK_MONOTONIC) + AWAKE_MARGIN_NS // 2)
+    ringer.ring()
+    assert reader.wait(0), "a promise ending within the margin: rung"
+    reader.promise(0)
+    ringer.ring()
+    assert reader.wait(0), "an old promise: rung"
+    reader.close()
+    ringer.close()
+    assert os.listdir(folder) == [GENERATION], "a closed bell leaves neither pipe nor promise"
