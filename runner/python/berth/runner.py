@@ -350,15 +350,16 @@ class Runner:
                 sample = receive()
                 if sample is None:
                     now = perf_counter_ns()
-                    until = max(now + spin_ns, promised)
                     wake = pace.wake_at()
-                    if wake:
-                        if promised <= now < wake:
-                            # Steadily paced: sleep until just before the next frame is due
-                            # (a frame that comes sooner wakes the wait), then poll for it.
-                            # A frame that came during a plain sleep waited for it.
-                            slept_ahead = ahead.wait(wake - now, stop)  # type: ignore[union-attr]
-                            continue
+                    if wake and promised <= now < wake:
+                        # Steadily paced: sleep until just before the next frame is due (a
+                        # frame that comes sooner wakes the wait), then poll for it. A frame
+                        # that came during a plain sleep waited for it.
+                        slept_ahead = ahead.wait(wake - now, stop)  # type: ignore[union-attr]
+                        continue
+                    until = max(now + spin_ns, promised)
+                    due_soon = wake and now >= wake  # polling for a paced frame, not a promise
+                    if due_soon:
                         until = max(until, pace.poll_until())
                         if not warmed:
                             warmed = True
@@ -381,12 +382,14 @@ class Runner:
                             promise(promised)
                             yield_cpu()
                             sample = receive()
-                    if sample is not None and wake:
+                    if sample is not None and due_soon:
                         found = perf_counter_ns()
                         if found <= pace.poll_until():
                             self.anticipated += 1
                             pace.caught(found, max(now, wake))
                     if sample is None:
+                        if wake and now < wake:
+                            continue  # a promise kept; now the sleep until the next frame
                         # Returns at once if a ring is pending (even one for a frame already
                         # taken while spinning); that costs one extra pass, not latency.
                         try:

@@ -61,6 +61,14 @@ def final_stats(host: Host) -> Dict[str, Any]:
             stats = message
 
 
+def process_cpu_s(host: Host) -> float:
+    """The runner process's CPU time so far (user and system), in seconds."""
+    assert host.proc is not None
+    with open(f"/proc/{host.proc.pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def control_types(host: Host) -> List[str]:
     return [m["type"] for m in host.drain_control()]
 
@@ -546,11 +554,16 @@ def test_a_paced_input_is_polled_for_before_it_is_due(host: Host) -> None:
     host.start("Identity", anticipate_us=500)
     host.wait_ready()
     x = np.arange(FRAME, dtype=np.float32)
+    started, cpu_before = time.monotonic(), process_cpu_s(host)
     for i in range(30):
         time.sleep(0.02)  # the input's rhythm: one frame every 20 ms
         host.send_audio(x + i)
         out = host.receive()
         assert out.sequence == i and out.payload == (x + i).tobytes()
+    # Polling only around each due time: a few percent of a CPU (CPU time, which a busy
+    # machine does not inflate), not a runner that polls through the period.
+    cpu = process_cpu_s(host) - cpu_before
+    assert cpu < 0.25 * (time.monotonic() - started), cpu
     host.send_eos()
     assert host.receive().eos
     stats = final_stats(host)
