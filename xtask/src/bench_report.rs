@@ -1191,36 +1191,37 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
     )?;
     writeln!(
         page,
-        "Where a paced frame's time goes, step by step (2026-12-07, `steps/…` below, this \
-         machine, now an AMD EPYC VM): the node's own steps, paced against back to back, \
-         took 17–23 against 1.9 µs from finding the frame to calling `process()`, 45–60 \
-         against 4.0 µs in `BenchStamp`'s `process()` (a loan, a copy, a stamp), and \
-         11–17 against 1.4 µs from its return to the host having the reply; the host's \
-         `send_audio_at` 41–50 against 1.5 µs. The same code, every step about ten times \
-         slower, though the runner is polling (not waking) when the frame lands. Probes \
-         in the runner (not kept) showed why: with the runner's steps of a frame re-run \
-         every 20 µs of polling, or at every look, the steps that follow the frame were \
-         no faster (decode 9.5 against 10.7 µs), while calling one function \
-         (`Pace.arrived`, on a spare object) at every look halved that function's cost on \
-         the frame (4.9 to 2.5 µs): on this host, code and data not touched in the last \
-         few microseconds come from far away, so a paced frame pays for every line of \
-         Python it runs, and only what a frame itself does counts. Two changes follow \
-         from it. The runner's bookkeeping of the input's pace now runs after the frame, \
-         not between finding it and `process()`: in three interleaved pairs, 23.0, 21.2, \
-         20.4 µs to `process()` before, 17.3, 16.0, 18.2 µs after. And a polling reader \
-         promises its writers to look again (`{{bell}}.awake`, `bell.rs`): the host skips \
-         the ring of a runner that is polling, a system call on the path when both share \
-         a CPU. In four interleaved pairs (`steps/paced`, promises off and on) the host's \
-         send went from 49.8, 45.7, 45.0, 48.8 to 41.5, 40.8, 42.3, 41.1 µs and *found* \
-         was lower in every pair (59.1 to 46.1 µs on average); the round trip p50 was \
-         lower in three pairs and higher in one (92.9 to 166.4 µs with promises, 150.4 to \
-         157.8 without), so no round-trip gain is claimed. That spread comes with where \
-         the kernel puts the host thread: this VM's kernel packs runnable threads onto \
-         few vCPUs (`sched_vcpu_pack=15` on its command line), so the host thread often \
-         wakes on the CPU where the runner polls, not the idle one; *one CPU* \
-         (`sched_getcpu` at the send and in the runner) was 23–91% of paced frames from \
-         run to run, and the runs with fewer shared frames were the fast ones. Back to \
-         back it is 0%: the host thread never sleeps.\n"
+        "Where a paced frame's time goes, step by step (2026-12-07, the `waiting` bench's \
+         `steps/…` cases, this machine, now an AMD EPYC VM): the node's own steps, paced \
+         against back to back, took 17–23 against 1.9 µs from finding the frame to \
+         calling `process()`, 45–60 against 4.0 µs in `BenchStamp`'s `process()` (a loan, \
+         a copy, a stamp), and 11–17 against 1.4 µs from its return to the host having \
+         the reply; the host's `send_audio_at` 41–50 against 1.5 µs. The same code, every \
+         step about ten times slower, though the runner is polling (not waking) when the \
+         frame lands. Probes in the runner (not kept) showed why: with the runner's steps \
+         of a frame re-run every 20 µs of polling, or at every look, the steps that \
+         follow the frame were no faster (decode 9.5 against 10.7 µs), while calling one \
+         function (`Pace.arrived`, on a spare object) at every look halved that \
+         function's cost on the frame (4.9 to 2.5 µs): on this host, code and data not \
+         touched in the last few microseconds come from far away, so a paced frame pays \
+         for every line of Python it runs, and only what a frame itself does counts. Two \
+         changes follow from it. The runner's bookkeeping of the input's pace now runs \
+         after the frame, not between finding it and `process()`: in three interleaved \
+         pairs, 23.0, 21.2, 20.4 µs to `process()` before, 17.3, 16.0, 18.2 µs after. And \
+         a polling reader promises its writers to look again (`{{bell}}.awake`, \
+         `bell.rs`): the host skips the ring of a runner that is polling, a system call \
+         on the path when both share a CPU. In four interleaved pairs (`steps/paced`, \
+         promises off and on) the host's send went from 51.1, 44.2, 38.0, 49.0 to 42.4, \
+         36.9, 37.3, 36.1 µs; *found* and the round trip p50 were lower in two pairs and \
+         higher in two (round trip 130.2 to 160.3 µs with promises, 129.5 to 176.1 \
+         without), so only the send's gain and the system call it saves are claimed. The \
+         runner's CPU stayed at 1.6–2.7% of one CPU in the paced cases of a full run. \
+         That spread comes with where the kernel puts the host thread: this VM's kernel \
+         packs runnable threads onto few vCPUs (`sched_vcpu_pack=15` on its command \
+         line), so the host thread often wakes on the CPU where the runner polls, not the \
+         idle one; *one CPU* (`sched_getcpu` at the send and in the runner) was 23–91% of \
+         paced frames from run to run, and the runs with fewer shared frames were the \
+         fast ones. Back to back it is 0%: the host thread never sleeps.\n"
     )?;
     writeln!(
         page,
