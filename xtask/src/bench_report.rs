@@ -1219,9 +1219,11 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          That spread comes with where the kernel puts the host thread: this VM's kernel \
          packs runnable threads onto few vCPUs (`sched_vcpu_pack=15` on its command \
          line), so the host thread often wakes on the CPU where the runner polls, not the \
-         idle one; *one CPU* (`sched_getcpu` at the send and in the runner) was 23–91% of \
-         paced frames from run to run, and the runs with fewer shared frames were the \
-         fast ones. Back to back it is 0%: the host thread never sleeps.\n"
+         idle one; *one CPU* (`sched_getcpu` at the send and in the runner) was 42–85% of \
+         paced frames from run to run. Whether that decides the round trip, these runs do \
+         not tell: with the fixed runner, 42% shared gave 153.8 µs, 52% 132.8 µs, 78% \
+         176.1 µs (`steps/paced`, the pairs above). Back to back it is 0%: the host \
+         thread never sleeps.\n"
     )?;
     writeln!(
         page,
