@@ -37,6 +37,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use berth_transport::monotonic_ns;
+
 /// The counter's file in a bells folder; bells are the other entries (and their promises).
 const GENERATION: &str = ".generation";
 
@@ -304,17 +306,6 @@ impl Ringer {
     pub(crate) fn bells(&self) -> usize {
         self.bells.len()
     }
-}
-
-/// `CLOCK_MONOTONIC` in ns, the clock of readers' promises.
-fn monotonic_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 fn random_u64() -> u64 {

@@ -32,15 +32,16 @@ _FLAGS = os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC
 _RING = b"\x01"
 _DRAIN = 4096
 GENERATION = ".generation"
-_u64 = struct.Struct("<Q")
-_word = struct.Struct("Q")  # native: packed and read with one 8-byte copy, never torn
+_word = struct.Struct("Q")
+"""A shared 64-bit word, as the Rust side's `AtomicU64`: native, packed and read with one
+8-byte copy, so a promise is never read torn."""
 AWAKE = ".awake"
 """The suffix of a bell's promise file (`{bell}.awake`)."""
 AWAKE_MARGIN_NS = 20_000
 """How far ahead a promise must reach for a writer to skip a ring."""
 
 
-def _map_u64(path: str, create: bool) -> mmap.mmap:
+def _map_word(path: str, create: bool) -> mmap.mmap:
     """Maps the 8-byte file at `path` (made, and sized, when `create`)."""
     flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
     fd = os.open(path, flags, 0o600)
@@ -48,7 +49,7 @@ def _map_u64(path: str, create: bool) -> mmap.mmap:
         if os.fstat(fd).st_size < 8:
             if not create:
                 raise FileNotFoundError(path)  # its reader is still making it: ring
-            os.ftruncate(fd, 8)
+            os.ftruncate(fd, 8)  # the first to open it; never shrinks one in use
         return mmap.mmap(fd, 8)
     finally:
         os.close(fd)
@@ -63,22 +64,15 @@ class Generation:
 
     def __init__(self, directory: str) -> None:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        path = os.path.join(directory, GENERATION)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            if os.fstat(fd).st_size < 8:
-                os.ftruncate(fd, 8)  # the first to open it; never shrinks one in use
-            self.map = mmap.mmap(fd, 8)
-        finally:
-            os.close(fd)
+        self.map = _map_word(os.path.join(directory, GENERATION), create=True)
 
     def get(self) -> int:
-        return int(_u64.unpack_from(self.map, 0)[0])
+        return int(_word.unpack_from(self.map, 0)[0])
 
     def bump(self) -> None:
         """Adds one. Not atomic: of two readers that bump at once one increment may be lost,
         but the counter still moves, which is all a writer looks for."""
-        _u64.pack_into(self.map, 0, (self.get() + 1) & 0xFFFF_FFFF_FFFF_FFFF)
+        _word.pack_into(self.map, 0, (self.get() + 1) & 0xFFFF_FFFF_FFFF_FFFF)
 
     def close(self) -> None:
         self.map.close()
@@ -98,7 +92,7 @@ class Bell:
         self.generation = Generation(directory)
         self.path = os.path.join(directory, os.urandom(8).hex())
         # The promise file first: a writer that finds the bell finds its promise too.
-        self.awake = _map_u64(self.path + AWAKE, create=True)
+        self.awake = _map_word(self.path + AWAKE, create=True)
         #: `promise(until_ns)`: the reader will look at its input again, without sleeping,
         #: until `until_ns` (`CLOCK_MONOTONIC`); it must keep the promise.
         self.promise = functools.partial(_word.pack_into, self.awake, 0)
@@ -200,7 +194,7 @@ class Ringer:
                     raise
                 continue
             try:
-                awake: Optional[mmap.mmap] = _map_u64(path + AWAKE, create=False)
+                awake: Optional[mmap.mmap] = _map_word(path + AWAKE, create=False)
             except OSError:  # a reader without promises (or leaving): always rung
                 awake = None
             self.fds.append(fd)

@@ -53,10 +53,11 @@ RECENT_CALLS = 1024
 _f32 = np.dtype(np.float32)
 _header_at = FrameHeader.from_address
 
-PROMISE_NS = 150_000
-"""How far ahead a polling runner promises its writers to look again (`bell.py`)."""
 _EMPTY_AUDIO = np.empty(0, dtype=np.float32)
 _EMPTY_AUDIO.flags.writeable = False
+
+PROMISE_NS = 150_000
+"""How far ahead a polling runner promises its writers to look again (`bell.py`)."""
 
 
 def _iceoryx2_version() -> str:
