@@ -23,17 +23,18 @@
 //! - `doorbells/<target>/<waiting>/<doorbell>`: a session per doorbell, with event wake-ups
 //!   only (`event_only`) and with the default waiting (`both`);
 //! - `versus_socket/<contender>`: the Unix-socket echo, a host-process node and a container
-//!   node, the nodes with the default settings: the comparison the latency targets are judged
-//!   on.
+//!   node, the nodes echoes too (`BenchEcho`, nothing stamped: like for like with the socket's
+//!   peer) with the default settings: the comparison the latency targets are judged on;
+//!   `…_stamp`: the same nodes stamping (`BenchStamp`), for what a node's own work costs.
 //!
 //! - `steps/<pacing>`: where a frame's time goes, step by step, paced and back to back: a
 //!   host-process node with the default settings whose runner keeps each frame's step times
 //!   (`BERTH_STEP_TRACE`), lined up with the host's own by the frame's timestamp.
 //!
-//! The node (`BenchStamp`) writes `CLOCK_MONOTONIC` at `process()` entry into the frame, so each
-//! round trip splits into *in* (host send → node `process()`: the host's send, the node's
-//! wake-up or poll, the runner's decode) and *out* (`process()` → host has the reply: the
-//! node's copy and send, the host's wake-up or poll). CPU: the node's (its process, or its
+//! The other cases' node (`BenchStamp`) writes `CLOCK_MONOTONIC` at `process()` entry into the
+//! frame, so each round trip splits into *in* (host send → node `process()`: the host's send,
+//! the node's wake-up or poll, the runner's decode) and *out* (`process()` → host has the
+//! reply: the node's copy and send, the host's wake-up or poll). CPU: the node's (its process, or its
 //! container's cgroup) and the bench thread's, each over the case's wall time, in % of one CPU.
 //! Per case: Criterion's per-frame samples, and `target/waiting.json` (read by
 //! `cargo xtask bench-report`).
@@ -197,6 +198,21 @@ fn stamped_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64, u64, u
     )
 }
 
+/// One paced round trip through the echo node (nothing stamped): (round trip, the host's
+/// send) in ns.
+fn echo_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64) {
+    let sent = monotonic_ns();
+    session
+        .send_audio("mic", frame, 48_000, 1)
+        .expect("send a frame");
+    let send_done = monotonic_ns();
+    session
+        .recv_with(Duration::from_secs(5), |_| ())
+        .expect("no node error")
+        .expect("the frame back within 5 s");
+    (monotonic_ns() - sent, send_done - sent)
+}
+
 /// Where the node runs: `name` (`process` or `container`), its manifest, and the image a
 /// container case names directly.
 struct Target<'a> {
@@ -209,6 +225,11 @@ impl Target<'_> {
     /// The stamping pipeline.
     fn pipeline(&self) -> pipelines::Pipeline {
         pipelines::pipeline(&self.yaml.replace(PYTHON_NODE, STAMP_NODE)).expect("pipeline")
+    }
+
+    /// The echo pipeline (`PYTHON_NODE`: its input sent back, as the socket's peer does).
+    fn echo_pipeline(&self) -> pipelines::Pipeline {
+        pipelines::pipeline(self.yaml).expect("pipeline")
     }
 
     /// A session's options: the waiting (`reply_spin`, `anticipate`), the doorbell (`None`:
@@ -422,10 +443,11 @@ trait Contender {
     fn stop(self: Box<Self>, rt: &tokio::runtime::Runtime);
 }
 
-/// A session through the stamping node.
+/// A session through the stamping node, or through the echo node.
 struct Node {
     session: Session,
     frame: Vec<f32>,
+    stamped: bool,
 }
 
 impl Node {
@@ -433,13 +455,28 @@ impl Node {
         Self {
             session: pipelines::start(rt, &target.pipeline(), options).expect("session"),
             frame: frame(),
+            stamped: true,
+        }
+    }
+
+    fn echo(rt: &tokio::runtime::Runtime, target: &Target<'_>, options: SessionOptions) -> Self {
+        Self {
+            session: pipelines::start(rt, &target.echo_pipeline(), options).expect("session"),
+            frame: frame(),
+            stamped: false,
         }
     }
 }
 
 impl Contender for Node {
     fn round_trip(&mut self, case: &mut Case) {
-        case.record(stamped_round_trip(&mut self.session, &self.frame));
+        if self.stamped {
+            case.record(stamped_round_trip(&mut self.session, &self.frame));
+        } else {
+            let (rt_ns, send_ns) = echo_round_trip(&mut self.session, &self.frame);
+            case.rt_us.push(rt_ns);
+            case.send_us.push(send_ns);
+        }
     }
 
     fn cpu(&mut self) -> Duration {
@@ -580,8 +617,16 @@ fn versus_socket(
         Box::new(Socket::start()) as Box<dyn Contender>,
     )];
     for target in targets {
-        let node = Node::start(rt, target, target.options(waits, None, None));
+        let node = Node::echo(rt, target, target.options(waits, None, None));
         contenders.push((format!("versus_socket/{}", target.name), Box::new(node)));
+    }
+    // The same with the stamping node: what a node's own few lines of numpy cost, paced.
+    for target in targets {
+        let node = Node::start(rt, target, target.options(waits, None, None));
+        contenders.push((
+            format!("versus_socket/{}_stamp", target.name),
+            Box::new(node),
+        ));
     }
     let id = BenchmarkId::new("versus_socket", "default");
     side_by_side(c, rt, id, contenders, results);
@@ -636,7 +681,9 @@ fn waiting(c: &mut Criterion) {
     }
     versus_socket(c, &rt, &targets, &mut results);
     steps_cases(c, &rt, &targets[0], &mut results);
-    let expected = 2 + STEPS_CASES + targets.len() * (STRATEGIES.len() + DOORBELL_CASES + 1);
+    // The socket twice (alone, side by side), and per target its strategies, its doorbells
+    // and its two contenders beside the socket.
+    let expected = 2 + STEPS_CASES + targets.len() * (STRATEGIES.len() + DOORBELL_CASES + 2);
     if results.len() < expected {
         eprintln!("waiting: some cases were filtered out; target/waiting.json is left as it was");
         return;

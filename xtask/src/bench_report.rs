@@ -1316,13 +1316,22 @@ fn versus_socket_table(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          is paced at 20 ms, none runs right after another, and whatever the machine does over \
          the run reaches all of them alike. CPU: the node's (or the socket peer's), and the \
          bench thread's during that contender's round trips. `versus_socket/…`: the Python \
-         echo over a Unix stream socket, a host-process node and a container node with the \
-         default settings; the latency targets above are judged on these.\n\n\
+         echo over a Unix stream socket, and a host-process node and a container node that \
+         echo too (`BenchEcho`, nothing stamped, so *in* and *out* are not measured), with the \
+         default settings; the latency targets above are judged on these. `…_stamp`: the same \
+         nodes stamping (`BenchStamp`: a loan, a copy and a stamp in numpy), for what a \
+         node's own few lines cost when paced.\n\n\
          | Contender | p50 | p99 | ÷ socket p50 | ÷ socket p99 | CPU: node or peer / bench thread |\n\
          |---|---|---|---|---|---|"
     )?;
     let f = |v: &serde_json::Value, key: &str| v[key].as_f64();
-    for name in ["unix_socket", "process", "container"] {
+    for name in [
+        "unix_socket",
+        "process",
+        "container",
+        "process_stamp",
+        "container_stamp",
+    ] {
         let Some(case) = w.case(&format!("versus_socket/{name}")) else {
             continue;
         };

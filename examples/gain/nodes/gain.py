@@ -8,9 +8,9 @@ from berth import Node, RuntimeData
 class Gain(Node):
     """Scales audio in float32, so the result is bit-exact with `samples * np.float32(gain)`."""
 
-    async def initialize(self) -> None:
+    def initialize(self) -> None:
         self.gain = np.float32(self.params.get("gain", 1.0))
 
-    async def process(self, data: RuntimeData) -> RuntimeData:
+    def process(self, data: RuntimeData) -> RuntimeData:
         audio = data.audio
         return RuntimeData.audio(audio.samples * self.gain, audio.sample_rate, audio.channels)

@@ -11,7 +11,7 @@ from .node import Node
 class Identity(Node):
     """Sends every input frame on unchanged."""
 
-    async def process(self, data: RuntimeData) -> Optional[RuntimeData]:
+    def process(self, data: RuntimeData) -> Optional[RuntimeData]:
         return data
 
 
@@ -20,11 +20,11 @@ class Gain(Node):
     memory (no copy; `params["loaned"]: false` returns a fresh array instead, copied once when
     sent); other frames pass through."""
 
-    async def initialize(self) -> None:
+    def initialize(self) -> None:
         self.gain = np.float32(self.params.get("gain", 1.0))
         self.loaned = bool(self.params.get("loaned", True))
 
-    async def process(self, data: RuntimeData) -> Optional[RuntimeData]:
+    def process(self, data: RuntimeData) -> Optional[RuntimeData]:
         if data.kind != "audio":
             return data
         audio = data.audio

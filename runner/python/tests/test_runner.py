@@ -73,11 +73,30 @@ def control_types(host: Host) -> List[str]:
     return [m["type"] for m in host.drain_control()]
 
 
+ASYNC_ECHO = """
+    from berth import Node
+
+    class AsyncEcho(Node):
+        async def process(self, data):
+            return data
+"""
+
+
 @pytest.mark.parametrize(
-    "spin_us,driver", [(50, "inline"), (0, "inline"), (50, "loop")], ids=["spin50", "spin0", "loop"]
+    "spin_us,node,driver",
+    [
+        (50, "Identity", "inline"),
+        (0, "Identity", "inline"),
+        (50, "AsyncEcho", "inline"),
+        (50, "AsyncEcho", "loop"),
+    ],
+    ids=["spin50", "spin0", "async", "async_loop"],
 )
-def test_identity_round_trip_is_bit_exact(host: Host, spin_us: int, driver: str) -> None:
-    host.start("Identity", spin_us=spin_us, coroutine_driver=driver)
+def test_identity_round_trip_is_bit_exact(
+    host: Host, tmp_path: Any, spin_us: int, node: str, driver: str
+) -> None:
+    nodes = write_nodes(tmp_path, "echo", ASYNC_ECHO)
+    host.start(node, spin_us=spin_us, coroutine_driver=driver, node_dirs=[nodes])
     ready = host.wait_ready()
     assert ready["iceoryx2"] == "0.10.0" and ready["pid"] == host.proc.pid  # type: ignore[union-attr]
     rng = np.random.default_rng(1)
