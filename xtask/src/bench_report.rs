@@ -1172,7 +1172,16 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          per frame, and makes received arrays read-only with `setflags` (numpy's \
          `flags.writeable` setter alone cost 2,500). About 16,000 of them are Python's \
          bytecode loop; the rest is spread over attribute lookups, allocation, ctypes, numpy \
-         and iceoryx2's bindings, with no one hot spot left.\n"
+         and iceoryx2's bindings, with no one hot spot left. Later that day (AMD EPYC VM): \
+         64,100 with the built-in nodes made plain functions (no coroutine a frame), then \
+         54,100 with the runner keeping its numpy views of the shared-memory chunks by \
+         address (iceoryx2 hands out the same few chunks again and again), so a frame finds \
+         its input's read-only view and its output's target made: 59,300 for the input side, \
+         the rest for the output. Paced, in three interleaved pairs of `versus_socket` (views \
+         made each frame, then kept), the echo's p50 went from 99.9, 105.8, 102.5 to 74.8, \
+         88.1, 92.1 µs in a host process and from 78.7, 88.4, 80.7 to 72.4, 69.5, 75.8 µs in \
+         a container, lower in every pair, while the socket beside them moved between 68 and \
+         100 µs from run to run, so only the direction is claimed.\n"
     )?;
     writeln!(
         page,

@@ -26,7 +26,7 @@ import ctypes
 import os
 import sys
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import iceoryx2 as iox2
 import numpy as np
@@ -52,6 +52,8 @@ _header_at = FrameHeader.from_address
 _memmove = ctypes.memmove
 _yield_cpu = os.sched_yield
 _HEADER_BYTES = ctypes.sizeof(FrameHeader)
+MAX_TARGETS = 64
+"""Payload views an output keeps (`OutputPort._target_at`)."""
 
 Loan = Tuple[Any, int, int]
 """A loaned sample with its header and payload addresses (read from the bindings once)."""
@@ -178,6 +180,7 @@ class OutputPort:
         "partial",
         "waits",
         "_loan_raw",
+        "_targets",
     )
 
     def __init__(
@@ -210,6 +213,9 @@ class OutputPort:
         self.ringer: Optional[Ringer] = Ringer(bells) if bells else None
         self.notifier: Any = event.notifier_builder().create() if event is not None else None
         self.sequence = 0
+        #: Writable float32 views of loaned payloads, by address (the publisher's few chunks
+        #: come back again and again), so a send finds its target made.
+        self._targets: Dict[int, np.ndarray] = {}
         self._loan_raw = (
             getattr(self.publisher, "__loan_slice_uninit", None)
             or self.publisher.loan_slice_uninit
@@ -328,12 +334,25 @@ class OutputPort:
             nbytes, KIND_AUDIO, 0, timestamp_ns, sample_rate, channels
         )
         if nbytes:
-            target = byte_array(nbytes).from_address(payload_ptr)
-            if samples.dtype == _f32 and samples.flags.c_contiguous:
-                memoryview(target).cast("B")[:] = samples.data.cast("B")
-            else:  # convert / gather in the same single pass
-                np.frombuffer(memoryview(target), _f32).reshape(samples.shape)[...] = samples
+            target = self._targets.get(payload_ptr)
+            if target is None or target.nbytes != nbytes:
+                target = self._target_at(payload_ptr, nbytes)
+            if samples.ndim == 1:
+                target[...] = samples  # one pass: a copy, or a conversion / gather
+            else:
+                target.reshape(samples.shape)[...] = samples
         self._send(sample, header_ptr, payload_ptr)
+
+    def _target_at(self, address: int, nbytes: int) -> np.ndarray:
+        """A writable float32 view of the `nbytes` at `address`, kept for the next send from
+        there (at most `MAX_TARGETS`; the oldest go first)."""
+        target = np.frombuffer(byte_array(nbytes).from_address(address), _f32)
+        targets = self._targets
+        targets.pop(address, None)
+        if len(targets) >= MAX_TARGETS:
+            del targets[next(iter(targets))]
+        targets[address] = target
+        return target
 
     def loan_audio(
         self, num_samples: int, sample_rate: int, channels: int

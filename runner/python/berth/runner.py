@@ -51,6 +51,8 @@ RECENT_CALLS = 1024
 """How many of the latest `process()` durations the `stats` percentiles cover."""
 
 _f32 = np.dtype(np.float32)
+MAX_VIEWS = 64
+"""Received payload views a runner keeps (`Runner._view_at`)."""
 _header_at = FrameHeader.from_address
 
 _EMPTY_AUDIO = np.empty(0, dtype=np.float32)
@@ -132,6 +134,9 @@ class Runner:
         self._stats_due = perf_counter_ns() + self._stats_every_ns
         self._closed = False
         self._last_bytes = 0
+        #: Read-only float32 views of received payloads, by address: iceoryx2 hands out the
+        #: same few chunks again and again, so a frame usually finds its view made.
+        self._views: Dict[int, np.ndarray] = {}
         self._watchdog_stop = threading.Event()
         #: When the frame being handled was taken from its input (`_receive_single`).
         self._found_ns = 0
@@ -572,10 +577,9 @@ class Runner:
         value: Any
         if kind == KIND_AUDIO:
             if length:
-                samples = np.frombuffer(byte_array(length).from_address(address), _f32)
-                # `setflags` directly: the `flags.writeable` setter builds a flags object and
-                # calls this same method by name (2,500 instructions a frame against 700).
-                samples.setflags(write=False)
+                samples = self._views.get(address)
+                if samples is None or samples.nbytes != length:
+                    samples = self._view_at(address, length)
             else:
                 samples = _EMPTY_AUDIO
             value = Audio(samples, header.sample_rate, header.channels or 1)
@@ -590,6 +594,20 @@ class Runner:
         return RuntimeData._received(
             kind, value, header.timestamp_ns, header.sequence, input_name, address, length
         )
+
+    def _view_at(self, address: int, length: int) -> np.ndarray:
+        """A read-only float32 view of the `length` bytes at `address`, kept for the next
+        frame received there (at most `MAX_VIEWS`; the oldest go first)."""
+        samples = np.frombuffer(byte_array(length).from_address(address), _f32)
+        # `setflags` directly: the `flags.writeable` setter builds a flags object and calls
+        # this same method by name (2,500 instructions a frame against 700).
+        samples.setflags(write=False)
+        views = self._views
+        views.pop(address, None)
+        if len(views) >= MAX_VIEWS:
+            del views[next(iter(views))]
+        views[address] = samples
+        return samples
 
     def _report_lost(self, port: InputPort, got: int) -> None:
         self.log(f"lost frames on {port.name}: expected {port.expected}, got {got}")

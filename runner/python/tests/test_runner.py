@@ -131,6 +131,51 @@ def test_gain_is_bit_exact_float32(host: Host) -> None:
     stop_with_eos(host)
 
 
+RESHAPING_NODES = """
+    import numpy as np
+    from berth import Node, RuntimeData
+
+    class Reshape(Node):
+        \"\"\"Returns, in turn, its input reversed (a strided view), as a transposed 2-D array
+        (not contiguous), and in float64 (converted when sent).\"\"\"
+
+        def process(self, data):
+            x = data.audio.samples
+            turn = data.sequence % 3
+            if turn == 0:
+                out = x[::-1]
+            elif turn == 1:
+                out = x.reshape(2, -1).T
+            else:
+                out = x.astype(np.float64) * 2.0
+            return RuntimeData.audio(out, 48000)
+"""
+
+
+def test_outputs_of_any_layout_and_frames_of_any_size_are_sent_exactly(
+    host: Host, tmp_path: Any
+) -> None:
+    """Frames of changing sizes land in the same few shared-memory chunks again and again;
+    the runner's views of them (input and output) must follow each frame's size."""
+    host.start("Reshape", node_dirs=[write_nodes(tmp_path, "reshape", RESHAPING_NODES)])
+    host.wait_ready()
+    rng = np.random.default_rng(4)
+    for i, size in enumerate([FRAME, 480, FRAME, 2, FRAME * 2, 480, FRAME, 64, FRAME] * 2):
+        x = rng.uniform(-1, 1, size).astype(np.float32)
+        host.send_audio(x)
+        out = host.receive()
+        assert out.sequence == i
+        turn = i % 3
+        if turn == 0:
+            expected = x[::-1]
+        elif turn == 1:
+            expected = x.reshape(2, -1).T
+        else:
+            expected = (x.astype(np.float64) * 2.0).astype(np.float32)
+        assert out.payload == np.ascontiguousarray(expected).tobytes(), (i, size)
+    stop_with_eos(host)
+
+
 def test_gain_copied_matches_gain_loaned(host: Host) -> None:
     host.start("Gain", params={"gain": 0.37, "loaned": False})
     host.wait_ready()

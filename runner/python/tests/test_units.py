@@ -20,7 +20,7 @@ from berth.bell import AWAKE_MARGIN_NS, GENERATION, Bell, Ringer
 from berth.frame import FrameHeader
 from berth.loader import NodeNotFoundError, find_node_class
 from berth.nodes import Gain, Identity
-from berth.runner import Pace, _encode_control
+from berth.runner import MAX_VIEWS, Pace, Runner, _encode_control
 from berth.spec import NodeSpec, SpecError
 
 SPEC = {
@@ -269,6 +269,22 @@ def test_byte_array_types_are_reused_and_their_cache_stays_small() -> None:
     for length in range(1, 1000):  # text frames come in any length
         assert ctypes.sizeof(channels.byte_array(length)) == length
     assert len(channels._ARRAY_TYPES) <= 64
+
+
+def test_payload_views_are_reused_by_address_and_their_cache_stays_small() -> None:
+    runner = Runner(NodeSpec.parse(json.dumps(SPEC)))
+    size = 4096 * (MAX_VIEWS + 8)
+    memory = (ctypes.c_uint8 * size).from_buffer(bytearray(size))
+    base = ctypes.addressof(memory)
+    first = runner._view_at(base, 64)
+    assert runner._views[base] is first and not first.flags.writeable
+    assert first.size == 16 and first.ctypes.data == base
+    bigger = runner._view_at(base, 128)  # the same chunk with a longer frame: a new view
+    assert runner._views[base] is bigger and bigger.size == 32
+    for i in range(1, MAX_VIEWS + 8):
+        runner._view_at(base + 4096 * i, 64)
+    assert len(runner._views) == MAX_VIEWS
+    assert base not in runner._views  # the oldest went first
 
 
 def test_a_step_trace_is_asked_for_by_a_folder_and_keeps_at_most_its_limit(
