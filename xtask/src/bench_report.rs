@@ -1173,7 +1173,8 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          `flags.writeable` setter alone cost 2,500). About 16,000 of them are Python's \
          bytecode loop; the rest is spread over attribute lookups, allocation, ctypes, numpy \
          and iceoryx2's bindings, with no one hot spot left. Later that day (AMD EPYC VM): \
-         64,100 with the built-in nodes made plain functions (no coroutine a frame), then \
+         64,100 with the built-in nodes made plain functions (an `async def` `Identity` costs \
+         5,900 more: its coroutine), then \
          54,100 with the runner keeping its numpy views of the shared-memory chunks by \
          address (iceoryx2 hands out the same few chunks again and again), so a frame finds \
          its input's read-only view and its output's target made: 59,300 for the input side, \
