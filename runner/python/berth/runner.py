@@ -351,6 +351,7 @@ class Runner:
         # promise has passed, and looks once more after it.
         promise = port.bell.promise if port.bell is not None else None
         promised = 0
+        polled_from = 0  # when polling for the frame in hand began, if it was due
         try:
             while not stop.requested:
                 sample = receive()
@@ -389,10 +390,7 @@ class Runner:
                             yield_cpu()
                             sample = receive()
                     if sample is not None and due_soon:
-                        found = perf_counter_ns()
-                        if found <= pace.poll_until():
-                            self.anticipated += 1
-                            pace.caught(found, max(now, wake))
+                        polled_from = max(now, wake)
                     if sample is None:
                         if wake and now < wake:
                             continue  # a promise kept; now the sleep until the next frame
@@ -412,6 +410,11 @@ class Runner:
                 # on a paced frame; BENCHMARKS.md, "Waiting").
                 self._found_ns = arrived = perf_counter_ns()
                 ended = handle(port, sample)
+                if polled_from:
+                    if arrived <= pace.poll_until():  # caught while polling for it
+                        self.anticipated += 1
+                        pace.caught(arrived, polled_from)
+                    polled_from = 0
                 pace.arrived(arrived)
                 if ended:
                     return True
