@@ -5,9 +5,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth::{Session, SessionOptions, TransportConfig};
+use berth::{Session, SessionOptions, TransportConfig, monotonic_ns};
 use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
 use berth_tests::{assert_scaled, docker_available, pipeline, runtime};
+
+const ONE_PROCESS: &str = r#"
+version: "v1"
+metadata: { name: "one-process" }
+nodes:
+  - id: half
+    node_type: Scale
+    runtime_hint: cpython
+    params: { gain: 0.5 }
+connections:
+  - { from: mic, to: half }
+"#;
 
 const PROCESS_THEN_CONTAINER: &str = r#"
 version: "v1"
@@ -81,13 +93,14 @@ fn run(doorbell: Doorbell) {
     let s = id.as_str();
     let expected: Vec<(String, usize, usize)> = match doorbell {
         // One bell per reader: `half` reads its input, `quarter` reads `half`, the host reads
-        // `quarter` and both control channels. The runners' bells carry their promises.
+        // `quarter` and both control channels. Every bell has its promise file beside it (the
+        // runners promise while they poll, the host while it polls for a reply).
         Doorbell::Fifo => [
-            ("half_control", 1, 0),
+            ("half_control", 1, 1),
             ("half_input", 1, 1),
             ("half_output", 1, 1),
-            ("quarter_control", 1, 0),
-            ("quarter_output", 1, 0),
+            ("quarter_control", 1, 1),
+            ("quarter_output", 1, 1),
         ]
         .into_iter()
         .map(|(c, pipes, promises)| (format!("{s}_{c}"), pipes, promises))
@@ -112,4 +125,64 @@ fn fifo_doorbells_wake_every_reader_of_a_process_and_container_chain() {
 #[test]
 fn the_event_service_wakes_every_reader_of_a_process_and_container_chain() {
     run(Doorbell::Event);
+}
+
+/// The promise (`CLOCK_MONOTONIC` ns, 0 for none) of the one reader of a doorbell folder.
+fn promise_in(folder: &std::path::Path) -> u64 {
+    let awake = std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".awake"))
+        .expect("the reader's promise file");
+    let bytes: [u8; 8] = std::fs::read(awake.path()).unwrap()[..8]
+        .try_into()
+        .unwrap();
+    u64::from_ne_bytes(bytes)
+}
+
+#[test]
+fn the_host_promises_to_look_while_it_polls_for_a_reply_and_withdraws_after() {
+    let rt = runtime();
+    let p = pipeline(ONE_PROCESS);
+    let options = SessionOptions {
+        transport: Some(Arc::new(
+            Iceoryx2Transport::new().with_doorbell(Doorbell::Fifo),
+        )),
+        transport_config: TransportConfig {
+            // So long that every reply here is polled for, however busy the machine.
+            reply_spin: Duration::from_secs(60),
+            ..TransportConfig::default()
+        },
+        ..SessionOptions::default()
+    };
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, options))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = session.id().clone();
+    let s = id.as_str();
+    let folder =
+        std::path::Path::new("/dev/shm/iceoryx2").join(format!("berth_{s}_{s}_half_output.bells"));
+    assert_eq!(promise_in(&folder), 0, "no promise before the first send");
+    let frame = vec![0.5f32; 960];
+    for i in 0..20 {
+        session.send_audio("mic", &frame, 48_000, 1).unwrap();
+        let before = monotonic_ns();
+        let during = session
+            .recv_with(Duration::from_secs(10), |_| promise_in(&folder))
+            .unwrap()
+            .expect("the reply");
+        assert!(
+            during > before && during <= monotonic_ns() + 150_000,
+            "frame {i}: polling for the reply, the host promised to look until {during} \
+             (polling from {before}, at most 150 µs ahead)"
+        );
+        assert_eq!(
+            promise_in(&folder),
+            0,
+            "frame {i}: withdrawn once the reply is in"
+        );
+    }
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_eq!((stats.sent, stats.received, stats.lost), (20, 20, 0));
+    berth_tests::assert_nothing_left(&id);
 }

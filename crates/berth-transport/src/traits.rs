@@ -99,6 +99,14 @@ pub trait FrameReceiver: Send {
     /// Takes the pending wake-ups without waiting, so [`FrameReceiver::wake_fd`] reads idle
     /// until the next frame arrives. Call it before looking for frames, not after.
     fn clear_wakes(&mut self) {}
+
+    /// The caller promises to look for frames again, without blocking, until `until_ns`
+    /// ([`crate::monotonic_ns`]) and once more after it; a transport may then spare its
+    /// writers the wake-up meanwhile. `0` withdraws the promise; the caller then looks once
+    /// more before it next blocks. Does nothing by default.
+    fn promise_to_look(&mut self, until_ns: u64) {
+        let _ = until_ns;
+    }
 }
 
 /// Conveniences over [`FrameSender`], for every sender.

@@ -25,7 +25,8 @@
 //! reader could. A reader keeps every promise (it never blocks before the latest has passed
 //! and looks once more after it), so a writer that reads an old promise is still right; the
 //! margin covers the time a sent frame takes to become visible to another CPU. A reader
-//! without the file is always rung.
+//! without the file is always rung. The host's readers promise too while they poll for an
+//! expected reply ([`Bell::promise`]), and withdraw the promise when they stop polling.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -81,13 +82,18 @@ impl Word {
     /// The folder's counter, mapped (the folder and the counter made if missing).
     fn open(dir: &Path) -> std::io::Result<Self> {
         make_folder(dir)?;
+        Self::open_or_make(&dir.join(GENERATION))
+    }
+
+    /// The word in the file at `path`, mapped (the file made, and sized, if missing).
+    fn open_or_make(path: &Path) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(dir.join(GENERATION))?;
+            .open(path)?;
         if file.metadata()?.len() < 8 {
             file.set_len(8)?; // the first to open it; never shrinks one in use
         }
@@ -96,12 +102,10 @@ impl Word {
 
     /// The promise of the bell at `bell`, mapped; `None` when it has none (yet).
     fn promise_of(bell: &Path) -> Option<Self> {
-        let mut path = bell.as_os_str().to_owned();
-        path.push(AWAKE);
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .open(path)
+            .open(promise_path(bell))
             .ok()?;
         // Shorter: its reader is still making it.
         (file.metadata().ok()?.len() >= 8).then(|| Self::map(&file).ok())?
@@ -136,6 +140,11 @@ impl Word {
         // SAFETY: as in `get`.
         unsafe { self.counter.as_ref() }.fetch_add(1, Ordering::AcqRel);
     }
+
+    fn set(&self, value: u64) {
+        // SAFETY: as in `get`.
+        unsafe { self.counter.as_ref() }.store(value, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Generation {
@@ -157,7 +166,16 @@ fn open_bell(path: &Path) -> std::io::Result<File> {
 pub(crate) struct Bell {
     file: File,
     path: PathBuf,
+    /// The reader's promise to look again (`{bell}.awake`): 0 until it makes one.
+    promise: Word,
     generation: Generation,
+}
+
+/// The path of `bell`'s promise file.
+fn promise_path(bell: &Path) -> PathBuf {
+    let mut path = bell.as_os_str().to_owned();
+    path.push(AWAKE);
+    path.into()
 }
 
 impl Bell {
@@ -165,21 +183,36 @@ impl Bell {
     pub(crate) fn create(dir: &Path) -> std::io::Result<Self> {
         let generation = Generation::open(dir)?;
         let path = dir.join(format!("{:016x}", random_u64()));
+        // The promise file first: a writer that finds the bell finds its promise too.
+        let promise = Word::open_or_make(&promise_path(&path))?;
         let c_path = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
         // SAFETY: a NUL-terminated path.
-        if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
-            return Err(std::io::Error::last_os_error());
+        let file = if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            open_bell(&path).inspect_err(|_| {
+                let _ = std::fs::remove_file(&path);
+            })
         }
-        let file = open_bell(&path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&path);
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(promise_path(&path));
         })?;
         generation.bump();
         Ok(Self {
             file,
             path,
+            promise,
             generation,
         })
+    }
+
+    /// Promises the writers that this reader looks at its input again, without blocking,
+    /// until `until_ns` (`CLOCK_MONOTONIC`), and once more after it, so they need not ring
+    /// meanwhile; 0 withdraws the promise, after which the reader looks once more before it
+    /// next blocks (a writer may have read the promise before it was withdrawn).
+    pub(crate) fn promise(&self, until_ns: u64) {
+        self.promise.set(until_ns);
     }
 
     /// The descriptor that turns readable when the bell is rung.
@@ -227,6 +260,7 @@ impl Bell {
 impl Drop for Bell {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(promise_path(&self.path));
         self.generation.bump();
     }
 }
@@ -261,8 +295,13 @@ impl Ringer {
         let mut soon = None;
         for (bell, promise) in &self.bells {
             if let Some(promise) = promise {
-                let soon =
-                    *soon.get_or_insert_with(|| monotonic_ns() + AWAKE_MARGIN.as_nanos() as u64);
+                let soon = *soon.get_or_insert_with(|| {
+                    // The frame's send before the promises' loads: paired with the reader's
+                    // withdrawal before its last look (`Bell::promise`), one of the two sees
+                    // the other.
+                    std::sync::atomic::fence(Ordering::SeqCst);
+                    monotonic_ns() + AWAKE_MARGIN.as_nanos() as u64
+                });
                 if promise.get() > soon {
                     continue;
                 }
@@ -381,31 +420,36 @@ mod tests {
 
     #[test]
     fn a_reader_that_promised_to_look_again_soon_is_not_rung() {
-        use std::os::unix::fs::FileExt;
         let dir = dir("promise");
         let mut bell = Bell::create(&dir).unwrap();
-        let mut awake = bell.path.as_os_str().to_owned();
-        awake.push(AWAKE);
-        let promise = File::create(&awake).unwrap();
-        let promise_until = |at: u64| promise.write_all_at(&at.to_ne_bytes(), 0).unwrap();
-        promise_until(monotonic_ns() + 10_000_000_000);
+        let awake = promise_path(&bell.path);
+        assert!(awake.exists(), "a bell is made with its promise file");
         let mut ringer = Ringer::new(dir.clone()).unwrap();
+        ringer.ring().unwrap();
+        assert!(bell.wait(Duration::ZERO).unwrap(), "no promise yet: rung");
+        bell.promise(monotonic_ns() + 10_000_000_000);
         ringer.ring().unwrap();
         assert_eq!(ringer.bells(), 1, "a promise is not a bell");
         assert!(
             !bell.wait(Duration::ZERO).unwrap(),
             "promised for 10 s: not rung"
         );
-        promise_until(monotonic_ns() + AWAKE_MARGIN.as_nanos() as u64 / 2);
+        bell.promise(monotonic_ns() + AWAKE_MARGIN.as_nanos() as u64 / 2);
         ringer.ring().unwrap();
         assert!(
             bell.wait(Duration::ZERO).unwrap(),
             "a promise ending within the margin: rung"
         );
-        promise_until(0);
+        bell.promise(monotonic_ns() + 10_000_000_000);
+        bell.promise(0);
         ringer.ring().unwrap();
-        assert!(bell.wait(Duration::ZERO).unwrap(), "an old promise: rung");
-        drop((bell, ringer, promise));
+        assert!(
+            bell.wait(Duration::ZERO).unwrap(),
+            "a withdrawn promise: rung"
+        );
+        drop(bell);
+        assert!(!awake.exists(), "the promise file goes with its bell");
+        drop(ringer);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

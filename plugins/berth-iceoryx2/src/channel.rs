@@ -296,4 +296,11 @@ impl FrameReceiver for Iceoryx2Receiver {
             Wake::Bell(bell) => bell.clear(),
         }
     }
+
+    /// Written beside the reader's doorbell (`bell.rs`); iceoryx2's event has no such thing.
+    fn promise_to_look(&mut self, until_ns: u64) {
+        if let Wake::Bell(bell) = &self.wake {
+            bell.promise(until_ns);
+        }
+    }
 }

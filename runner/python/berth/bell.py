@@ -26,7 +26,7 @@ import os
 import select
 import struct
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 _FLAGS = os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC
 _RING = b"\x01"
@@ -147,31 +147,41 @@ def wait_any(bells: Sequence[Bell], timeout_s: float) -> None:
     select.select(bells, (), (), timeout_s)
 
 
+_read_word = _word.unpack_from
+_clock = time.clock_gettime_ns
+_MONOTONIC = time.CLOCK_MONOTONIC
+_write = os.write
+
+
 class Ringer:
     """A writer's side of the bells of one channel."""
 
-    __slots__ = ("directory", "generation", "seen", "fds", "awake")
+    __slots__ = ("directory", "generation", "seen", "bells")
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.generation = Generation(directory)
         self.seen = -1
-        self.fds: List[int] = []
-        #: Each bell's promise file, mapped (None: its reader has none yet; always rung).
-        self.awake: List[Optional[mmap.mmap]] = []
+        #: Each bell's descriptor and its promise file, mapped (None: its reader has none
+        #: yet; always rung).
+        self.bells: List[Tuple[int, Optional[mmap.mmap]]] = []
 
     def ring(self) -> None:
-        """Rings every reader's bell, but for readers that promised to look again soon."""
-        generation = self.generation.get()
+        """Rings every reader's bell, but for readers that promised to look again soon. On
+        every frame's path: module-level names, no method calls but the write."""
+        generation = _read_word(self.generation.map, 0)[0]
         if generation != self.seen:
             self._reopen()
             self.seen = generation
-        soon = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + AWAKE_MARGIN_NS
-        for fd, awake in zip(self.fds, self.awake):
-            if awake is not None and _word.unpack_from(awake, 0)[0] > soon:
-                continue
+        soon = 0
+        for fd, awake in self.bells:
+            if awake is not None:
+                if not soon:
+                    soon = _clock(_MONOTONIC) + AWAKE_MARGIN_NS
+                if _read_word(awake, 0)[0] > soon:
+                    continue
             try:
-                os.write(fd, _RING)
+                _write(fd, _RING)
             except BlockingIOError:  # full: rung many times and not cleared, so rung already
                 pass
 
@@ -197,17 +207,14 @@ class Ringer:
                 awake: Optional[mmap.mmap] = _map_word(path + AWAKE, create=False)
             except OSError:  # a reader without promises (or leaving): always rung
                 awake = None
-            self.fds.append(fd)
-            self.awake.append(awake)
+            self.bells.append((fd, awake))
 
     def _close_bells(self) -> None:
-        for fd in self.fds:
+        for fd, awake in self.bells:
             os.close(fd)
-        for awake in self.awake:
             if awake is not None:
                 awake.close()
-        self.fds = []
-        self.awake = []
+        self.bells = []
 
     def close(self) -> None:
         self._close_bells()

@@ -249,7 +249,7 @@ def test_a_ringer_finds_readers_that_come_and_go(tmp_path: Any) -> None:
     first.close()
     second = Bell(folder)  # a restarted reader: a new bell, the old one gone
     ringer.ring()
-    assert second.wait(0) and len(ringer.fds) == 1
+    assert second.wait(0) and len(ringer.bells) == 1
     for _ in range(70_000):  # past a pipe's 64 KiB: a full bell is rung already, not an error
         ringer.ring()
     for _ in range(16):  # 4 KiB of rings a read
@@ -257,7 +257,7 @@ def test_a_ringer_finds_readers_that_come_and_go(tmp_path: Any) -> None:
     assert not second.wait(0)
     second.close()
     ringer.ring()
-    assert ringer.fds == [], "a reader that left is not rung"
+    assert ringer.bells == [], "a reader that left is not rung"
     ringer.close()
     assert os.listdir(folder) == [GENERATION]
 
@@ -313,7 +313,7 @@ def test_a_reader_that_promised_to_look_again_soon_is_not_rung(tmp_path: Any) ->
     now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     reader.promise(now + 10_000_000_000)
     ringer.ring()
-    assert len(ringer.fds) == 1, "a promise is not a bell"
+    assert len(ringer.bells) == 1, "a promise is not a bell"
     assert not reader.wait(0), "promised for 10 s: not rung"
     reader.promise(time.clock_gettime_ns(time.CLOCK_MONOTONIC) + AWAKE_MARGIN_NS // 2)
     ringer.ring()

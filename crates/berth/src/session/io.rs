@@ -229,6 +229,23 @@ impl Session {
     pub fn recv_with<R>(
         &mut self,
         timeout: Duration,
+        read: impl FnMut(Output<'_>) -> R,
+    ) -> Result<Option<R>, SessionError> {
+        let result = self.poll_then_wait(timeout, read);
+        if self.reply.promised {
+            // Whoever waits next looks once before it blocks (every wait here does).
+            self.reply.promised = false;
+            for (_, receiver, _) in &mut self.outputs {
+                receiver.promise_to_look(0);
+            }
+        }
+        result
+    }
+
+    /// [`Session::recv_with`], but for withdrawing the promises it made while polling.
+    fn poll_then_wait<R>(
+        &mut self,
+        timeout: Duration,
         mut read: impl FnMut(Output<'_>) -> R,
     ) -> Result<Option<R>, SessionError> {
         let deadline = Instant::now() + timeout;
@@ -240,10 +257,23 @@ impl Session {
             }
             let count = self.outputs.len();
             let now = Instant::now();
-            let polling = self
+            let polling_until = self
                 .reply
                 .poll_until()
-                .is_some_and(|until| now < until && now < deadline);
+                .filter(|&until| now < until && now < deadline)
+                .map(|until| until.min(deadline));
+            let polling = polling_until.is_some();
+            if let Some(until) = polling_until {
+                // The look after the promise is the wait below, which looks before it blocks.
+                let until_ns =
+                    monotonic_ns() + (until - now).min(reply::PROMISE_AHEAD).as_nanos() as u64;
+                for (_, receiver, ended) in &mut self.outputs {
+                    if !*ended {
+                        receiver.promise_to_look(until_ns);
+                    }
+                }
+                self.reply.promised = true;
+            }
             let slice = if count == 1 && !polling {
                 Duration::from_millis(20)
             } else {

@@ -10,6 +10,10 @@ const RECENT: usize = 16;
 /// Added to twice the median, so a reply a little slower than usual is still caught.
 const SLACK: Duration = Duration::from_micros(20);
 
+/// How far ahead the host, polling for a reply, promises its outputs' writers to look again
+/// (`FrameReceiver::promise_to_look`), so they need not wake it; renewed at every look.
+pub(super) const PROMISE_AHEAD: Duration = Duration::from_micros(150);
+
 /// The host's expectation of the next reply.
 #[derive(Debug)]
 pub(super) struct ReplyWait {
@@ -21,6 +25,9 @@ pub(super) struct ReplyWait {
     next: usize,
     /// [`ReplyWait::budget`], worked out once a reply comes, not at every look while polling.
     budget: Duration,
+    /// Whether the outputs' writers hold a promise of the host's to look again (withdrawn
+    /// when `recv_with` returns).
+    pub(super) promised: bool,
 }
 
 impl ReplyWait {
@@ -32,6 +39,7 @@ impl ReplyWait {
             len: 0,
             next: 0,
             budget: max,
+            promised: false,
         }
     }
 
