@@ -1245,7 +1245,20 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          paced frames from run to run. Whether that decides the round trip, these runs do \
          not tell: with the fixed runner, 42% shared gave 153.8 µs, 52% 132.8 µs, 78% \
          176.1 µs (`steps/paced`, the pairs above). Back to back it is 0%: the host \
-         thread never sleeps.\n"
+         thread never sleeps.\n\n\
+         Back to back, the runner's tail is on the path (later on 2026-12-07, the AMD EPYC \
+         VM): the host has the reply about 3 µs after the runner's send and sends the next \
+         frame while the runner is still finishing the last one. Timed in parts (stamps in \
+         the runner, not kept; `steps/back_to_back`, medians): the send 1.1 µs, the yield \
+         after it 1.4, the ring 5.5 (though the host, polling, now promises to look, so 285 \
+         of 300 rings were skipped and only the checks ran), giving back the input 1.7, then \
+         1.8 to take the next frame, which had waited about 13 µs. Two changes: the host \
+         promises to look while it polls for a reply (`Session::recv_with`; the promise is \
+         withdrawn when it returns), and the runner's ring runs on module-level names with \
+         no method calls but the write (a skipped ring 760 against 1,220 ns, a rung one 1,390 \
+         against 1,980, warm, in a loop). In three interleaved pairs of \
+         `steps/back_to_back`, *found* went from 17.7, 18.0, 17.9 to 6.8, 17.4, 16.0 µs (the \
+         6.8 in a run where every step was faster, so the machine, not the change).\n"
     )?;
     writeln!(
         page,
