@@ -53,7 +53,7 @@ _memmove = ctypes.memmove
 _yield_cpu = os.sched_yield
 _HEADER_BYTES = ctypes.sizeof(FrameHeader)
 MAX_TARGETS = 64
-"""Payload views an output keeps (`OutputPort._target_at`)."""
+"""Payload views an output keeps (`float32_view`)."""
 
 Loan = Tuple[Any, int, int]
 """A loaned sample with its header and payload addresses (read from the bindings once)."""
@@ -72,6 +72,18 @@ def byte_array(length: int) -> Any:
             _ARRAY_TYPES.clear()
         array = _ARRAY_TYPES[length] = _u8 * length
     return array
+
+
+def float32_view(address: int, nbytes: int, views: Dict[int, np.ndarray], limit: int) -> np.ndarray:
+    """A float32 array over the `nbytes` at `address`, kept in `views` by address for the next
+    frame there (iceoryx2 hands out a port's few chunks again and again); beyond `limit` the
+    oldest goes. The caller checks a kept view's `nbytes` against the frame's."""
+    view = np.frombuffer(byte_array(nbytes).from_address(address), _f32)
+    views.pop(address, None)
+    if len(views) >= limit:
+        del views[next(iter(views))]
+    views[address] = view
+    return view
 
 
 _RETRY_PAUSE_S = (0.00005, 0.0002, 0.001)
@@ -340,23 +352,12 @@ class OutputPort:
         if nbytes:
             target = self._targets.get(payload_ptr)
             if target is None or target.nbytes != nbytes:
-                target = self._target_at(payload_ptr, nbytes)
+                target = float32_view(payload_ptr, nbytes, self._targets, MAX_TARGETS)
             if samples.ndim == 1:
                 target[...] = samples  # one pass: a copy, or a conversion / gather
             else:
                 target.reshape(samples.shape)[...] = samples
         self._send(sample, header_ptr, payload_ptr)
-
-    def _target_at(self, address: int, nbytes: int) -> np.ndarray:
-        """A writable float32 view of the `nbytes` at `address`, kept for the next send from
-        there (at most `MAX_TARGETS`; the oldest go first)."""
-        target = np.frombuffer(byte_array(nbytes).from_address(address), _f32)
-        targets = self._targets
-        targets.pop(address, None)
-        if len(targets) >= MAX_TARGETS:
-            del targets[next(iter(targets))]
-        targets[address] = target
-        return target
 
     def loan_audio(
         self, num_samples: int, sample_rate: int, channels: int

@@ -23,7 +23,14 @@ import numpy as np
 
 from . import __version__
 from .bell import wait_any
-from .channels import Channels, InputPort, OutputBlocked, OutputPort, byte_array
+from .channels import (
+    Channels,
+    InputPort,
+    OutputBlocked,
+    OutputPort,
+    byte_array,
+    float32_view,
+)
 from .data import Audio, RuntimeData
 from .frame import (
     END_OF_STREAM,
@@ -600,16 +607,11 @@ class Runner:
 
     def _view_at(self, address: int, length: int) -> np.ndarray:
         """A read-only float32 view of the `length` bytes at `address`, kept for the next
-        frame received there (at most `MAX_VIEWS`; the oldest go first)."""
-        samples = np.frombuffer(byte_array(length).from_address(address), _f32)
+        frame received there (at most `MAX_VIEWS`)."""
+        samples = float32_view(address, length, self._views, MAX_VIEWS)
         # `setflags` directly: the `flags.writeable` setter builds a flags object and calls
         # this same method by name (2,500 instructions a frame against 700).
         samples.setflags(write=False)
-        views = self._views
-        views.pop(address, None)
-        if len(views) >= MAX_VIEWS:
-            del views[next(iter(views))]
-        views[address] = samples
         return samples
 
     def _report_lost(self, port: InputPort, got: int) -> None:
