@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use berth::{Session, SessionOptions, TransportConfig, monotonic_ns};
 use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
-use berth_tests::{assert_scaled, docker_available, pipeline, runtime};
+use berth_tests::{Pipeline, assert_scaled, docker_available, pipeline, runtime};
 
 const ONE_PROCESS: &str = r#"
 version: "v1"
@@ -70,25 +70,38 @@ fn bells(prefix: &str) -> Vec<(String, usize, usize)> {
     found
 }
 
+/// A session of `yaml` over iceoryx2 woken by `doorbell`, and the folder it runs from (kept
+/// until the session stops).
+fn start(
+    rt: &tokio::runtime::Runtime,
+    yaml: &str,
+    doorbell: Doorbell,
+    config: TransportConfig,
+) -> (Pipeline, Session) {
+    let p = pipeline(yaml);
+    let options = SessionOptions {
+        transport: Some(Arc::new(Iceoryx2Transport::new().with_doorbell(doorbell))),
+        transport_config: config,
+        ..SessionOptions::default()
+    };
+    let session = rt
+        .block_on(Session::start(&p.manifest, options))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (p, session)
+}
+
 fn run(doorbell: Doorbell) {
     let rt = runtime();
     if !docker_available(&rt) {
         return;
     }
-    let p = pipeline(PROCESS_THEN_CONTAINER);
-    let options = SessionOptions {
-        transport: Some(Arc::new(Iceoryx2Transport::new().with_doorbell(doorbell))),
-        transport_config: TransportConfig {
-            spin: Duration::ZERO,
-            reply_spin: Duration::ZERO,
-            anticipate: Duration::ZERO,
-            ..TransportConfig::default()
-        },
-        ..SessionOptions::default()
+    let config = TransportConfig {
+        spin: Duration::ZERO,
+        reply_spin: Duration::ZERO,
+        anticipate: Duration::ZERO,
+        ..TransportConfig::default()
     };
-    let mut session = rt
-        .block_on(Session::start(&p.manifest, options))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (_p, mut session) = start(&rt, PROCESS_THEN_CONTAINER, doorbell, config);
     let id = session.id().clone();
     let s = id.as_str();
     let expected: Vec<(String, usize, usize)> = match doorbell {
@@ -143,21 +156,12 @@ fn promise_in(folder: &std::path::Path) -> u64 {
 #[test]
 fn the_host_promises_to_look_while_it_polls_for_a_reply_and_withdraws_after() {
     let rt = runtime();
-    let p = pipeline(ONE_PROCESS);
-    let options = SessionOptions {
-        transport: Some(Arc::new(
-            Iceoryx2Transport::new().with_doorbell(Doorbell::Fifo),
-        )),
-        transport_config: TransportConfig {
-            // So long that every reply here is polled for, however busy the machine.
-            reply_spin: Duration::from_secs(60),
-            ..TransportConfig::default()
-        },
-        ..SessionOptions::default()
+    let config = TransportConfig {
+        // So long that every reply here is polled for, however busy the machine.
+        reply_spin: Duration::from_secs(60),
+        ..TransportConfig::default()
     };
-    let mut session = rt
-        .block_on(Session::start(&p.manifest, options))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (_p, mut session) = start(&rt, ONE_PROCESS, Doorbell::Fifo, config);
     let id = session.id().clone();
     let s = id.as_str();
     let folder =
