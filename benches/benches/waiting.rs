@@ -174,22 +174,32 @@ impl Case {
     }
 }
 
-/// One paced round trip through the stamping node: (round trip, in, out, the host's send) in
-/// ns.
-fn stamped_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64, u64, u64) {
+/// One paced round trip, `read` seeing the reply: (what `read` made of it, when the send
+/// began, when it returned, when the reply was in), times in ns.
+fn round_trip<R>(
+    session: &mut Session,
+    frame: &[f32],
+    read: impl FnMut(berth::Output<'_>) -> R,
+) -> (R, u64, u64, u64) {
     let sent = monotonic_ns();
     session
         .send_audio("mic", frame, 48_000, 1)
         .expect("send a frame");
     let send_done = monotonic_ns();
-    let entered = session
-        .recv_with(Duration::from_secs(5), |out| {
-            let stamp: [u8; 8] = out.payload[..8].try_into().expect("a stamped frame");
-            i64::from_le_bytes(stamp) as u64
-        })
+    let read = session
+        .recv_with(Duration::from_secs(5), read)
         .expect("no node error")
         .expect("the frame back within 5 s");
-    let back = monotonic_ns();
+    (read, sent, send_done, monotonic_ns())
+}
+
+/// One paced round trip through the stamping node: (round trip, in, out, the host's send) in
+/// ns.
+fn stamped_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64, u64, u64) {
+    let (entered, sent, send_done, back) = round_trip(session, frame, |out| {
+        let stamp: [u8; 8] = out.payload[..8].try_into().expect("a stamped frame");
+        i64::from_le_bytes(stamp) as u64
+    });
     (
         back - sent,
         entered.saturating_sub(sent),
@@ -201,16 +211,8 @@ fn stamped_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64, u64, u
 /// One paced round trip through the echo node (nothing stamped): (round trip, the host's
 /// send) in ns.
 fn echo_round_trip(session: &mut Session, frame: &[f32]) -> (u64, u64) {
-    let sent = monotonic_ns();
-    session
-        .send_audio("mic", frame, 48_000, 1)
-        .expect("send a frame");
-    let send_done = monotonic_ns();
-    session
-        .recv_with(Duration::from_secs(5), |_| ())
-        .expect("no node error")
-        .expect("the frame back within 5 s");
-    (monotonic_ns() - sent, send_done - sent)
+    let ((), sent, send_done, back) = round_trip(session, frame, |_| ());
+    (back - sent, send_done - sent)
 }
 
 /// Where the node runs: `name` (`process` or `container`), its manifest, and the image a

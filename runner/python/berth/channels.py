@@ -26,7 +26,7 @@ import ctypes
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import iceoryx2 as iox2
 import numpy as np
@@ -185,6 +185,7 @@ class OutputPort:
         "publisher",
         "notifier",
         "ringer",
+        "ring",
         "sequence",
         "max_bytes",
         "send_timeout_ns",
@@ -224,6 +225,10 @@ class OutputPort:
         self.waits = 0
         self.ringer: Optional[Ringer] = Ringer(bells) if bells else None
         self.notifier: Any = event.notifier_builder().create() if event is not None else None
+        #: Wakes the readers: the doorbells' ring, else the event's notify (chosen once, as
+        #: every frame calls it).
+        notifier: Any = self.notifier
+        self.ring: Callable[[], Any] = self.ringer.ring if self.ringer else notifier.notify
         self.sequence = 0
         #: Writable float32 views of loaned payloads, by address (the publisher's few chunks
         #: come back again and again), so a send finds its target made.
@@ -274,18 +279,7 @@ class OutputPort:
         # reply, the next node of a chain) runs before the notify and the rest of this frame's
         # tail; with nothing else to run here the yield returns at once.
         _yield_cpu()
-        ringer = self.ringer  # `ring()`, inline: this is every frame's path
-        if ringer is not None:
-            ringer.ring()
-        else:
-            self.notifier.notify()
-
-    def ring(self) -> None:
-        """Wakes the readers."""
-        if self.ringer is not None:
-            self.ringer.ring()
-        else:
-            self.notifier.notify()
+        self.ring()
 
     def _undelivered(self, delivered: int, header_ptr: int, payload_ptr: int) -> None:
         """A send reached fewer readers than are connected: sends it again while it reached
