@@ -7,8 +7,8 @@
 //! cold too, from a `Runtime`: every container starts with its session and goes with it, but
 //! the containers join the network namespace the runtime keeps (started by a first session,
 //! not timed) instead of Docker making one for each. `container_runtime_first/N`: that first
-//! session, a new `Runtime` each time (its holder starts, then the containers join it), as
-//! `berth run` starts. `container_warm/N` starts sessions from a
+//! session, a new `Runtime` each time (its containers get namespaces of their own; the holder
+//! starts once it is up, not timed). `container_warm/N` starts sessions from a
 //! `Runtime` that keeps the containers warm (`Runtime::warm`, not timed): a session attaches
 //! its node instances to runners already up.
 //!

@@ -1,6 +1,7 @@
 //! A runtime's containers without network share one network namespace, held by a container
-//! the runtime keeps (so Docker makes no namespace at each start), and that holder goes at
-//! shutdown. A session outside a runtime keeps a namespace per container. Real Docker, real
+//! the runtime starts once its first session is up and keeps (so Docker makes no namespace at
+//! each later start), and that holder goes at shutdown. A session outside a runtime, and the
+//! first session of a runtime, keep a namespace per container. Real Docker, real
 //! iceoryx2. Without a daemon these tests say so loudly and pass, unless
 //! `BERTH_REQUIRE_DOCKER=1`.
 
@@ -63,8 +64,17 @@ fn a_runtimes_containers_share_one_network_namespace_until_it_shuts_down() {
     rt.block_on(alone.stop()).unwrap();
     assert_nothing_left(&alone_id);
 
-    // In a runtime: a shared container and a session's own container join one holder.
+    // In a runtime: the first session waits for no holder: its container gets a namespace
+    // of its own, and the holder starts once it is up.
     let runtime = Runtime::new();
+    let mut first = rt
+        .block_on(runtime.session(&own.manifest, SessionOptions::default()))
+        .unwrap();
+    assert_eq!(
+        network_mode(&inspect(&rt, &docker, &first.nodes()[0].id)),
+        "none"
+    );
+    // Every later one joins it: a shared container and a session's own container.
     let mut a = rt
         .block_on(runtime.session(&shared.manifest, SessionOptions::default()))
         .unwrap();
@@ -97,11 +107,13 @@ fn a_runtimes_containers_share_one_network_namespace_until_it_shuts_down() {
     assert!(owner_file.exists(), "owned like a session: {owner_file:?}");
 
     // Frames flow as ever, and the holder outlives the sessions.
+    assert_scaled(&mut first, "gain", 5, |x| x * 0.5);
     assert_scaled(&mut a, "gain", 5, |x| x * 0.5);
     assert_scaled(&mut b, "gain", 5, |x| x * 0.5);
-    let ids = [a.id().clone(), b.id().clone()];
-    rt.block_on(a.stop()).unwrap();
-    rt.block_on(b.stop()).unwrap();
+    let ids = [first.id().clone(), a.id().clone(), b.id().clone()];
+    for session in [first, a, b] {
+        rt.block_on(session.stop()).unwrap();
+    }
     let holder = inspect(&rt, &docker, &holder_id);
     assert_eq!(holder.state.as_ref().and_then(|s| s.running), Some(true));
 

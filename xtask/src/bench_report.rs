@@ -736,8 +736,8 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          `Runtime`*: cold as well (each session's containers start with it and go with it), \
          but they join the network namespace the runtime keeps (its holder container, started \
          by a first session that is not timed), so Docker makes no namespace for them. *First \
-         session of a `Runtime`*: a new runtime each time: its holder starts, then the \
-         containers join it. \
+         session of a `Runtime`*: a new runtime each time: its containers get namespaces of \
+         their own, and the holder starts once the session is up (not timed). \
          *Warm*: the sessions start from a `Runtime` that holds the containers warm \
          (`Runtime::warm`, not timed), so a session attaches its node instances to runners \
          already up instead of starting containers.\n"
@@ -785,9 +785,8 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          network 196–234 ms; without `--init` or with the host's IPC namespace no change. So \
          making the namespaces is about half of a start here. A `Runtime` therefore keeps one \
          namespace with loopback only, in a small holder container, that its containers \
-         without network join (module `network`; they share that loopback, nothing else); the \
-         first session of a runtime starts the holder and pays for it (the *first session* \
-         rows), every later one gains (*from a `Runtime`*). A session started alone keeps a \
+         without network join (module `network`; they share that loopback, nothing else); \
+         every session after the first gains (*from a `Runtime`*). A session started alone keeps a \
          namespace per container, and so does a runtime made \
          `Runtime::without_shared_network`, as `berth run` makes it for a single session.\n\n\
          One BLAS thread per runner (2026-12-07): numpy's OpenBLAS starts a thread per CPU at \
@@ -811,7 +810,18 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          3 containers alone 623, 637 against 577, 577 ms; first session of a `Runtime` 692, 698 \
          against 607, 648; from a `Runtime` 479, 505 against 436, 430. An `async def` node \
          pays that import (about 50 ms of three cold containers on two CPUs) and a coroutine \
-         a frame.\n"
+         a frame.\n\n\
+         No session waits for the holder (2026-12-07, after 15:00 UTC, the AMD EPYC VM): through the Docker API \
+         (`curl` on its socket, three containers that run a short `python3`, six runs each), \
+         creating and starting them with a namespace each took 382–422 ms; starting the holder \
+         first and then them in its namespace 460–560 ms; creating them while the holder \
+         starts 424–509 ms; starting the holder beside them, they with namespaces of their own, \
+         560–649 ms (against 439–511 in the same runs). So a holder pays off only once it is \
+         up, and a runtime now starts it in the background once its first session is up, whose \
+         containers get namespaces of their own like a session started alone. \
+         `cold_side_by_side/3` the same day, first session ÷ alone: 1.12× before (929 against \
+         828 ms), 0.93×, 1.00× and 1.13× after (three runs; the daemon was slower that day than \
+         in the tables: alone 750–830 ms).\n"
     )?;
 
     writeln!(

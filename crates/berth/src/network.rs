@@ -12,16 +12,18 @@
 //! The holder is owned like a session: an owner file that the runtime holds locked, which
 //! labels the container, and which the holder's one process waits on, so that the holder
 //! exits by itself when the runtime's process is gone, however it ended; a later start sweeps
-//! what is left. It starts at the first container start that can use it (in that container's
-//! image), again if it went, and stops at [`Runtime::shutdown`](crate::Runtime::shutdown).
-//! Without a holder (it could not start) a container gets a namespace of its own. The first
-//! session of a runtime waits for the holder's start, so a runtime that starts a single
-//! session is made without one ([`Runtime::without_shared_network`]).
+//! what is left. It stops at [`Runtime::shutdown`](crate::Runtime::shutdown).
 //!
-//! [`Runtime::without_shared_network`]: crate::Runtime::without_shared_network
+//! No session waits for a holder that is not there: a container that finds none gets a
+//! namespace of its own and names its image as the one to start a holder in, and once that
+//! session is up ([`SharedNetwork::start_wanted`]) the holder starts in the background (in
+//! the daemon, a holder started before or beside a session's containers costs that session
+//! more than their own namespaces do). A container start that comes while the holder starts
+//! waits for it and joins; a holder that exited is replaced the same way, after the next
+//! session that found it gone.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use berth_backend::{Backend, LaunchSpec, Network, NodeProcess};
@@ -40,9 +42,13 @@ const HOLDER_NODE: &str = "network";
 /// A runtime's shared network namespace: its holder, once started.
 #[derive(Default)]
 pub(crate) struct SharedNetwork {
-    holder: tokio::sync::Mutex<Option<Holder>>,
-    /// Set by `shutdown` (or from the start, for a runtime without one): no holder starts.
-    closed: AtomicBool,
+    /// Held for the whole of a holder's start, so a join that comes meanwhile waits for it.
+    holder: Arc<tokio::sync::Mutex<Option<Holder>>>,
+    /// What to start a holder in, named by the latest join that found none.
+    wanted: Mutex<Option<Wanted>>,
+    /// Set by `shutdown` or `abort` (or from the start, for a runtime without one): no holder
+    /// starts, and one that was starting stops.
+    closed: Arc<AtomicBool>,
 }
 
 /// The running holder.
@@ -51,17 +57,24 @@ struct Holder {
     process: Box<dyn NodeProcess>,
 }
 
+/// The image and backend a holder is to start with.
+struct Wanted {
+    image: String,
+    backend: Arc<dyn Backend>,
+}
+
 impl SharedNetwork {
     /// None at all: every container gets a namespace of its own.
     pub(crate) fn off() -> Self {
         Self {
-            closed: AtomicBool::new(true),
+            closed: Arc::new(AtomicBool::new(true)),
             ..Self::default()
         }
     }
 
-    /// `spec` made to join the shared namespace, when it has no network and `backend` can
-    /// share one; else `spec` as it was.
+    /// `spec` made to join the shared namespace, when it has no network, `backend` can share
+    /// one and a holder runs (or is starting: this waits for it); else `spec` as it was, and
+    /// its image is the one [`SharedNetwork::start_wanted`] starts a holder in.
     pub(crate) async fn join(
         &self,
         mut spec: LaunchSpec,
@@ -80,33 +93,64 @@ impl SharedNetwork {
         if let Some(gone) = holder.take_if(|h| h.process.try_exit().is_some()) {
             tracing::warn!(
                 container = gone.process.id(),
-                "the network holder exited; starting another"
+                "the network holder exited; another starts after this session"
             );
             gone.stop().await;
         }
-        if holder.is_none() {
-            match Holder::start(backend, &image).await {
-                Ok(started) => *holder = Some(started),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no shared network namespace: this container gets one of its own");
-                    return spec;
-                }
+        match holder.as_ref() {
+            Some(running) => spec.network_of = Some(running.process.id().to_owned()),
+            None => {
+                *lock(&self.wanted) = Some(Wanted {
+                    image,
+                    backend: Arc::clone(backend),
+                });
             }
         }
-        spec.network_of = holder.as_ref().map(|h| h.process.id().to_owned());
         spec
     }
 
-    /// Stops the holder; none starts afterwards. Containers that joined it keep the namespace
-    /// for as long as they run.
+    /// Starts a holder in the background when a join found none, unless one runs or is
+    /// starting. Called once a session (or a warm start) is up: the lock is taken here, before
+    /// this returns, so every join after it waits for the holder and joins it.
+    pub(crate) fn start_wanted(&self) {
+        let Some(wanted) = lock(&self.wanted).take() else {
+            return;
+        };
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut holder) = Arc::clone(&self.holder).try_lock_owned() else {
+            // A join is looking, or a holder is starting: the next session's call decides.
+            lock(&self.wanted).get_or_insert(wanted);
+            return;
+        };
+        if holder.is_some() {
+            return;
+        }
+        let closed = Arc::clone(&self.closed);
+        tokio::spawn(async move {
+            match Holder::start(&wanted.backend, &wanted.image).await {
+                Ok(started) if closed.load(Ordering::SeqCst) => started.stop().await,
+                Ok(started) => *holder = Some(started),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no shared network namespace: containers get one of their own");
+                }
+            }
+        });
+    }
+
+    /// Stops the holder (after its start, if one is under way); none starts afterwards.
+    /// Containers that joined it keep the namespace for as long as they run.
     pub(crate) async fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        lock(&self.wanted).take();
         if let Some(holder) = self.holder.lock().await.take() {
             holder.stop().await;
         }
     }
 
-    /// Kills the holder without waiting (for drop paths).
+    /// Kills the holder without waiting (for drop paths). A holder still starting is dropped
+    /// by its start once it sees the network closed.
     pub(crate) fn abort(&self) {
         self.closed.store(true, Ordering::SeqCst);
         if let Ok(mut holder) = self.holder.try_lock()
@@ -160,4 +204,8 @@ impl Holder {
             }
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -20,10 +20,11 @@ use crate::{Session, SessionError, SessionOptions};
 /// container stops when its last session ends.
 ///
 /// Its containers without network share one network namespace (loopback only), held by a
-/// small container the runtime starts with its first container and keeps until
-/// [`Runtime::shutdown`]: Docker then makes no namespace at each start, which takes a large
-/// part of it (`BENCHMARKS.md`, "Startup"). Its first session waits for that start; a runtime
-/// for a single session is better made [`Runtime::without_shared_network`].
+/// small container the runtime starts once its first session is up and keeps until
+/// [`Runtime::shutdown`]: Docker then makes no namespace at each later start, which takes a
+/// large part of it (`BENCHMARKS.md`, "Startup"). The first session's containers get
+/// namespaces of their own, as a session started alone does; a runtime for a single session
+/// can do without the holder ([`Runtime::without_shared_network`]).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), berth::SessionError> {
@@ -51,8 +52,8 @@ impl Runtime {
     }
 
     /// A runtime whose containers each get a network namespace of their own, as sessions
-    /// started alone do: for a runtime that starts one session, where the holder of the
-    /// shared namespace would cost its first session more than it saves (`berth run`).
+    /// started alone do: for a runtime that starts one session, which would start the holder
+    /// of the shared namespace for nothing (`berth run`).
     pub fn without_shared_network() -> Self {
         Self {
             pool: Arc::new(NodePool::without_shared_network()),
@@ -129,6 +130,7 @@ impl Runtime {
             span,
         )
         .await?;
+        self.pool.network.start_wanted();
         let count = leases.len();
         self.warm
             .lock()

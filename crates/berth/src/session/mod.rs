@@ -377,6 +377,10 @@ impl Session {
         match session.launch(manifest).instrument(span).await {
             Ok(()) => {
                 session.publish_status();
+                if let Some(pool) = &session.pool {
+                    // Now that this session is up, not before: see `network`.
+                    pool.network.start_wanted();
+                }
                 Ok(session)
             }
             Err(e) => {
