@@ -26,7 +26,7 @@ import ctypes
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 import iceoryx2 as iox2
 import numpy as np
@@ -35,6 +35,7 @@ from .bell import Bell, Ringer
 from .bell import folder as bell_folder
 from .frame import (
     END_OF_STREAM,
+    HEADER_LAYOUT,
     KIND_AUDIO,
     KIND_CONTROL,
     FrameHeader,
@@ -52,8 +53,10 @@ _header_at = FrameHeader.from_address
 _memmove = ctypes.memmove
 _yield_cpu = os.sched_yield
 _HEADER_BYTES = ctypes.sizeof(FrameHeader)
+_HEADER_ARRAY = _u8 * _HEADER_BYTES
+_pack_header = HEADER_LAYOUT.pack_into
 MAX_TARGETS = 64
-"""Payload views an output keeps (`float32_view`)."""
+"""Payload and header views an output keeps (`float32_view`, `header_view`)."""
 
 Loan = Tuple[Any, int, int]
 """A loaned sample with its header and payload addresses (read from the bindings once)."""
@@ -74,16 +77,31 @@ def byte_array(length: int) -> Any:
     return array
 
 
-def float32_view(address: int, nbytes: int, views: Dict[int, np.ndarray], limit: int) -> np.ndarray:
-    """A float32 array over the `nbytes` at `address`, kept in `views` by address for the next
-    frame there (iceoryx2 hands out a port's few chunks again and again); beyond `limit` the
-    oldest goes. The caller checks a kept view's `nbytes` against the frame's."""
-    view = np.frombuffer(byte_array(nbytes).from_address(address), _f32)
+V = TypeVar("V")
+
+
+def _keep(views: Dict[int, V], address: int, view: V, limit: int) -> V:
+    """`view` kept in `views` by `address` for the next frame there (iceoryx2 hands out a
+    port's few chunks again and again); beyond `limit` the oldest goes."""
     views.pop(address, None)
     if len(views) >= limit:
         del views[next(iter(views))]
     views[address] = view
     return view
+
+
+def float32_view(address: int, nbytes: int, views: Dict[int, np.ndarray], limit: int) -> np.ndarray:
+    """A float32 array over the `nbytes` at `address`, kept in `views` (`_keep`). The caller
+    checks a kept view's `nbytes` against the frame's."""
+    view = np.frombuffer(byte_array(nbytes).from_address(address), _f32)
+    return _keep(views, address, view, limit)
+
+
+def header_view(address: int, views: Dict[int, memoryview], limit: int) -> memoryview:
+    """A writable byte view of the frame header at `address`, for `HEADER_LAYOUT`'s one-call
+    pack and unpack, kept in `views` (`_keep`)."""
+    view = memoryview(_HEADER_ARRAY.from_address(address)).cast("B")
+    return _keep(views, address, view, limit)
 
 
 _RETRY_PAUSE_S = (0.00005, 0.0002, 0.001)
@@ -194,6 +212,7 @@ class OutputPort:
         "waits",
         "_loan_raw",
         "_targets",
+        "_headers",
     )
 
     def __init__(
@@ -233,6 +252,8 @@ class OutputPort:
         #: Writable float32 views of loaned payloads, by address (the publisher's few chunks
         #: come back again and again), so a send finds its target made.
         self._targets: Dict[int, np.ndarray] = {}
+        #: Byte views of loaned headers, by address, likewise.
+        self._headers: Dict[int, memoryview] = {}
         self._loan_raw = (
             getattr(self.publisher, "__loan_slice_uninit", None)
             or self.publisher.loan_slice_uninit
@@ -254,14 +275,12 @@ class OutputPort:
             )
         sample = self._loan_raw(nbytes)
         header_ptr = sample.user_header_ptr
-        header = _header_at(header_ptr)
-        header.kind = kind
-        header.flags = flags
-        header.sequence = self.sequence
-        header.timestamp_ns = timestamp_ns
-        header.sample_rate = sample_rate
-        header.channels = channels
-        header.payload_len = nbytes
+        header = self._headers.get(header_ptr)
+        if header is None:
+            header = header_view(header_ptr, self._headers, MAX_TARGETS)
+        _pack_header(
+            header, 0, kind, flags, self.sequence, timestamp_ns, sample_rate, channels, nbytes
+        )
         return sample, header_ptr, sample.payload_ptr
 
     def _count_readers(self) -> int:
@@ -398,6 +417,7 @@ class OutputPort:
             self.ringer.close()
         self.notifier = self.publisher = self.service = self.event = self._loan_raw = None
         self.ringer = None
+        self._targets, self._headers = {}, {}
 
 
 class Channels:

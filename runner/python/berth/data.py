@@ -265,9 +265,6 @@ class RuntimeData:
         array = (ctypes.c_uint8 * self._payload_len).from_address(self._payload_address)
         return memoryview(array).cast("B").toreadonly()
 
-    def _release(self) -> None:
-        self._released = True
-
     def encode(self) -> builtins.bytes:
         """The non-audio payload as UTF-8 / raw bytes, as it goes on the wire."""
         kind = self._kind

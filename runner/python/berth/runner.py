@@ -24,22 +24,24 @@ import numpy as np
 from . import __version__
 from .bell import wait_any
 from .channels import (
+    MAX_TARGETS,
     Channels,
     InputPort,
     OutputBlocked,
     OutputPort,
     byte_array,
     float32_view,
+    header_view,
 )
 from .data import Audio, RuntimeData
 from .frame import (
     END_OF_STREAM,
+    HEADER_LAYOUT,
     KIND_AUDIO,
     KIND_BYTES,
     KIND_CONTROL,
     KIND_JSON,
     KIND_TEXT,
-    FrameHeader,
     monotonic_ns,
 )
 from .loader import find_node_class
@@ -59,8 +61,9 @@ RECENT_CALLS = 1024
 
 _f32 = np.dtype(np.float32)
 MAX_VIEWS = 64
-"""Received payload views a runner keeps (`Runner._view_at`)."""
-_header_at = FrameHeader.from_address
+"""Received payload and header views a runner keeps (`Runner._view_at`, `header_view`)."""
+_unpack_header = HEADER_LAYOUT.unpack_from
+_received = RuntimeData._received
 
 _EMPTY_AUDIO = np.empty(0, dtype=np.float32)
 _EMPTY_AUDIO.flags.writeable = False
@@ -144,6 +147,8 @@ class Runner:
         #: Read-only float32 views of received payloads, by address: iceoryx2 hands out the
         #: same few chunks again and again, so a frame usually finds its view made.
         self._views: Dict[int, np.ndarray] = {}
+        #: Byte views of received headers, by address, likewise.
+        self._headers: Dict[int, memoryview] = {}
         self._watchdog_stop = threading.Event()
         #: When the frame being handled was taken from its input (`_receive_single`).
         self._found_ns = 0
@@ -432,7 +437,7 @@ class Runner:
 
     def _warm_frame_path(self) -> None:
         """Runs the runner's own steps of a frame once, on no frame, as the polling for a paced
-        frame begins: loans an output sample of the last frame's size, writes its header, views
+        frame begins: loans an output sample of the last frame's size, reads its header, views
         it as a read-only array wrapped as received data, and gives it back unsent (the output's
         numbering is untouched). On a VM, code and data a thread last touched 20 ms ago are
         cold, and this moves the cold misses ahead of the frame (BENCHMARKS.md, "Waiting")."""
@@ -446,8 +451,11 @@ class Runner:
             self._last_bytes = 0
             self.log(f"cannot warm the frame path ({exc!r}); going on without")
             return
-        header = _header_at(sample.user_header_ptr)
-        header.sequence = output.sequence
+        header_ptr = sample.user_header_ptr
+        header = output._headers.get(header_ptr)
+        if header is None:
+            header = header_view(header_ptr, output._headers, MAX_TARGETS)
+        _unpack_header(header)
         samples = np.frombuffer(byte_array(nbytes).from_address(sample.payload_ptr), _f32)
         samples.setflags(write=False)
         RuntimeData._received(KIND_AUDIO, Audio(samples, 0, 1), 0, 0, "", 0, 0)
@@ -495,27 +503,32 @@ class Runner:
 
     def handle(self, port: InputPort, sample: Any) -> bool:
         """Processes one received sample; True once every input has ended."""
-        header = _header_at(sample.user_header_ptr)
-        sequence = header.sequence
-        expected = port.expected
-        if expected is not None and sequence != expected:
-            if sequence > expected:
-                self._report_lost(port, sequence)
-            else:  # its writer was restarted and numbers from 0 again
-                self.log(f"{port.name} starts again at frame {sequence} (after {expected - 1})")
+        header_ptr = sample.user_header_ptr
+        header = self._headers.get(header_ptr)
+        if header is None:
+            header = header_view(header_ptr, self._headers, MAX_VIEWS)
+        kind, flags, sequence, timestamp_ns, sample_rate, channels, _ = _unpack_header(header)
+        if sequence != port.expected:
+            self._out_of_order(port, sequence)
         port.expected = sequence + 1
-        if header.flags & END_OF_STREAM:
+        if flags & END_OF_STREAM:
             sample.delete()
-            if not port.eos:
-                port.eos = True
-                self._inputs_ended += 1
-                self.log(f"END_OF_STREAM on {port.name}")
-            return self._inputs_ended >= len(self.inputs)
+            return self._ended(port)
         data: Optional[RuntimeData] = None
         trace = self._trace
         started = called = returned = perf_counter_ns()
         try:
-            data = self._decode(header, sample, port.name)
+            length = sample.header.number_of_elements  # the iceoryx2 slice length, in bytes
+            address = sample.payload_ptr
+            self._last_bytes = length
+            if kind == KIND_AUDIO:
+                samples = self._views.get(address) if length else _EMPTY_AUDIO
+                if samples is None or samples.nbytes != length:
+                    samples = self._view_at(address, length)
+                value: Any = Audio(samples, sample_rate, channels or 1)
+            else:
+                value = _decode(kind, address, length, port.name)
+            data = _received(kind, value, timestamp_ns, sequence, port.name, address, length)
             self.processed += 1
             if self._watched:
                 self.busy_sequence = sequence
@@ -529,7 +542,9 @@ class Runner:
                 returned = perf_counter_ns()
             # Sending is bounded by `send_timeout_ms` (OutputBlocked), not the watchdog.
             self.busy_since = 0
-            if result is not None:
+            if type(result) is RuntimeData:
+                self.publish(result, data)
+            elif result is not None:
                 self.emit(result, data)
         except OutputBlocked:
             raise  # not this frame's fault: the runner stops with a `fatal`
@@ -538,7 +553,7 @@ class Runner:
         finally:
             self.busy_since = 0
             if data is not None:
-                data._release()
+                data._released = True
             sample.delete()
             ended = perf_counter_ns()
             if trace is not None and data is not None:
@@ -552,6 +567,25 @@ class Runner:
                 self._stats_due = ended + self._stats_every_ns
                 self.send_stats()
         return False
+
+    def _out_of_order(self, port: InputPort, sequence: int) -> None:
+        """A frame numbered other than the next expected: frames were lost before it, or its
+        writer was restarted; the first frame of an input expects nothing."""
+        expected = port.expected
+        if expected is None:
+            return
+        if sequence > expected:
+            self._report_lost(port, sequence)
+        else:  # its writer was restarted and numbers from 0 again
+            self.log(f"{port.name} starts again at frame {sequence} (after {expected - 1})")
+
+    def _ended(self, port: InputPort) -> bool:
+        """END_OF_STREAM on `port`; True once every input has ended."""
+        if not port.eos:
+            port.eos = True
+            self._inputs_ended += 1
+            self.log(f"END_OF_STREAM on {port.name}")
+        return self._inputs_ended >= len(self.inputs)
 
     def stats_message(self) -> Dict[str, Any]:
         """The `stats` control message: frames, this thread's CPU time (a shared runner's
@@ -578,32 +612,6 @@ class Runner:
 
     def send_stats(self) -> None:
         self.send_control(self.stats_message())
-
-    def _decode(self, header: FrameHeader, sample: Any, input_name: str) -> RuntimeData:
-        length = sample.header.number_of_elements  # the iceoryx2 slice length, in bytes
-        self._last_bytes = length
-        address = sample.payload_ptr
-        kind = header.kind
-        value: Any
-        if kind == KIND_AUDIO:
-            if length:
-                samples = self._views.get(address)
-                if samples is None or samples.nbytes != length:
-                    samples = self._view_at(address, length)
-            else:
-                samples = _EMPTY_AUDIO
-            value = Audio(samples, header.sample_rate, header.channels or 1)
-        elif kind == KIND_TEXT:
-            value = str(byte_array(length).from_address(address), "utf-8")
-        elif kind == KIND_JSON:
-            value = json.loads(str(byte_array(length).from_address(address), "utf-8"))
-        elif kind == KIND_BYTES:
-            value = bytes(byte_array(length).from_address(address))
-        else:
-            raise ValueError(f"unexpected frame kind {kind} on input {input_name}")
-        return RuntimeData._received(
-            kind, value, header.timestamp_ns, header.sequence, input_name, address, length
-        )
 
     def _view_at(self, address: int, length: int) -> np.ndarray:
         """A read-only float32 view of the `length` bytes at `address`, kept for the next
@@ -658,33 +666,37 @@ class Runner:
             )
 
     def publish(self, data: RuntimeData, source: RuntimeData) -> None:
-        output = self.output
-        assert output is not None
+        output: OutputPort = self.output  # type: ignore[assignment]
         timestamp = data.timestamp_ns
         if timestamp is None:
             timestamp = source.timestamp_ns or 0
-        loan = data._loan
-        if loan is not None:
-            if loan is False:
-                raise ValueError("a loaned output was returned twice; a loan is sent once")
-            port, loaned, view = loan
-            if port is not output:
-                raise ValueError("a loaned output was returned by a node that did not loan it")
-            data._loan = False
-            if data._value.samples is view:
-                output.send_loaned(loaned, timestamp)
-                return
-            # `samples` was replaced by another array: that one is what the node means to
-            # send, so it goes out the ordinary way (copied) and the loan is given back.
-            del loaned
+        if data._loan is not None and self._sent_loaned(data, output, timestamp):
+            return
         if data._kind == KIND_AUDIO:
             audio: Audio = data._value
             samples = audio.samples
-            if not isinstance(samples, np.ndarray):
+            if type(samples) is not np.ndarray:
                 samples = np.asarray(samples, dtype=_f32)
             output.send_audio(samples, audio.sample_rate, audio.channels, timestamp)
         else:
             output.send_bytes(data._kind, data.encode(), timestamp)
+
+    @staticmethod
+    def _sent_loaned(data: RuntimeData, output: OutputPort, timestamp: int) -> bool:
+        """Sends a loaned output as it is; False when its `samples` were replaced by another
+        array: that one is what the node means to send, so it goes out the ordinary way
+        (copied) and the loan is given back."""
+        loan = data._loan
+        if loan is False:
+            raise ValueError("a loaned output was returned twice; a loan is sent once")
+        port, loaned, view = loan
+        if port is not output:
+            raise ValueError("a loaned output was returned by a node that did not loan it")
+        data._loan = False
+        if data._value.samples is view:
+            output.send_loaned(loaned, timestamp)
+            return True
+        return False
 
 
 class Pace:
@@ -824,6 +836,17 @@ class _WaitAhead:
 
     def close(self) -> None:
         self.rings.close()
+
+
+def _decode(kind: int, address: int, length: int, input_name: str) -> Any:
+    """The value of a text, JSON or bytes frame of `length` bytes at `address`."""
+    if kind == KIND_TEXT:
+        return str(byte_array(length).from_address(address), "utf-8")
+    if kind == KIND_JSON:
+        return json.loads(str(byte_array(length).from_address(address), "utf-8"))
+    if kind == KIND_BYTES:
+        return bytes(byte_array(length).from_address(address))
+    raise ValueError(f"unexpected frame kind {kind} on input {input_name}")
 
 
 def _has_coroutines(node_class: type) -> bool:

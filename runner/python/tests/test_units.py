@@ -17,7 +17,7 @@ import berth
 from berth import Node, RuntimeData, channels, steps
 from berth.aio import CoroutineDriver
 from berth.bell import AWAKE_MARGIN_NS, GENERATION, Bell, Ringer
-from berth.frame import FrameHeader
+from berth.frame import HEADER_LAYOUT, FrameHeader
 from berth.loader import NodeNotFoundError, find_node_class
 from berth.nodes import Gain, Identity
 from berth.runner import MAX_VIEWS, Pace, Runner, _encode_control
@@ -42,6 +42,11 @@ def test_frame_header_layout() -> None:
         "sample_rate": 24, "channels": 28, "payload_len": 32,
     }
     assert FrameHeader.type_name() == "BerthFrameHeader"
+    # The packed layout the frame path uses is the same header, field for field.
+    values = {name: 2**bits - 1 - i for i, (name, ctype) in enumerate(FrameHeader._fields_)
+              for bits in [ctypes.sizeof(ctype) * 8]}
+    assert HEADER_LAYOUT.pack(*values.values()) == bytes(FrameHeader(**values))
+    assert HEADER_LAYOUT.unpack_from(bytes(FrameHeader(**values))) == tuple(values.values())
 
 
 def test_runtime_data_constructors_and_properties() -> None:
@@ -285,6 +290,24 @@ def test_payload_views_are_reused_by_address_and_their_cache_stays_small() -> No
         runner._view_at(base + 4096 * i, 64)
     assert len(runner._views) == MAX_VIEWS
     assert base not in runner._views  # the oldest went first
+
+
+def test_header_views_pack_and_unpack_the_header_in_place_and_are_kept_by_address() -> None:
+    size = 64 * (channels.MAX_TARGETS + 4)
+    memory = (ctypes.c_uint8 * size).from_buffer(bytearray(size))
+    base = ctypes.addressof(memory)
+    views: dict = {}
+    view = channels.header_view(base + 64, views, channels.MAX_TARGETS)
+    assert views[base + 64] is view and len(view) == ctypes.sizeof(FrameHeader)
+    HEADER_LAYOUT.pack_into(view, 0, 0, 1, 7, 123, 48000, 2, 3840)
+    header = FrameHeader.from_address(base + 64)
+    assert (header.flags, header.sequence, header.channels, header.payload_len) == (1, 7, 2, 3840)
+    header.sequence = 8  # what a writer put there is what the view reads
+    assert HEADER_LAYOUT.unpack_from(view)[2] == 8
+    assert memory[:64] == [0] * 64, "nothing written outside the header"
+    for i in range(2, channels.MAX_TARGETS + 4):
+        channels.header_view(base + 64 * i, views, channels.MAX_TARGETS)
+    assert len(views) == channels.MAX_TARGETS and base + 64 not in views
 
 
 def test_a_step_trace_is_asked_for_by_a_folder_and_keeps_at_most_its_limit(
