@@ -137,3 +137,48 @@ fn a_runtimes_containers_share_one_network_namespace_until_it_shuts_down() {
         assert_nothing_left(id);
     }
 }
+
+#[test]
+fn sessions_starting_together_get_namespaces_of_their_own_and_the_holder_comes_after() {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return;
+    }
+    let docker = rt.block_on(berth_docker::connect_client()).unwrap();
+    let own = pipeline(&GAIN.replace("SHARED", "false"));
+    let runtime = Runtime::new();
+    // Started at once: neither waits for a holder.
+    let (first, second) = rt.block_on(async {
+        tokio::join!(
+            runtime.session(&own.manifest, SessionOptions::default()),
+            runtime.session(&own.manifest, SessionOptions::default()),
+        )
+    });
+    let mut sessions = vec![first.unwrap(), second.unwrap()];
+    for session in &sessions {
+        let mode = network_mode(&inspect(&rt, &docker, &session.nodes()[0].id));
+        assert_eq!(mode, "none", "a namespace of its own");
+    }
+    // Once both are up the holder starts, and the next session joins it.
+    let mut next = rt
+        .block_on(runtime.session(&own.manifest, SessionOptions::default()))
+        .unwrap();
+    let joined = network_mode(&inspect(&rt, &docker, &next.nodes()[0].id));
+    assert!(
+        joined.starts_with("container:"),
+        "joined a holder: {joined}"
+    );
+    assert_scaled(&mut next, "gain", 3, |x| x * 0.5);
+    for session in &mut sessions {
+        assert_scaled(session, "gain", 3, |x| x * 0.5);
+    }
+    sessions.push(next);
+    let ids: Vec<_> = sessions.iter().map(|s| s.id().clone()).collect();
+    for session in sessions {
+        rt.block_on(session.stop()).unwrap();
+    }
+    rt.block_on(runtime.shutdown());
+    for id in &ids {
+        assert_nothing_left(id);
+    }
+}

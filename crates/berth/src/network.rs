@@ -15,12 +15,12 @@
 //! what is left. It stops at [`Runtime::shutdown`](crate::Runtime::shutdown).
 //!
 //! No session waits for a holder that is not there: a container that finds none gets a
-//! namespace of its own and names its image as the one to start a holder in, and once that
-//! session is up ([`SharedNetwork::start_wanted`]) the holder starts in the background (in
-//! the daemon, a holder started before or beside a session's containers costs that session
-//! more than their own namespaces do). A container start that comes while the holder starts
-//! waits for it and joins; a holder that exited is replaced the same way, after the next
-//! session that found it gone.
+//! namespace of its own and names its image as the one to start a holder in, and once no
+//! session or warm start of the runtime is under way any more ([`SharedNetwork::start_wanted`],
+//! from `pool::Starting`) the holder starts in the background (in the daemon, a holder started
+//! before or beside containers costs them more than their own namespaces do). A container
+//! start that comes while the holder starts waits for it and joins; a holder that exited is
+//! replaced the same way, after the starts that found it gone.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -110,8 +110,8 @@ impl SharedNetwork {
     }
 
     /// Starts a holder in the background when a join found none, unless one runs or is
-    /// starting. Called once a session (or a warm start) is up: the lock is taken here, before
-    /// this returns, so every join after it waits for the holder and joins it.
+    /// starting. Called when the runtime's last start under way ends: the lock is taken here,
+    /// before this returns, so every join after it waits for the holder and joins it.
     pub(crate) fn start_wanted(&self) {
         let Some(wanted) = lock(&self.wanted).take() else {
             return;
@@ -119,8 +119,12 @@ impl SharedNetwork {
         if self.closed.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(mut holder) = Arc::clone(&self.holder).try_lock_owned() else {
-            // A join is looking, or a holder is starting: the next session's call decides.
+        let (Ok(runtime), Ok(mut holder)) = (
+            tokio::runtime::Handle::try_current(),
+            Arc::clone(&self.holder).try_lock_owned(),
+        ) else {
+            // Outside a runtime (a start dropped there), a join looking, or a holder starting:
+            // the next start's end decides.
             lock(&self.wanted).get_or_insert(wanted);
             return;
         };
@@ -128,7 +132,7 @@ impl SharedNetwork {
             return;
         }
         let closed = Arc::clone(&self.closed);
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             match Holder::start(&wanted.backend, &wanted.image).await {
                 Ok(started) if closed.load(Ordering::SeqCst) => started.stop().await,
                 Ok(started) => *holder = Some(started),

@@ -82,6 +82,21 @@ pub(crate) struct NodePool {
     closed: AtomicBool,
     /// The network namespace the runtime's containers without network join.
     pub(crate) network: SharedNetwork,
+    /// Session and warm starts under way ([`NodePool::starting`]).
+    starts: AtomicUsize,
+}
+
+/// A session or warm start under way in a pool; the last to end starts the network holder, if a
+/// container wanted one ([`SharedNetwork::start_wanted`]): a holder started while containers
+/// still start slows them more than it saves.
+pub(crate) struct Starting(Arc<NodePool>);
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if self.0.starts.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.network.start_wanted();
+        }
+    }
 }
 
 /// One shared container, from before it starts until its last lease is gone.
@@ -126,6 +141,12 @@ pub struct SharedNodeInfo {
 }
 
 impl NodePool {
+    /// Marks a session or warm start under way until the returned value is dropped.
+    pub(crate) fn starting(self: &Arc<Self>) -> Starting {
+        self.starts.fetch_add(1, Ordering::SeqCst);
+        Starting(Arc::clone(self))
+    }
+
     /// A pool whose containers each get a network namespace of their own.
     pub(crate) fn without_shared_network() -> Self {
         Self {

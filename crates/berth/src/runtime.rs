@@ -20,7 +20,7 @@ use crate::{Session, SessionError, SessionOptions};
 /// container stops when its last session ends.
 ///
 /// Its containers without network share one network namespace (loopback only), held by a
-/// small container the runtime starts once its first session is up and keeps until
+/// small container the runtime starts once its first sessions are up and keeps until
 /// [`Runtime::shutdown`]: Docker then makes no namespace at each later start, which takes a
 /// large part of it (`BENCHMARKS.md`, "Startup"). The first session's containers get
 /// namespaces of their own, as a session started alone does; a runtime for a single session
@@ -120,6 +120,7 @@ impl Runtime {
             // No session's instance can be named so: theirs are `{session}_{node}_{n}`.
             starts.push((key, start, format!("warm-{}", node.spec.id)));
         }
+        let _starting = self.pool.starting();
         let span = tracing::info_span!("warm", pipeline = %manifest.metadata.name);
         let leases = tracing::Instrument::instrument(
             futures_util::future::try_join_all(
@@ -130,7 +131,6 @@ impl Runtime {
             span,
         )
         .await?;
-        self.pool.network.start_wanted();
         let count = leases.len();
         self.warm
             .lock()

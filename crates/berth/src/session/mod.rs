@@ -373,14 +373,12 @@ impl Session {
         let span =
             tracing::info_span!("session", session_id = %id, pipeline = %manifest.metadata.name);
         let mut session = Self::open(manifest, id, options)?;
+        // Until this start ends (either way): see `network`.
+        let _starting = pool.as_ref().map(|pool| pool.starting());
         session.pool = pool;
         match session.launch(manifest).instrument(span).await {
             Ok(()) => {
                 session.publish_status();
-                if let Some(pool) = &session.pool {
-                    // Now that this session is up, not before: see `network`.
-                    pool.network.start_wanted();
-                }
                 Ok(session)
             }
             Err(e) => {
