@@ -52,7 +52,9 @@ fn bench_case(
     per_frame(group, pacing);
     let mut meter = CpuMeter::default();
     group.bench_function(BenchmarkId::new(name, label), |b| {
-        b.iter_custom(|iters| meter.measure(&mut node_cpu, || pacing.run(iters, &mut round_trip)))
+        b.iter_custom(|iters| {
+            meter.run(pacing, &mut node_cpu, || pacing.run(iters, &mut round_trip))
+        })
     });
     if pacing == Pacing::Paced {
         meter.save(&format!("node_roundtrip/{name}/{label}"));

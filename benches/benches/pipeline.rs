@@ -110,7 +110,8 @@ fn run_case(
     let mut meter = CpuMeter::default();
     group.bench_function(BenchmarkId::new(name, label), |b| {
         b.iter_custom(|iters| {
-            meter.measure(
+            meter.run(
+                pacing,
                 &mut || pipelines::nodes_cpu(&mut session.borrow_mut()),
                 || {
                     pacing.run(iters, || {

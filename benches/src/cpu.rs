@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::timing::Pacing;
+
 /// CPU time of the calling thread.
 pub fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
@@ -53,6 +55,22 @@ impl CpuMeter {
         self.timed += end - start;
         self.last = Some((end, node()));
         out
+    }
+
+    /// Runs `frames` of a case paced as `pacing`, through [`CpuMeter::measure`] when paced
+    /// (the CPU a paced case costs is what is saved). A back-to-back run is not metered:
+    /// reading the node's counter between two frames would leave a gap there, long enough
+    /// for the node to stop polling and go to sleep, and the next frame would pay its wake-up.
+    pub fn run(
+        &mut self,
+        pacing: Pacing,
+        node: &mut dyn FnMut() -> Option<Duration>,
+        frames: impl FnOnce() -> Duration,
+    ) -> Duration {
+        match pacing {
+            Pacing::Paced => self.measure(node, frames),
+            Pacing::BackToBack => frames(),
+        }
     }
 
     /// `(node, bench thread)` in % of one CPU: the node's over the case's wall time, the
@@ -107,5 +125,31 @@ mod tests {
         let mut unmeasured = CpuMeter::default();
         unmeasured.measure(&mut || None, || ());
         assert_eq!(unmeasured.shares().map(|(n, _)| n), Some(None));
+    }
+
+    #[test]
+    fn only_paced_runs_read_the_node_between_frames() {
+        let mut reads = 0;
+        let mut meter = CpuMeter::default();
+        let ran = meter.run(
+            Pacing::BackToBack,
+            &mut || {
+                reads += 1;
+                None
+            },
+            || Duration::from_micros(7),
+        );
+        assert_eq!((ran, reads), (Duration::from_micros(7), 0));
+        assert_eq!(meter.shares(), None, "nothing metered");
+        meter.run(
+            Pacing::Paced,
+            &mut || {
+                reads += 1;
+                Some(Duration::ZERO)
+            },
+            || Duration::from_micros(7),
+        );
+        assert_eq!(reads, 2, "before and after");
+        assert!(meter.shares().is_some());
     }
 }
