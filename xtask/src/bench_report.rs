@@ -598,7 +598,16 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          only the round trip is timed). *Pinned*: the bench thread and the node (its process, \
          container or thread) on CPU 0; otherwise the OS places them. Every Criterion sample is \
          one frame, so p50 and p99 are per-frame percentiles. Berth sessions use the default \
-         transport settings (`TransportConfig::default()`; how they wait: the Waiting section).\n"
+         transport settings (`TransportConfig::default()`; how they wait: the Waiting section). \
+         The CPU columns are read around each paced frame, never between two back-to-back \
+         ones: until 2026-12-07 they were, and the reads (the node's counter, from `/proc` or \
+         its cgroup) left a gap between frames long enough for the node to stop polling and \
+         sleep, so every back-to-back frame paid a wake-up. The full run of that afternoon \
+         (15:33 UTC) against this one (15:55, `--bench node_roundtrip --bench pipeline` after \
+         the fix), back-to-back p50: a host-process node 39.6 → 9.13 µs, a container 51.4 → \
+         9.54 µs, the Unix socket's echo 58.0 → 45.6 µs, the chain of three containers 133.8 → \
+         28.0 µs. Back-to-back figures on this page from before that day, here and in the \
+         dated paragraphs, carry that gap.\n"
     )?;
     let mut header = String::from("| Case |");
     let mut rule = String::from("|---|");
@@ -909,14 +918,12 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
            took 1.38 µs in the full run of 2026-12-03 and 5.14 µs in one of 2026-12-04, and a \
            Python node's back-to-back round trip 8.65 and 55.4 µs; swapping in the runner of the earlier day, on the later \
            one, gave 54.6 and 55.1 µs against 37.9 and 62.5 µs, so the machine moved, not \
-           Berth. Event wake-ups went the other way (raw event-woken round trip 60.6 → 48.1 µs). \
-           The tables of this page (2026-12-07, 15:33–15:40 UTC, a fresh VM of the same kind) \
-           are from such a day: a Python node back to back took 37–57 µs with the runner from \
-           before and after that afternoon's change alike (two interleaved pairs of \
-           `node_roundtrip` `process/back_to_back`: 37.3, 57.5 against 39.1, 37.0 µs), \
-           against 16.4 µs in the full run of that morning, while the polling floor went from \
-           7.5 to 3.6 µs; the socket's paced p50 went from 66–87 to 118–139 µs and three cold \
-           containers from 608 to 840 ms.\n\
+           Berth (back-to-back figures of those days may also carry the gap between frames \
+           described under Node round trip, which swapping runners would not show). Event \
+           wake-ups went the other way (raw event-woken round trip 60.6 → 48.1 µs). The tables \
+           of this page (2026-12-07 afternoon, a fresh VM of the same kind) are from a slower \
+           day than the morning's run: the socket's paced p50 went from 66–87 to 118–142 µs and \
+           three cold containers from 608 to 840 ms.\n\
          - The machine has few CPUs: whether two threads that hand a frame to each other run \
            on one CPU or two decides much of a small frame's latency (a cross-CPU wake-up goes \
            through an inter-processor interrupt, slow under a hypervisor). Compare the paced \
