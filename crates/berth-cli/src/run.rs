@@ -116,9 +116,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
         images,
         ..SessionOptions::default()
     };
-    // One Berth runtime for every session: identical container nodes share one container, and
-    // several sessions' containers one network namespace (for one session its holder would
-    // cost more than it saves).
+    // One Berth runtime for every session: identical container nodes share one container.
+    // Its network holder starts once every session is up (they start together, each
+    // container in a namespace of its own); a node restarted later joins it. For one
+    // session there is nothing to share.
     let berth = if count > 1 {
         berth::Runtime::new()
     } else {

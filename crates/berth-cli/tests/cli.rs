@@ -368,7 +368,24 @@ fn a_killed_host_stops_its_containers_and_the_next_start_removes_them() {
             return;
         }
     };
-    // Two sessions: their containers join the network holder of the run's runtime.
+    // Two sessions, started together: their shared container gets a namespace of its own,
+    // and the runtime starts its network holder once both are up. Its start is watched on
+    // the daemon's event stream from before the run, so it is seen however soon it comes.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let holder_started = {
+        let filters = std::collections::HashMap::from([
+            ("type", vec!["container"]),
+            ("event", vec!["start"]),
+            ("label", vec!["berth.node=network"]),
+        ]);
+        let options = bollard::query_parameters::EventsOptionsBuilder::new()
+            .since(&format!("{}.{:09}", since.as_secs(), since.subsec_nanos()))
+            .filters(&filters)
+            .build();
+        docker.events(Some(options))
+    };
     let mut run = Running::start(&[
         "run",
         &repo("examples/gain-docker/pipeline.yaml"),
@@ -387,15 +404,20 @@ fn a_killed_host_stops_its_containers_and_the_next_start_removes_them() {
         .nth(1)
         .unwrap()
         .to_owned();
-    // The runtime's network holder, whose namespace the node's container joined.
     let inspected = rt
         .block_on(docker.inspect_container(&container, None))
         .unwrap();
     let mode = inspected.host_config.and_then(|h| h.network_mode).unwrap();
-    let holder = mode
-        .strip_prefix("container:")
-        .unwrap_or_else(|| panic!("joined the runtime's holder: {mode}"))
-        .to_owned();
+    assert_eq!(mode, "none", "no session waits for a holder");
+    let holder = rt.block_on(async {
+        use futures_util::StreamExt;
+        let mut events = std::pin::pin!(holder_started);
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), events.next()).await;
+        match event {
+            Ok(Some(Ok(event))) => event.actor.and_then(|a| a.id).expect("the holder's id"),
+            other => panic!("no network holder started within 30 s: {other:?}"),
+        }
+    });
     let holder_owner = rt
         .block_on(docker.inspect_container(&holder, None))
         .unwrap()
