@@ -6,7 +6,9 @@
 //! `BERTH_REQUIRE_DOCKER=1`.
 
 use berth::{Runtime, SessionOptions};
-use berth_tests::{assert_nothing_left, assert_scaled, docker_available, pipeline, runtime};
+use berth_tests::{
+    Pipeline, assert_nothing_left, assert_scaled, docker_available, pipeline, runtime,
+};
 use berth_transport::SessionId;
 use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
@@ -27,6 +29,21 @@ connections:
   - { from: mic, to: gain }
 "#;
 
+/// A tokio runtime and a Docker client; `None` (said loudly) without a daemon.
+fn with_docker() -> Option<(tokio::runtime::Runtime, Docker)> {
+    let rt = runtime();
+    if !docker_available(&rt) {
+        return None;
+    }
+    let docker = rt.block_on(berth_docker::connect_client()).unwrap();
+    Some((rt, docker))
+}
+
+/// The gain pipeline, its container shared between sessions or each session's own.
+fn gain(shared: bool) -> Pipeline {
+    pipeline(&GAIN.replace("SHARED", &shared.to_string()))
+}
+
 fn inspect(rt: &tokio::runtime::Runtime, docker: &Docker, id: &str) -> ContainerInspectResponse {
     rt.block_on(docker.inspect_container(id, None))
         .unwrap_or_else(|e| panic!("inspect {id}: {e}"))
@@ -42,13 +59,11 @@ fn network_mode(container: &ContainerInspectResponse) -> String {
 
 #[test]
 fn a_runtimes_containers_share_one_network_namespace_until_it_shuts_down() {
-    let rt = runtime();
-    if !docker_available(&rt) {
+    let Some((rt, docker)) = with_docker() else {
         return;
-    }
-    let docker = rt.block_on(berth_docker::connect_client()).unwrap();
-    let shared = pipeline(&GAIN.replace("SHARED", "true"));
-    let own = pipeline(&GAIN.replace("SHARED", "false"));
+    };
+    let shared = gain(true);
+    let own = gain(false);
 
     // Outside a runtime: a namespace of its own, as Docker's `none` gives.
     let mut alone = rt
@@ -140,12 +155,10 @@ fn a_runtimes_containers_share_one_network_namespace_until_it_shuts_down() {
 
 #[test]
 fn sessions_starting_together_get_namespaces_of_their_own_and_the_holder_comes_after() {
-    let rt = runtime();
-    if !docker_available(&rt) {
+    let Some((rt, docker)) = with_docker() else {
         return;
-    }
-    let docker = rt.block_on(berth_docker::connect_client()).unwrap();
-    let own = pipeline(&GAIN.replace("SHARED", "false"));
+    };
+    let own = gain(false);
     let runtime = Runtime::new();
     // Started at once: neither waits for a holder.
     let (first, second) = rt.block_on(async {

@@ -24,7 +24,6 @@ import numpy as np
 from . import __version__
 from .bell import wait_any
 from .channels import (
-    MAX_TARGETS,
     Channels,
     InputPort,
     OutputBlocked,
@@ -437,26 +436,22 @@ class Runner:
 
     def _warm_frame_path(self) -> None:
         """Runs the runner's own steps of a frame once, on no frame, as the polling for a paced
-        frame begins: loans an output sample of the last frame's size, reads its header, views
-        it as a read-only array wrapped as received data, and gives it back unsent (the output's
-        numbering is untouched). On a VM, code and data a thread last touched 20 ms ago are
+        frame begins: loans an output sample of the last frame's size (its header written and
+        read), views it as a read-only array wrapped as received data, and gives it back unsent
+        (the output's numbering is untouched). On a VM, code and data a thread last touched 20 ms ago are
         cold, and this moves the cold misses ahead of the frame (BENCHMARKS.md, "Waiting")."""
         output = self.output
         nbytes = self._last_bytes & ~3  # whole float32 values
         if output is None or not nbytes or nbytes > output.max_bytes:
             return
         try:
-            sample = output._loan_raw(nbytes)
+            sample, header_ptr, payload_ptr = output._loan(nbytes, KIND_AUDIO, 0, 0)
         except Exception as exc:  # no loan to spare: the frame still gets its own
             self._last_bytes = 0
             self.log(f"cannot warm the frame path ({exc!r}); going on without")
             return
-        header_ptr = sample.user_header_ptr
-        header = output._headers.get(header_ptr)
-        if header is None:
-            header = header_view(header_ptr, output._headers, MAX_TARGETS)
-        _unpack_header(header)
-        samples = np.frombuffer(byte_array(nbytes).from_address(sample.payload_ptr), _f32)
+        _unpack_header(output._headers[header_ptr])
+        samples = np.frombuffer(byte_array(nbytes).from_address(payload_ptr), _f32)
         samples.setflags(write=False)
         RuntimeData._received(KIND_AUDIO, Audio(samples, 0, 1), 0, 0, "", 0, 0)
         del samples
