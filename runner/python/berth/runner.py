@@ -438,8 +438,9 @@ class Runner:
         """Runs the runner's own steps of a frame once, on no frame, as the polling for a paced
         frame begins: loans an output sample of the last frame's size (its header written and
         read), views it as a read-only array wrapped as received data, and gives it back unsent
-        (the output's numbering is untouched). On a VM, code and data a thread last touched 20 ms ago are
-        cold, and this moves the cold misses ahead of the frame (BENCHMARKS.md, "Waiting")."""
+        (the output's numbering is untouched). On a VM, code and data a thread last touched
+        20 ms ago are cold, and this moves the cold misses ahead of the frame (BENCHMARKS.md,
+        "Waiting")."""
         output = self.output
         nbytes = self._last_bytes & ~3  # whole float32 values
         if output is None or not nbytes or nbytes > output.max_bytes:
