@@ -1,11 +1,16 @@
 //! A Python node's round trip (host → node → host, back to back) with large audio frames —
-//! 64 KiB, 1 MiB and 8 MiB of float32 — through the built-in `Gain` node as a host process,
-//! once writing its output into a loaned shared-memory sample (`Node.loan_audio`, no copy)
-//! and once returning a fresh numpy array (copied into shared memory when sent). Both do the
-//! same multiply; the difference is the output copy (and the allocation before it).
+//! 64 KiB, 1 MiB and 8 MiB of float32 — as a host process, three ways:
 //!
-//! The host's side is the same in both: `send_audio` writes the caller's slice into shared
-//! memory (one copy in), and the reply is read in place (its length only).
+//! - `loaned`: the built-in `Gain` multiplies into an output it loaned in shared memory
+//!   (`Node.loan_audio`, no copy);
+//! - `copied`: `Gain` returns a fresh numpy array, copied into shared memory when sent;
+//! - `in_place`: nothing is copied anywhere: the host fills its frame in shared memory
+//!   (`Session::send_audio_with`, writing the first and last sample) and `BenchTouch` loans its
+//!   output and copies only those two samples into it. What is left is what Berth itself costs
+//!   a frame, which should not grow with the frame.
+//!
+//! In `loaned` and `copied` the host's `send_audio` copies the caller's slice into shared
+//! memory and the node multiplies every sample; the reply is read in place (its length only).
 
 #![allow(missing_docs)]
 
@@ -17,17 +22,23 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 
 const SIZES: [(&str, usize); 3] = [("64KiB", 64 << 10), ("1MiB", 1 << 20), ("8MiB", 8 << 20)];
 
-fn gain_yaml(loaned: bool) -> String {
+/// The node under test: the built-in `Gain` (loaned or copied output) or `BenchTouch`.
+fn node_yaml(node: &str) -> String {
+    let (node_type, params) = match node {
+        "loaned" => ("Gain", "{ gain: 0.5, loaned: true }"),
+        "copied" => ("Gain", "{ gain: 0.5, loaned: false }"),
+        _ => ("BenchTouch", "{}"),
+    };
     format!(
         r#"version: "v1"
 metadata: {{ name: "bench-large-frames" }}
 nodes:
-  - id: gain
-    node_type: Gain
+  - id: node
+    node_type: {node_type}
     runtime_hint: cpython
-    params: {{ gain: 0.5, loaned: {loaned} }}
+    params: {params}
 connections:
-  - {{ from: mic, to: gain }}
+  - {{ from: mic, to: node }}
 "#
     )
 }
@@ -38,13 +49,13 @@ fn large_frames(c: &mut Criterion) {
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(4));
-    // Both sessions run side by side, and each size is measured loaned then copied, so the
-    // two modes of one size see the same machine.
+    // The sessions run side by side, and each size is measured in every mode in turn, so the
+    // modes of one size see the same machine.
     let mut sessions: Vec<(&str, pipelines::Pipeline, berth::Session)> =
-        [("loaned", true), ("copied", false)]
+        ["loaned", "copied", "in_place"]
             .into_iter()
-            .map(|(mode, loaned)| {
-                let pipeline = pipelines::pipeline(&gain_yaml(loaned)).expect("gain pipeline");
+            .map(|mode| {
+                let pipeline = pipelines::pipeline(&node_yaml(mode)).expect("bench pipeline");
                 let options = SessionOptions {
                     transport_config: TransportConfig {
                         queue_depth: 4,
@@ -62,7 +73,11 @@ fn large_frames(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(bytes as u64));
         for (mode, _, session) in &mut sessions {
             group.bench_function(BenchmarkId::new(*mode, label), |b| {
-                b.iter(|| pipelines::round_trip(session, &frame))
+                if *mode == "in_place" {
+                    b.iter(|| pipelines::round_trip_in_place(session, frame.len()))
+                } else {
+                    b.iter(|| pipelines::round_trip(session, &frame))
+                }
             });
         }
     }

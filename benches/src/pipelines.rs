@@ -164,6 +164,29 @@ pub fn round_trip(session: &mut Session, frame: &[f32]) {
     );
 }
 
+/// One frame of `samples` samples into `mic`, filled in place (only its first and last sample
+/// written, as a source that fills shared memory itself would write all of them), and back;
+/// panics unless the reply has the frame's length and both ends within 5 s.
+pub fn round_trip_in_place(session: &mut Session, samples: usize) {
+    session
+        .send_audio_with("mic", samples, SAMPLE_RATE, 1, |frame| {
+            frame[0] = 1.0;
+            frame[samples - 1] = 2.0;
+        })
+        .expect("send a frame");
+    let ends = session
+        .recv_with(Duration::from_secs(5), |out| {
+            out.audio().map(|a| (a.len(), a[0], a[a.len() - 1]))
+        })
+        .expect("no node error")
+        .expect("the frame back within 5 s");
+    assert_eq!(
+        ends,
+        Some((samples, 1.0, 2.0)),
+        "the frame's ends came back"
+    );
+}
+
 /// The CPU time so far of every out-of-process node of `session` together (processes,
 /// containers); `None` when none is measured (native nodes run on the host's threads).
 pub fn nodes_cpu(session: &mut Session) -> Option<Duration> {

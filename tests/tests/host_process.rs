@@ -214,6 +214,71 @@ connections:
 }
 
 #[test]
+fn audio_filled_in_place_reaches_every_node_the_input_feeds() {
+    let rt = runtime();
+    let yaml = r#"
+version: "v1"
+metadata: { name: "fan-out" }
+nodes:
+  - id: half
+    node_type: Scale
+    runtime_hint: cpython
+    params: { gain: 0.5 }
+  - id: double
+    node_type: Gain
+    params: { gain: 2.0 }
+connections:
+  - { from: mic, to: half }
+  - { from: mic, to: double }
+"#;
+    let p = pipeline(yaml);
+    let mut session = rt
+        .block_on(Session::start(&p.manifest, SessionOptions::default()))
+        .unwrap();
+    let id = session.id().clone();
+    for frame in 0..100u32 {
+        let input: Vec<f32> = (0..480).map(|i| (frame * 1000 + i) as f32).collect();
+        let mut fills = 0;
+        let number = session
+            .send_audio_with("mic", input.len(), 16_000, 1, |samples| {
+                samples.copy_from_slice(&input);
+                fills += 1;
+            })
+            .unwrap();
+        assert_eq!(
+            (number, fills),
+            (u64::from(frame), 2),
+            "one fill per node fed"
+        );
+        let mut outputs: Vec<(String, u32, Vec<f32>)> = (0..2)
+            .map(|_| {
+                session
+                    .recv_with(Duration::from_secs(10), |out| {
+                        let audio = out.audio().expect("audio").to_vec();
+                        (out.node_id.to_owned(), out.header.sample_rate, audio)
+                    })
+                    .unwrap()
+                    .expect("both outputs within 10 s")
+            })
+            .collect();
+        outputs.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((node, rate, output), gain) in outputs.iter().zip([2.0f32, 0.5]) {
+            assert_eq!(*rate, 16_000, "{node} kept the header");
+            assert!(
+                input
+                    .iter()
+                    .zip(output)
+                    .all(|(i, o)| (i * gain).to_bits() == o.to_bits()),
+                "{node}: frame {frame} bit-exact"
+            );
+        }
+    }
+    let stats = rt.block_on(session.stop()).unwrap();
+    assert_eq!((stats.sent, stats.lost, stats.node_errors), (100, 0, 0));
+    assert_nothing_left(&id);
+}
+
+#[test]
 fn a_dropped_session_cleans_up_too() {
     let rt = runtime();
     let p = pipeline(GAIN);

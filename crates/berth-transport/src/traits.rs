@@ -58,7 +58,8 @@ pub trait SessionTransport: Send + Sync {
 pub trait FrameSender: Send {
     /// Loans a `payload_len`-byte frame, lets `fill` write the header fields and the payload in
     /// place, and sends it. The sender sets `sequence` and `payload_len` itself; `fill` sets the
-    /// rest. Returns the frame's sequence number.
+    /// rest. The payload is 8-byte aligned (the conformance suite checks it), so it can be
+    /// viewed as samples in place. Returns the frame's sequence number.
     fn send_with(
         &mut self,
         payload_len: usize,

@@ -45,6 +45,31 @@ impl Session {
         })
     }
 
+    /// Sends `samples` interleaved f32 samples into pipeline input `input`, written by `fill`
+    /// straight into the shared-memory frame: a capture callback or a decoder fills the frame
+    /// in place and nothing is copied. `fill` must write every sample (the frame holds whatever
+    /// an earlier frame left there) and runs once for each node the input feeds. Timestamped
+    /// now; returns the frame's number on that input, like [`Session::send_audio`].
+    pub fn send_audio_with(
+        &mut self,
+        input: &str,
+        samples: usize,
+        sample_rate: u32,
+        channels: u32,
+        mut fill: impl FnMut(&mut [f32]),
+    ) -> Result<u64, SessionError> {
+        let timestamp_ns = monotonic_ns();
+        self.send_each(input, timestamp_ns, |sender| {
+            sender.send_with(samples * size_of::<f32>(), &mut |header, payload| {
+                header.kind = FrameKind::Audio as u32;
+                header.sample_rate = sample_rate;
+                header.channels = channels;
+                header.timestamp_ns = timestamp_ns;
+                fill(audio_samples_mut(payload).expect("transports align payloads to 8 bytes"));
+            })
+        })
+    }
+
     /// Sends a text, JSON or bytes frame into pipeline input `input`.
     pub fn send_bytes(
         &mut self,

@@ -25,7 +25,7 @@ use berth_manifest::{Executor, Manifest, RestartPolicy};
 use berth_resources::Usage;
 use berth_transport::{
     FrameHeader, FrameKind, FrameReceiver, FrameSender, FrameSenderExt, SessionId,
-    SessionTransport, Transport, TransportConfig, audio_samples, monotonic_ns,
+    SessionTransport, Transport, TransportConfig, audio_samples, audio_samples_mut, monotonic_ns,
 };
 use tracing::Instrument;
 
