@@ -22,12 +22,13 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 
 const SIZES: [(&str, usize); 3] = [("64KiB", 64 << 10), ("1MiB", 1 << 20), ("8MiB", 8 << 20)];
 
-/// The node under test: the built-in `Gain` (loaned or copied output) or `BenchTouch`.
-fn node_yaml(node: &str) -> String {
-    let (node_type, params) = match node {
+/// The pipeline of `mode`: the built-in `Gain` (loaned or copied output) or `BenchTouch`.
+fn node_yaml(mode: &str) -> String {
+    let (node_type, params) = match mode {
         "loaned" => ("Gain", "{ gain: 0.5, loaned: true }"),
         "copied" => ("Gain", "{ gain: 0.5, loaned: false }"),
-        _ => ("BenchTouch", "{}"),
+        "in_place" => ("BenchTouch", "{}"),
+        other => panic!("no large-frame mode `{other}`"),
     };
     format!(
         r#"version: "v1"
@@ -74,7 +75,11 @@ fn large_frames(c: &mut Criterion) {
         for (mode, _, session) in &mut sessions {
             group.bench_function(BenchmarkId::new(*mode, label), |b| {
                 if *mode == "in_place" {
-                    b.iter(|| pipelines::round_trip_in_place(session, frame.len()))
+                    let mut round = 0u32;
+                    b.iter(|| {
+                        round = round.wrapping_add(1) % (1 << 24);
+                        pipelines::round_trip_in_place(session, frame.len(), round as f32)
+                    })
                 } else {
                     b.iter(|| pipelines::round_trip(session, &frame))
                 }

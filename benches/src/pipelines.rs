@@ -164,14 +164,14 @@ pub fn round_trip(session: &mut Session, frame: &[f32]) {
     );
 }
 
-/// One frame of `samples` samples into `mic`, filled in place (only its first and last sample
-/// written, as a source that fills shared memory itself would write all of them), and back;
-/// panics unless the reply has the frame's length and both ends within 5 s.
-pub fn round_trip_in_place(session: &mut Session, samples: usize) {
+/// One frame of `samples` samples into `mic`, filled in place, and back. Only the frame's
+/// first and last sample are written (`mark` and `-mark`; a real source writes all of them);
+/// panics unless the reply has the frame's length and both marks within 5 s.
+pub fn round_trip_in_place(session: &mut Session, samples: usize, mark: f32) {
     session
         .send_audio_with("mic", samples, SAMPLE_RATE, 1, |frame| {
-            frame[0] = 1.0;
-            frame[samples - 1] = 2.0;
+            frame[0] = mark;
+            frame[samples - 1] = -mark;
         })
         .expect("send a frame");
     let ends = session
@@ -182,7 +182,7 @@ pub fn round_trip_in_place(session: &mut Session, samples: usize) {
         .expect("the frame back within 5 s");
     assert_eq!(
         ends,
-        Some((samples, 1.0, 2.0)),
+        Some((samples, mark, -mark)),
         "the frame's ends came back"
     );
 }

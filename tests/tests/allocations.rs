@@ -1,10 +1,10 @@
 //! The host's side of the data path allocates nothing of its own: once a session is up,
-//! `send_audio` and `recv_with` make no heap allocation per frame beyond what the transport's
-//! library makes for a loan (iceoryx2 0.10: one, for a sample's shared state). Counted on the
-//! calling thread only, with a native node (its thread is not counted, and it sends no stats
-//! that the host would parse). Not per frame is not never: a pool may still grow by a buffer
-//! when a frame goes out before the node gave the last one back, so a tenth of an allocation a
-//! frame is allowed on top; one a frame (or more) fails.
+//! `send_audio`, `send_audio_with` and `recv_with` make no heap allocation per frame beyond
+//! what the transport's library makes for a loan (iceoryx2 0.10: one, for a sample's shared
+//! state). Counted on the calling thread only, with a native node (its thread is not counted,
+//! and it sends no stats that the host would parse). Not per frame is not never: a pool may
+//! still grow by a buffer when a frame goes out before the node gave the last one back, so a
+//! tenth of an allocation a frame is allowed on top; one a frame (or more) fails.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +30,12 @@ connections:
 const WARM_UP: usize = 100;
 const COUNTED: u64 = 1000;
 
-/// Allocations on this thread while sending `COUNTED` frames, and while receiving their
-/// outputs, after a warm-up.
-fn host_allocations(options: SessionOptions) -> (u64, u64, berth_transport::SessionId) {
+/// Allocations on this thread while sending `COUNTED` frames (copied in with `send_audio`, or
+/// filled in place with `send_audio_with`), and while receiving their outputs, after a warm-up.
+fn host_allocations(
+    options: SessionOptions,
+    in_place: bool,
+) -> (u64, u64, berth_transport::SessionId) {
     let rt = runtime();
     let p = pipeline(GAIN);
     let mut session = rt.block_on(Session::start(&p.manifest, options)).unwrap();
@@ -40,7 +43,14 @@ fn host_allocations(options: SessionOptions) -> (u64, u64, berth_transport::Sess
     let (mut sending, mut receiving) = (0, 0);
     for i in 0..WARM_UP + COUNTED as usize {
         let before = CountingAllocator::on_this_thread();
-        session.send_audio("mic", &samples, 48_000, 1).unwrap();
+        if in_place {
+            let fill = |frame: &mut [f32]| frame.copy_from_slice(&samples);
+            session
+                .send_audio_with("mic", 960, 48_000, 1, fill)
+                .unwrap();
+        } else {
+            session.send_audio("mic", &samples, 48_000, 1).unwrap();
+        }
         let between = CountingAllocator::on_this_thread();
         let last = session
             .recv_with(Duration::from_secs(10), |out| out.audio().map(|a| a[959]))
@@ -68,19 +78,24 @@ fn assert_per_frame(allocations: u64, per_frame: u64, what: &str) {
 
 #[test]
 fn over_iceoryx2_a_frame_costs_the_host_only_iceoryx2s_loan() {
-    let (sending, receiving, id) = host_allocations(SessionOptions::default());
-    assert_per_frame(receiving, 0, "receiving the outputs of");
-    assert_per_frame(sending, 1, "sending"); // iceoryx2's loan
-    assert_nothing_left(&id);
+    for in_place in [false, true] {
+        let (sending, receiving, id) = host_allocations(SessionOptions::default(), in_place);
+        assert_per_frame(receiving, 0, "receiving the outputs of");
+        assert_per_frame(sending, 1, "sending"); // iceoryx2's loan
+        assert_nothing_left(&id);
+    }
 }
 
 #[test]
 fn over_the_memory_transport_a_frame_costs_the_host_nothing() {
-    let memory = Arc::new(berth_transport::memory::MemoryTransport::new());
-    let (sending, receiving, _) = host_allocations(SessionOptions {
-        transport: Some(memory),
-        ..SessionOptions::default()
-    });
-    assert_per_frame(receiving, 0, "receiving the outputs of");
-    assert_per_frame(sending, 0, "sending");
+    for in_place in [false, true] {
+        let memory = Arc::new(berth_transport::memory::MemoryTransport::new());
+        let options = SessionOptions {
+            transport: Some(memory),
+            ..SessionOptions::default()
+        };
+        let (sending, receiving, _) = host_allocations(options, in_place);
+        assert_per_frame(receiving, 0, "receiving the outputs of");
+        assert_per_frame(sending, 0, "sending");
+    }
 }

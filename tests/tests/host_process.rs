@@ -214,11 +214,12 @@ connections:
 }
 
 #[test]
-fn audio_filled_in_place_reaches_every_node_the_input_feeds() {
+fn audio_filled_by_the_caller_reaches_every_node_its_input_feeds() {
     let rt = runtime();
+    // `line` feeds one node (filled in place), `mic` two (filled once, copied to each).
     let yaml = r#"
 version: "v1"
-metadata: { name: "fan-out" }
+metadata: { name: "fill" }
 nodes:
   - id: half
     node_type: Scale
@@ -227,9 +228,14 @@ nodes:
   - id: double
     node_type: Gain
     params: { gain: 2.0 }
+  - id: solo
+    node_type: Scale
+    runtime_hint: cpython
+    params: { gain: 4.0 }
 connections:
   - { from: mic, to: half }
   - { from: mic, to: double }
+  - { from: line, to: solo }
 "#;
     let p = pipeline(yaml);
     let mut session = rt
@@ -238,19 +244,17 @@ connections:
     let id = session.id().clone();
     for frame in 0..100u32 {
         let input: Vec<f32> = (0..480).map(|i| (frame * 1000 + i) as f32).collect();
-        let mut fills = 0;
-        let number = session
-            .send_audio_with("mic", input.len(), 16_000, 1, |samples| {
-                samples.copy_from_slice(&input);
-                fills += 1;
-            })
-            .unwrap();
-        assert_eq!(
-            (number, fills),
-            (u64::from(frame), 2),
-            "one fill per node fed"
-        );
-        let mut outputs: Vec<(String, u32, Vec<f32>)> = (0..2)
+        for name in ["mic", "line"] {
+            let mut fills = 0;
+            let number = session
+                .send_audio_with(name, input.len(), 16_000, 1, |samples| {
+                    samples.copy_from_slice(&input);
+                    fills += 1;
+                })
+                .unwrap();
+            assert_eq!((number, fills), (u64::from(frame), 1), "{name}: one fill");
+        }
+        let mut outputs: Vec<(String, u32, Vec<f32>)> = (0..3)
             .map(|_| {
                 session
                     .recv_with(Duration::from_secs(10), |out| {
@@ -258,12 +262,14 @@ connections:
                         (out.node_id.to_owned(), out.header.sample_rate, audio)
                     })
                     .unwrap()
-                    .expect("both outputs within 10 s")
+                    .expect("every output within 10 s")
             })
             .collect();
         outputs.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((node, rate, output), gain) in outputs.iter().zip([2.0f32, 0.5]) {
-            assert_eq!(*rate, 16_000, "{node} kept the header");
+        let nodes: Vec<&str> = outputs.iter().map(|o| o.0.as_str()).collect();
+        assert_eq!(nodes, ["double", "half", "solo"], "frame {frame}");
+        for ((node, rate, output), gain) in outputs.iter().zip([2.0f32, 0.5, 4.0]) {
+            assert_eq!((*rate, output.len()), (16_000, input.len()), "{node}");
             assert!(
                 input
                     .iter()
@@ -274,7 +280,10 @@ connections:
         }
     }
     let stats = rt.block_on(session.stop()).unwrap();
-    assert_eq!((stats.sent, stats.lost, stats.node_errors), (100, 0, 0));
+    assert_eq!(
+        (stats.sent, stats.received, stats.lost, stats.node_errors),
+        (200, 300, 0, 0)
+    );
     assert_nothing_left(&id);
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::frame::write_samples;
+use crate::frame::{audio_samples_mut, write_samples};
 use crate::{ChannelName, FrameHeader, FrameKind, SessionId, TransportConfig, TransportError};
 
 /// A way to move frames between processes; one instance serves many sessions.
@@ -58,8 +58,8 @@ pub trait SessionTransport: Send + Sync {
 pub trait FrameSender: Send {
     /// Loans a `payload_len`-byte frame, lets `fill` write the header fields and the payload in
     /// place, and sends it. The sender sets `sequence` and `payload_len` itself; `fill` sets the
-    /// rest. The payload is 8-byte aligned (the conformance suite checks it), so it can be
-    /// viewed as samples in place. Returns the frame's sequence number.
+    /// rest. Implementations give 8-byte aligned payloads (the conformance suite checks it), so
+    /// a payload can be viewed as samples in place. Returns the frame's sequence number.
     fn send_with(
         &mut self,
         payload_len: usize,
@@ -121,11 +121,34 @@ pub trait FrameSenderExt: FrameSender {
         timestamp_ns: u64,
     ) -> Result<u64, TransportError> {
         self.send_with(std::mem::size_of_val(samples), &mut |header, payload| {
-            header.kind = FrameKind::Audio as u32;
-            header.sample_rate = sample_rate;
-            header.channels = channels;
-            header.timestamp_ns = timestamp_ns;
+            audio_header(header, sample_rate, channels, timestamp_ns);
             write_samples(payload, samples);
+        })
+    }
+
+    /// Sends `samples` interleaved f32 samples that `fill` writes into the loaned frame in
+    /// place. `fill` runs once and must write every sample (the frame may hold what an earlier
+    /// one left).
+    fn send_audio_with(
+        &mut self,
+        samples: usize,
+        sample_rate: u32,
+        channels: u32,
+        timestamp_ns: u64,
+        fill: &mut dyn FnMut(&mut [f32]),
+    ) -> Result<u64, TransportError> {
+        self.send_with(samples * size_of::<f32>(), &mut |header, payload| {
+            audio_header(header, sample_rate, channels, timestamp_ns);
+            match audio_samples_mut(payload) {
+                Some(frame) => fill(frame),
+                // A transport that breaks the alignment promise still gets the frame, once
+                // more copied.
+                None => {
+                    let mut frame = vec![0.0; samples];
+                    fill(&mut frame);
+                    write_samples(payload, &frame);
+                }
+            }
         })
     }
 
@@ -153,3 +176,11 @@ pub trait FrameSenderExt: FrameSender {
 }
 
 impl<T: FrameSender + ?Sized> FrameSenderExt for T {}
+
+/// The header fields of an audio frame.
+fn audio_header(header: &mut FrameHeader, sample_rate: u32, channels: u32, timestamp_ns: u64) {
+    header.kind = FrameKind::Audio as u32;
+    header.sample_rate = sample_rate;
+    header.channels = channels;
+    header.timestamp_ns = timestamp_ns;
+}

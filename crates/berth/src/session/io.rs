@@ -46,10 +46,12 @@ impl Session {
     }
 
     /// Sends `samples` interleaved f32 samples into pipeline input `input`, written by `fill`
-    /// straight into the shared-memory frame: a capture callback or a decoder fills the frame
-    /// in place and nothing is copied. `fill` must write every sample (the frame holds whatever
-    /// an earlier frame left there) and runs once for each node the input feeds. Timestamped
-    /// now; returns the frame's number on that input, like [`Session::send_audio`].
+    /// straight into the shared-memory frame: a capture callback or a synthesizer fills the
+    /// frame in place and nothing is copied. `fill` runs once and must write every sample (the
+    /// frame may hold what an earlier one left). An input that feeds several nodes has one
+    /// frame per node: `fill` then writes a buffer the session keeps, copied into each, as
+    /// [`Session::send_audio`] does. Timestamped before `fill` runs; returns the frame's number
+    /// on that input.
     pub fn send_audio_with(
         &mut self,
         input: &str,
@@ -59,15 +61,21 @@ impl Session {
         mut fill: impl FnMut(&mut [f32]),
     ) -> Result<u64, SessionError> {
         let timestamp_ns = monotonic_ns();
-        self.send_each(input, timestamp_ns, |sender| {
-            sender.send_with(samples * size_of::<f32>(), &mut |header, payload| {
-                header.kind = FrameKind::Audio as u32;
-                header.sample_rate = sample_rate;
-                header.channels = channels;
-                header.timestamp_ns = timestamp_ns;
-                fill(audio_samples_mut(payload).expect("transports align payloads to 8 bytes"));
-            })
-        })
+        let in_place = self.flow.input_index(input).is_some_and(|index| {
+            self.inputs[index].len() == 1
+                && self.flow.blocked_at(self.flow.target(index, 0)).is_none()
+        });
+        if in_place {
+            return self.send_each(input, timestamp_ns, |sender| {
+                sender.send_audio_with(samples, sample_rate, channels, timestamp_ns, &mut fill)
+            });
+        }
+        let mut staged = std::mem::take(&mut self.staged);
+        staged.resize(samples, 0.0);
+        fill(&mut staged);
+        let sent = self.send_audio_at(input, &staged, sample_rate, channels, timestamp_ns);
+        self.staged = staged;
+        sent
     }
 
     /// Sends a text, JSON or bytes frame into pipeline input `input`.

@@ -25,7 +25,7 @@ use berth_manifest::{Executor, Manifest, RestartPolicy};
 use berth_resources::Usage;
 use berth_transport::{
     FrameHeader, FrameKind, FrameReceiver, FrameSender, FrameSenderExt, SessionId,
-    SessionTransport, Transport, TransportConfig, audio_samples, audio_samples_mut, monotonic_ns,
+    SessionTransport, Transport, TransportConfig, audio_samples, monotonic_ns,
 };
 use tracing::Instrument;
 
@@ -335,6 +335,9 @@ pub struct Session {
     last_watch: Instant,
     /// How long `recv_with` polls for a reply it expects.
     reply: reply::ReplyWait,
+    /// Where `send_audio_with` has a frame filled when it cannot be filled in place (kept
+    /// between frames, so it allocates once).
+    staged: Vec<f32>,
     /// `recv`'s reactor registrations of the channels' wake-up descriptors (made on first use,
     /// dropped before the channels).
     wakers: Option<Vec<tokio::io::unix::AsyncFd<io::WakeFd>>>,
@@ -426,6 +429,7 @@ impl Session {
             halt: Arc::new(AtomicBool::new(false)),
             last_watch: Instant::now(),
             reply,
+            staged: Vec::new(),
             wakers: None,
             pipeline: manifest.metadata.name.clone(),
             started: std::time::SystemTime::now(),
