@@ -133,13 +133,18 @@ pub fn assert_scaled(session: &mut Session, node: &str, frames: usize, gain: imp
             .expect("an output within 20 s");
         assert_eq!(from, node, "only the last node's output reaches the host");
         let output = output.expect("audio");
-        assert_eq!(output.len(), input.len());
-        assert!(
-            input
-                .iter()
-                .zip(&output)
-                .all(|(i, o)| gain(*i).to_bits() == o.to_bits()),
-            "frame {i} is not bit-exact"
-        );
+        assert_bit_exact(&input, &output, &gain, &format!("frame {i}"));
     }
+}
+
+/// Asserts that `output` is `input` mapped by `f`, sample for sample and bit for bit.
+pub fn assert_bit_exact(input: &[f32], output: &[f32], f: impl Fn(f32) -> f32, what: &str) {
+    assert_eq!(output.len(), input.len(), "{what}: the whole frame");
+    assert!(
+        input
+            .iter()
+            .zip(output)
+            .all(|(i, o)| f(*i).to_bits() == o.to_bits()),
+        "{what}: not bit-exact"
+    );
 }

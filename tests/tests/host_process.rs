@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use berth::{Session, SessionError, SessionOptions};
-use berth_tests::{assert_nothing_left, pipeline, round_trips, runtime};
+use berth_tests::{assert_bit_exact, assert_nothing_left, pipeline, round_trips, runtime};
 
 const GAIN: &str = r#"
 version: "v1"
@@ -27,14 +27,7 @@ fn python_gain_is_bit_exact_and_leaves_nothing() {
         .unwrap();
     let id = session.id().clone();
     for (input, output) in round_trips(&mut session, "mic", 1000) {
-        assert_eq!(output.len(), input.len());
-        assert!(
-            input
-                .iter()
-                .zip(&output)
-                .all(|(i, o)| (i * 0.5f32).to_bits() == o.to_bits()),
-            "bit-exact"
-        );
+        assert_bit_exact(&input, &output, |i| i * 0.5, "gain 0.5");
     }
     let stats = rt.block_on(session.stop()).unwrap();
     assert_eq!(
@@ -202,12 +195,7 @@ connections:
     let id = session.id().clone();
     assert_eq!(session.plan().outputs.len(), 1);
     for (input, output) in round_trips(&mut session, "mic", 200) {
-        assert!(
-            input
-                .iter()
-                .zip(&output)
-                .all(|(i, o)| (i * 0.5f32 * 4.0f32).to_bits() == o.to_bits())
-        );
+        assert_bit_exact(&input, &output, |i| i * 0.5 * 4.0, "Python then native");
     }
     rt.block_on(session.stop()).unwrap();
     assert_nothing_left(&id);
@@ -269,13 +257,12 @@ connections:
         let nodes: Vec<&str> = outputs.iter().map(|o| o.0.as_str()).collect();
         assert_eq!(nodes, ["double", "half", "solo"], "frame {frame}");
         for ((node, rate, output), gain) in outputs.iter().zip([2.0f32, 0.5, 4.0]) {
-            assert_eq!((*rate, output.len()), (16_000, input.len()), "{node}");
-            assert!(
-                input
-                    .iter()
-                    .zip(output)
-                    .all(|(i, o)| (i * gain).to_bits() == o.to_bits()),
-                "{node}: frame {frame} bit-exact"
+            assert_eq!(*rate, 16_000, "{node}");
+            assert_bit_exact(
+                &input,
+                output,
+                |i| i * gain,
+                &format!("{node}, frame {frame}"),
             );
         }
     }
