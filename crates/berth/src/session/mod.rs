@@ -382,6 +382,8 @@ impl Session {
         match session.launch(manifest).instrument(span).await {
             Ok(()) => {
                 session.publish_status();
+                // `berth ps` sees the session once its start returns.
+                let _ = tokio::task::spawn_blocking(crate::status::flush).await;
                 Ok(session)
             }
             Err(e) => {
@@ -604,8 +606,6 @@ impl Session {
         if self.torn_down || self.owner.is_none() {
             return;
         }
-        if let Err(e) = crate::status::write(&self.status()) {
-            tracing::debug!(session_id = %self.id, error = %e, "cannot write the session's status file");
-        }
+        crate::status::write_soon(self.status());
     }
 }
