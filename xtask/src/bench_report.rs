@@ -1324,6 +1324,21 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
     )?;
     writeln!(
         page,
+        "A paced frame's tail was the host's status file (2026-12-07 evening, an Intel Xeon \
+         VM): a session rewrites its status file for `berth ps` about once a second, and did \
+         so on the thread that sends and receives frames, between a frame's send and its \
+         reply. Timed there (a probe in `Session::watch`, not kept, one run of \
+         `versus_socket`, four sessions): the write and rename took 485–662 µs at the \
+         median and up to 9.5 ms, about 13 times in 332 frames, so about one frame in 25 \
+         paid it, more than the 1% a p99 counts; the rest of that look (control messages, \
+         exits) took 1–3 µs. Status files are now written by a thread of their own \
+         (`status::write_soon`). Berth's paced p99 ÷ the socket's p99 in the same run, before: \
+         host process 1.54–2.15×, container 1.65–2.22× (five runs that evening); after: \
+         1.49–1.68× and 1.52–1.70× (three runs). The machine moved the socket's own p99 \
+         between 396 and 699 µs over those runs, so only the direction is claimed.\n"
+    )?;
+    writeln!(
+        page,
         "What one wake-up costs, doorbell against doorbell (`benches/probes/doorbell.py`: a \
          paced ping-pong between two Python processes that carry no data, 600 frames each, \
          both sides blocking between frames; on this machine, 2026-12-03, the FIFO 2026-12-04):\n\n\
