@@ -946,14 +946,16 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
            Berth (back-to-back figures of those days may also carry the gap between frames \
            described under Node round trip, which swapping runners would not show). Event \
            wake-ups went the other way (raw event-woken round trip 60.6 → 48.1 µs). The tables \
-           of this page (2026-12-07 evening, a fresh Intel Xeon VM of the same kind) show how \
-           far one machine moves within a run: the Unix socket's paced echo took 29 µs in \
-           `node_roundtrip` and 145–188 µs in `waiting` minutes later, and the full run an \
-           hour before gave 60 and 196 µs. Side by side (`versus_socket`) in that earlier run \
-           a host-process node was 1.43× the socket and a container 1.28×; in two runs of \
-           `versus_socket` alone between the two, 1.07× and 0.96×, 0.87× and 0.82×. When a \
-           socket's two wake-ups are as cheap as 29 µs, Berth's paced round trip (57–64 µs) \
-           is its own frame path run cold, which a poller cannot hide (Waiting).\n\
+           of this page (2026-12-07 evening, a fresh Intel Xeon VM of the same kind) come from \
+           a slow hour of a day that moved a lot: the Unix socket's paced echo took 29 µs in \
+           `node_roundtrip` and 145–188 µs in `waiting` in a full run forty minutes before \
+           (60 and 196 µs in one an hour before), and 193 and 209 µs in this one. Side by \
+           side (`versus_socket`), a host-process node's p50 ÷ the socket's went 0.92–1.70× \
+           and a container's 0.63–1.47× over twelve runs that evening; in this page's run the \
+           stamping host-process node, which does more, came out at 0.92× against the echo's \
+           1.70×. When a socket's two wake-ups are as cheap as 29 µs, Berth's paced round \
+           trip (57–64 µs that run) is its own frame path run cold, which a poller cannot \
+           hide (Waiting).\n\
          - The machine has few CPUs: whether two threads that hand a frame to each other run \
            on one CPU or two decides much of a small frame's latency (a cross-CPU wake-up goes \
            through an inter-processor interrupt, slow under a hypervisor). Compare the paced \
