@@ -951,7 +951,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
            `node_roundtrip` and 145–188 µs in `waiting` in a full run forty minutes before \
            (60 and 196 µs in one an hour before), and 193 and 209 µs in this one. Side by \
            side (`versus_socket`), a host-process node's p50 ÷ the socket's went 0.92–1.70× \
-           and a container's 0.63–1.47× over twelve runs that evening; in this page's run the \
+           and a container's 0.63–1.47× over fourteen runs that evening; in this page's run the \
            stamping host-process node, which does more, came out at 0.92× against the echo's \
            1.70×. When a socket's two wake-ups are as cheap as 29 µs, Berth's paced round \
            trip (57–64 µs that run) is its own frame path run cold, which a poller cannot \
