@@ -1334,10 +1334,11 @@ fn waiting_section(page: &mut String, w: &Waiting) -> anyhow::Result<()> {
          median and up to 9.5 ms, about 13 times in 332 frames, so about one frame in 25 \
          paid it, more than the 1% a p99 counts; the rest of that look (control messages, \
          exits) took 1–3 µs. Status files are now written by a thread of their own \
-         (`status::write_soon`). Berth's paced p99 ÷ the socket's p99 in the same run, before: \
-         host process 1.54–2.15×, container 1.65–2.22× (five runs that evening); after: \
-         1.49–1.68× and 1.52–1.70× (three runs). The machine moved the socket's own p99 \
-         between 396 and 699 µs over those runs, so only the direction is claimed.\n"
+         (`status::write_soon`). Berth's paced p99 ÷ the socket's p99 in the same run \
+         (`versus_socket`), before: host process 1.54–2.15× (median 1.93×), container \
+         1.65–2.22× (2.10×), seven runs that evening; after: 1.49–2.30× (1.68×) and \
+         1.52–2.36× (1.69×), six runs. The machine moved the socket's own p99 between 396 \
+         and 699 µs over those runs, so only the direction is claimed.\n"
     )?;
     writeln!(
         page,
