@@ -77,7 +77,7 @@ fn large_frames(c: &mut Criterion) {
                 if *mode == "in_place" {
                     let mut round = 0u32;
                     b.iter(|| {
-                        round = round.wrapping_add(1) % (1 << 24);
+                        round = (round + 1) % (1 << 24);
                         pipelines::round_trip_in_place(session, frame.len(), round as f32)
                     })
                 } else {

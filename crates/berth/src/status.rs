@@ -10,7 +10,7 @@
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_resources::SavedSampler;
@@ -112,13 +112,18 @@ pub(crate) fn logs_dir(id: &str) -> PathBuf {
     sessions_dir().join(format!("{id}.logs"))
 }
 
-/// Writes `status` whole: readers see the old file or the new one, never a part.
-fn write(status: &SessionStatus) -> std::io::Result<()> {
+/// Writes `status` whole: readers see the old file or the new one, never a part. A failure
+/// is only logged: the status is for other processes to look at, not for the session.
+fn write(status: &SessionStatus) {
     let path = status_path(&status.session_id);
     let staging = path.with_extension("json.new");
-    let text = serde_json::to_vec(status).map_err(std::io::Error::other)?;
-    std::fs::write(&staging, text)?;
-    std::fs::rename(&staging, &path)
+    let written = serde_json::to_vec(status)
+        .map_err(std::io::Error::other)
+        .and_then(|text| std::fs::write(&staging, text))
+        .and_then(|()| std::fs::rename(&staging, &path));
+    if let Err(e) = written {
+        tracing::debug!(session_id = %status.session_id, error = %e, "cannot write the session's status file");
+    }
 }
 
 /// What the writer thread is asked to do, in order.
@@ -131,8 +136,8 @@ enum Job {
 /// The process's status writer: a thread of its own, so that a session sending or receiving
 /// frames never waits for the disk (a write and rename took 0.5–0.9 ms here, and up to 9 ms).
 /// `None` when the thread could not be started; writes are then made in place.
-fn writer() -> Option<&'static Mutex<mpsc::Sender<Job>>> {
-    static WRITER: OnceLock<Option<Mutex<mpsc::Sender<Job>>>> = OnceLock::new();
+fn writer() -> Option<&'static mpsc::Sender<Job>> {
+    static WRITER: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
     WRITER
         .get_or_init(|| {
             let (jobs, queue) = mpsc::channel();
@@ -143,7 +148,7 @@ fn writer() -> Option<&'static Mutex<mpsc::Sender<Job>>> {
                     |e| tracing::warn!(error = %e, "no status writer thread; writing in place"),
                 )
                 .ok()
-                .map(|_| Mutex::new(jobs))
+                .map(|_| jobs)
         })
         .as_ref()
 }
@@ -164,9 +169,7 @@ fn write_queued(queue: mpsc::Receiver<Job>) {
             }
         }
         for status in latest.drain(..) {
-            if let Err(e) = write(&status) {
-                tracing::debug!(session_id = %status.session_id, error = %e, "cannot write the session's status file");
-            }
+            write(&status);
         }
         for done in flushed.drain(..) {
             let _ = done.send(());
@@ -179,16 +182,9 @@ fn write_queued(queue: mpsc::Receiver<Job>) {
 pub(crate) fn write_soon(status: SessionStatus) {
     match writer() {
         Some(jobs) => {
-            let _ = jobs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .send(Job::Write(status));
+            let _ = jobs.send(Job::Write(status));
         }
-        None => {
-            if let Err(e) = write(&status) {
-                tracing::debug!(session_id = %status.session_id, error = %e, "cannot write the session's status file");
-            }
-        }
+        None => write(&status),
     }
 }
 
@@ -196,11 +192,7 @@ pub(crate) fn write_soon(status: SessionStatus) {
 pub(crate) fn flush() {
     let Some(jobs) = writer() else { return };
     let (done, wait) = mpsc::sync_channel(1);
-    let sent = jobs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send(Job::Flush(done));
-    if sent.is_ok() {
+    if jobs.send(Job::Flush(done)).is_ok() {
         let _ = wait.recv();
     }
 }
