@@ -5,6 +5,11 @@
 //! also with the bench thread and all three containers on CPU 0. One Criterion sample per
 //! frame, so the saved samples give the per-frame p99. Each paced case also saves the CPU the
 //! three containers and the bench thread used, in % of one CPU (`target/cpu/`).
+//!
+//! `paced_traced`: the paced chain again, every runner tracing its steps (`BERTH_STEP_TRACE`),
+//! lined up with the host's times by the frame's timestamp: where a frame's time goes, hop by
+//! hop, at the median and in the slowest 1% of frames (`target/pipeline.json`, read by
+//! `cargo xtask bench-report`).
 
 #![allow(missing_docs)]
 
@@ -12,15 +17,16 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth::{Session, SessionOptions, TransportConfig};
+use berth::{Session, SessionOptions, TransportConfig, monotonic_ns};
 use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset};
-use berth_benches::cpu::CpuMeter;
+use berth_benches::cpu::{CpuMeter, waited_for_cpu};
 use berth_benches::timing::{BACK_TO_BACK_FRAMES, Pacing, one_frame_per_sample};
-use berth_benches::{docker, frame, leaks, pipelines, runtime};
+use berth_benches::{SAMPLE_RATE, docker, frame, leaks, pipelines, runtime, steps};
 use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
 use berth_transport::Transport;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group};
+use serde_json::json;
 
 /// Frames per paced case: 10 s of audio, enough for a p99 from the fifth-slowest frame.
 const PACED_FRAMES: usize = 500;
@@ -49,6 +55,13 @@ fn pipeline(c: &mut Criterion) {
         run_case(&mut group, &mut session, (&name, label), pacing, &frame);
     }
     pipelines::stop(&rt, session).expect("clean stop");
+
+    if let Some(summary) = traced_case(&mut group, &rt, &image, &frame) {
+        eprintln!("pipeline/{name}/paced_traced: {summary}");
+        let path = berth_benches::target_dir().join("pipeline.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&summary).expect("JSON"))
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
 
     // The same chain, every reader sleeping until its frame's wake-up (no polling ahead by
     // the nodes, none for the reply by the host): what the default waiting buys; woken by the
@@ -124,6 +137,170 @@ fn run_case(
     if pacing == Pacing::Paced {
         meter.save(&format!("pipeline/{name}/{label}"));
     }
+}
+
+/// One frame's times on the host (ns, `CLOCK_MONOTONIC`): its timestamp (taken as the send
+/// began), the reply's arrival, the bench thread's CPU at the send, and how long the session's
+/// processes waited, runnable, for a CPU over the frame's period.
+type HostTimes = (u64, u64, i32, Duration);
+
+/// The paced chain with every runner tracing its steps; `None` when Criterion's filter left
+/// the case out. The summary: each hop's median and its mean over the slowest 1% of frames,
+/// and the slowest frames hop by hop.
+fn traced_case(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    image: &str,
+    frame: &[f32],
+) -> Option<serde_json::Value> {
+    let pipeline =
+        pipelines::pipeline(&pipelines::traced_containers_yaml(STAGES)).expect("traced pipeline");
+    let options = SessionOptions {
+        images: Some(docker::fixed_image(image)),
+        ..SessionOptions::default()
+    };
+    let mut session = pipelines::start(rt, &pipeline, options).expect("traced session");
+    let mut host: Vec<HostTimes> = Vec::new();
+    let processes = leaks::session_processes(session.id().as_str());
+    let mut waited = waited_for_cpu(&processes);
+    one_frame_per_sample(group, PACED_FRAMES, Duration::from_millis(400));
+    let id = BenchmarkId::new(format!("containers_{STAGES}"), "paced_traced");
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            Pacing::Paced.run(iters, || {
+                let timestamp = monotonic_ns();
+                session
+                    .send_audio_at("mic", frame, SAMPLE_RATE, 1, timestamp)
+                    .expect("send a frame");
+                // SAFETY: no arguments; reads the calling thread's CPU.
+                let cpu = unsafe { libc::sched_getcpu() };
+                session
+                    .recv_with(Duration::from_secs(5), |_| ())
+                    .expect("no node error")
+                    .expect("the frame back within 5 s");
+                let back = monotonic_ns();
+                // Read after the frame, so the reading is not timed; it covers the whole
+                // period since the last frame's, this frame's round trip among it.
+                let now_waited = waited_for_cpu(&processes);
+                host.push((timestamp, back, cpu, now_waited - waited));
+                waited = now_waited;
+            })
+        })
+    });
+    pipelines::stop(rt, session).expect("clean stop");
+    if host.is_empty() {
+        return None;
+    }
+    Some(hops_summary(
+        &host,
+        &steps::read(&pipeline.dir.path().join("trace")),
+    ))
+}
+
+/// The slowest frames the summary lists one by one.
+const SLOWEST: usize = 10;
+
+/// The hops of a chain frame, in order.
+const HOPS: [&str; 7] = [
+    "host → echo1",
+    "echo1",
+    "echo1 → echo2",
+    "echo2",
+    "echo2 → echo3",
+    "echo3",
+    "echo3 → host",
+];
+
+/// Each measured frame (the last `PACED_FRAMES`) cut into [`HOPS`]: into a node is from the
+/// send (or the previous node's `process()` return) to the runner taking the frame, a node
+/// from taking it to its `process()` returning, and back from there to the host having it.
+fn hops_summary(
+    host: &[HostTimes],
+    traces: &std::collections::HashMap<String, std::collections::HashMap<u64, steps::Steps>>,
+) -> serde_json::Value {
+    /// One frame: its round trip, the session's wait for a CPU over its period, its hops, the
+    /// CPU of the host and of each runner, and how each runner came to it.
+    struct Frame {
+        total: u64,
+        waited: Duration,
+        hops: Vec<u64>,
+        cpus: Vec<i64>,
+        how: Vec<steps::Found>,
+    }
+    let measured = &host[host.len().saturating_sub(PACED_FRAMES)..];
+    let mut frames: Vec<Frame> = measured
+        .iter()
+        .map(|&(timestamp, back, host_cpu, waited)| {
+            let mut frame = Frame {
+                total: back - timestamp,
+                waited,
+                hops: Vec::with_capacity(HOPS.len()),
+                cpus: vec![i64::from(host_cpu)],
+                how: Vec::with_capacity(STAGES),
+            };
+            let mut since = timestamp;
+            for i in 1..=STAGES {
+                let node = format!("echo{i}");
+                let s = traces
+                    .get(&node)
+                    .and_then(|t| t.get(&timestamp))
+                    .unwrap_or_else(|| panic!("frame {timestamp} is not in {node}'s trace"));
+                frame.hops.push(s.found.saturating_sub(since));
+                frame.hops.push(s.returned - s.found);
+                frame.cpus.push(s.cpu);
+                frame.how.push(s.how);
+                since = s.returned;
+            }
+            frame.hops.push(back.saturating_sub(since));
+            frame
+        })
+        .collect();
+    frames.sort_by_key(|f| std::cmp::Reverse(f.total));
+    let us = |ns: u64| ns as f64 / 1000.0;
+    let median_of = |i: usize| {
+        let mut v: Vec<u64> = frames.iter().map(|f| f.hops[i]).collect();
+        v.sort_unstable();
+        us(v[v.len() / 2])
+    };
+    let tail = (frames.len() / 100).max(1);
+    let tail_mean =
+        |i: usize| frames[..tail].iter().map(|f| us(f.hops[i])).sum::<f64>() / tail as f64;
+    let mut waited: Vec<Duration> = frames.iter().map(|f| f.waited).collect();
+    waited.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let waited_tail = frames[..tail].iter().map(|f| ms(f.waited)).sum::<f64>() / tail as f64;
+    // How often each runner came to its frame each way, over every frame.
+    let ways = (0..STAGES)
+        .map(|n| {
+            let count = |way: steps::Found| frames.iter().filter(|f| f.how[n] == way).count();
+            json!({
+                "node": format!("echo{}", n + 1),
+                "polling": count(steps::Found::Polling),
+                "woken_ahead": count(steps::Found::WokenAhead),
+                "woken": count(steps::Found::Woken),
+            })
+        })
+        .collect::<Vec<_>>();
+    json!({
+        "case": format!("containers_{STAGES}/paced_traced"),
+        "frames": frames.len(),
+        "hops": HOPS,
+        "p50_us": (0..HOPS.len()).map(median_of).collect::<Vec<_>>(),
+        "tail_frames": tail,
+        "tail_mean_us": (0..HOPS.len()).map(tail_mean).collect::<Vec<_>>(),
+        "round_trip_p50_us": us(frames[frames.len() / 2].total),
+        "round_trip_p99_us": us(frames[tail - 1].total),
+        "waited_p50_ms": ms(waited[waited.len() / 2]),
+        "waited_tail_mean_ms": waited_tail,
+        "found": ways,
+        "slowest": frames[..SLOWEST.min(frames.len())].iter().map(|f| json!({
+            "round_trip_us": us(f.total),
+            "hops_us": f.hops.iter().map(|&h| us(h)).collect::<Vec<_>>(),
+            "cpus": f.cpus,
+            "found": f.how.iter().map(|h| h.label()).collect::<Vec<_>>(),
+            "waited_ms": ms(f.waited),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 criterion_group! {

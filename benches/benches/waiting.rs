@@ -51,7 +51,7 @@ use berth_benches::cpu::{CpuMeter, thread_cpu};
 use berth_benches::peers::{SocketEcho, Stream};
 use berth_benches::pipelines::{self, PYTHON_NODE};
 use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame, staggered};
-use berth_benches::{docker, frame, frame_bytes, leaks, runtime};
+use berth_benches::{docker, frame, frame_bytes, leaks, runtime, steps};
 use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
 use berth_resources::Sampler;
 use criterion::{BenchmarkId, Criterion, criterion_group};
@@ -369,7 +369,8 @@ fn traced_python(folder: &std::path::Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let script = folder.join("python");
     let text = format!(
-        "#!/bin/sh\nBERTH_STEP_TRACE='{}' exec '{}' \"$@\"\n",
+        "#!/bin/sh\n{}='{}' exec '{}' \"$@\"\n",
+        steps::ENV,
         folder.display(),
         berth_benches::python()
     );
@@ -382,45 +383,38 @@ fn traced_python(folder: &std::path::Path) -> std::path::PathBuf {
 /// The medians of each step over the measured frames (the last `PACED_FRAMES`), from the host's
 /// times and the runner's trace in `folder`.
 fn steps_summary(case: &str, host: &[HostTimes], folder: &std::path::Path) -> serde_json::Value {
-    let trace = std::fs::read_dir(folder)
-        .expect("the trace folder")
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("steps-"))
+    let traces = steps::read(folder);
+    let runner = traces
+        .values()
+        .next()
         .unwrap_or_else(|| panic!("the runner wrote no step trace in {}", folder.display()));
-    let body: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(trace.path()).expect("read the step trace"))
-            .expect("a step trace is JSON");
-    let runner: std::collections::HashMap<u64, [i64; 5]> = body["frames"]
-        .as_array()
-        .expect("frames")
-        .iter()
-        .map(|row| {
-            let v = |i: usize| row[i].as_i64().expect("a number");
-            (v(0) as u64, [v(1), v(2), v(3), v(4), v(5)])
-        })
-        .collect();
     let measured = &host[host.len().saturating_sub(PACED_FRAMES)..];
-    let mut steps: [Vec<u64>; 6] = Default::default();
+    let mut columns: [Vec<u64>; 6] = Default::default();
     let mut shared = 0usize;
     for &(timestamp, sent, back, cpu) in measured {
-        let [found, called, returned, _done, runner_cpu] = runner
+        let steps::Steps {
+            found,
+            called,
+            returned,
+            cpu: runner_cpu,
+            ..
+        } = *runner
             .get(&timestamp)
             .unwrap_or_else(|| panic!("frame {timestamp} is not in the runner's trace"));
-        let at = |t: i64| t as u64;
         let values = [
             sent - timestamp,
-            at(*found).saturating_sub(timestamp),
-            at(*called) - at(*found),
-            at(*returned) - at(*called),
-            back.saturating_sub(at(*returned)),
+            found.saturating_sub(timestamp),
+            called - found,
+            returned - called,
+            back.saturating_sub(returned),
             back - timestamp,
         ];
-        for (list, value) in steps.iter_mut().zip(values) {
+        for (list, value) in columns.iter_mut().zip(values) {
             list.push(value);
         }
-        shared += usize::from(i64::from(cpu) == *runner_cpu);
+        shared += usize::from(i64::from(cpu) == runner_cpu);
     }
-    let [send, found, call, process, back, round_trip] = &mut steps;
+    let [send, found, call, process, back, round_trip] = &mut columns;
     json!({
         "case": case,
         "frames": measured.len(),

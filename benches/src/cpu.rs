@@ -20,6 +20,17 @@ pub fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// How long the main threads of `pids` have waited, runnable, for a CPU so far (the second
+/// field of `/proc/<pid>/schedstat`); a process that is gone counts nothing.
+pub fn waited_for_cpu(pids: &[u32]) -> Duration {
+    let nanos = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
 /// Where a bench's CPU figures go: `target/cpu/<id with '/' as '_'>.json`.
 pub fn cpu_file(id: &str) -> PathBuf {
     crate::target_dir()

@@ -12,7 +12,8 @@ use crate::{SAMPLE_RATE, leaks};
 /// The Python node every Python case runs: returns its input unchanged.
 pub const PYTHON_NODE: &str = "BenchEcho";
 
-/// A manifest in a temporary folder (removed on drop) whose `nodes/` holds the bench nodes.
+/// A manifest in a temporary folder (removed on drop) whose `nodes/` holds the bench nodes and
+/// whose `trace/` (empty, writable by any user) takes step traces.
 pub struct Pipeline {
     /// The folder.
     pub dir: tempfile::TempDir,
@@ -30,6 +31,10 @@ pub fn pipeline(yaml: &str) -> anyhow::Result<Pipeline> {
     let nodes = dir.path().join("nodes");
     std::fs::create_dir(&nodes)?;
     std::fs::set_permissions(&nodes, std::fs::Permissions::from_mode(0o755))?;
+    // Where traced runners write their steps, whatever user a container runs as.
+    let trace = dir.path().join("trace");
+    std::fs::create_dir(&trace)?;
+    std::fs::set_permissions(&trace, std::fs::Permissions::from_mode(0o777))?;
     let source = crate::package_dir().join("nodes");
     for entry in std::fs::read_dir(&source)
         .with_context(|| format!("reading {}", source.display()))?
@@ -78,17 +83,35 @@ connections:
 /// image for each; every node gets its own `env` (`BENCH_STAGE`), so each is its own
 /// container configuration.
 pub fn containers_yaml(count: usize) -> String {
+    chain_yaml(count, false)
+}
+
+/// [`containers_yaml`] with every runner tracing its steps ([`crate::steps`]) into the
+/// pipeline's `trace/` folder (mounted at `/trace`), which [`pipeline`] makes.
+pub fn traced_containers_yaml(count: usize) -> String {
+    chain_yaml(count, true)
+}
+
+fn chain_yaml(count: usize, traced: bool) -> String {
     let mut yaml =
         format!("version: \"v1\"\nmetadata: {{ name: \"bench-containers-{count}\" }}\nnodes:\n");
+    let (trace_env, trace_volume) = if traced {
+        (
+            format!(", {}: \"/trace\"", crate::steps::ENV),
+            "\n        - { host_path: \"./trace\", container_path: \"/trace\" }",
+        )
+    } else {
+        (String::new(), "")
+    };
     for i in 1..=count {
         yaml.push_str(&format!(
             r#"  - id: echo{i}
     node_type: {PYTHON_NODE}
     docker:
       python_version: "3.11"
-      env: {{ BENCH_STAGE: "{i}" }}
+      env: {{ BENCH_STAGE: "{i}"{trace_env} }}
       volumes:
-        - {{ host_path: "./nodes", container_path: "/app/nodes", read_only: true }}
+        - {{ host_path: "./nodes", container_path: "/app/nodes", read_only: true }}{trace_volume}
 "#
         ));
     }

@@ -302,6 +302,10 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             "paced_event_iceoryx2",
             "paced 20 ms, event wake-ups only, by iceoryx2's event service",
         ),
+        (
+            "paced_traced",
+            "paced 20 ms, every runner tracing its steps",
+        ),
     ];
     for (mode, label) in MODES.into_iter().chain(event_only) {
         pipeline.push((
@@ -753,6 +757,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             opt_us(case.as_ref().and_then(|c| c.p(1.0))),
         )?;
     }
+    chain_hops_table(&mut page)?;
     writeln!(page)?;
 
     writeln!(
@@ -996,7 +1001,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          # memory over 60 s of streaming through a container node\n\
          cargo xtask steady-memory\n\
          \n\
-         # this page (reads target/criterion, target/steady-memory.json, target/waiting.json and target/startup.json)\n\
+         # this page (reads target/criterion and the JSON files the benches and steady-memory write in target/)\n\
          cargo xtask bench-report\n\
          ```\n\n\
          Use the same `CARGO_TARGET_DIR` for the benches and the report. `BERTH_PYTHON` picks \
@@ -1012,6 +1017,73 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
 fn target_json(name: &str) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(crate::steady_memory::target_dir().join(name)).ok()?;
     serde_json::from_str(&text).ok()
+}
+
+/// `target/pipeline.json`, written by the `pipeline` bench: a paced chain frame hop by hop, at
+/// the median and in the slowest 1% of frames.
+fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
+    let Some(v) = target_json("pipeline.json") else {
+        return Ok(());
+    };
+    let (Some(hops), Some(p50), Some(tail)) = (
+        v["hops"].as_array(),
+        v["p50_us"].as_array(),
+        v["tail_mean_us"].as_array(),
+    ) else {
+        return Ok(());
+    };
+    let cell = |x: &serde_json::Value| {
+        x.as_f64()
+            .map_or_else(|| "—".to_owned(), |us| format!("{us:.1}"))
+    };
+    writeln!(
+        page,
+        "\nWhere a paced chain frame's time goes, hop by hop (`paced_traced`: every runner \
+         keeps each frame's step times, `BERTH_STEP_TRACE`, lined up with the host's by the \
+         frame's timestamp; {} frames, round trip p50 {} µs, p99 {} µs). *host → echo1*: the \
+         send began → the runner took the frame; *echoN*: took it → `process()` returned; \
+         *echoN → echoM*: returned (the runner's send, the next runner's look) → the next \
+         runner took it; *echo3 → host*: returned → the host has it. *Slowest 1%*: the mean \
+         of each hop over the {} slowest frames.\n\n| Hop | p50 | slowest 1% |\n|---|---|---|",
+        v["frames"],
+        cell(&v["round_trip_p50_us"]),
+        cell(&v["round_trip_p99_us"]),
+        v["tail_frames"],
+    )?;
+    for ((hop, p), t) in hops.iter().zip(p50).zip(tail) {
+        writeln!(
+            page,
+            "| {} | {} | {} |",
+            hop.as_str().unwrap_or("?"),
+            cell(p),
+            cell(t)
+        )?;
+    }
+    let ms = |x: &serde_json::Value| {
+        x.as_f64()
+            .map_or_else(|| "—".to_owned(), |ms| format!("{ms:.2} ms"))
+    };
+    writeln!(
+        page,
+        "\nWaiting, runnable, for a CPU (the runners' and the containers' main threads, \
+         `/proc/<pid>/schedstat`, over each frame's 20 ms period): {} at the median, {} in the \
+         slowest 1% of frames. How each runner came to its frame (*polling*; *woken ahead*: \
+         its ring ended the sleep before the polling began; *woken*: its ring ended a sleep, \
+         the frame later than the polling window):\n\n| Runner | polling | woken ahead | woken |\n|---|---|---|---|",
+        ms(&v["waited_p50_ms"]),
+        ms(&v["waited_tail_mean_ms"]),
+    )?;
+    for way in v["found"].as_array().into_iter().flatten() {
+        writeln!(
+            page,
+            "| {} | {} | {} | {} |",
+            way["node"].as_str().unwrap_or("?"),
+            way["polling"],
+            way["woken_ahead"],
+            way["woken"]
+        )?;
+    }
+    Ok(())
 }
 
 /// `target/startup.json`, written by the `startup` bench: the cold ways to start a session,

@@ -47,7 +47,7 @@ from .loader import find_node_class
 from .node import Node
 from .owner import ENV_OWNER_LOCK, watch_owner
 from .spec import NodeSpec, SpecError
-from .steps import StepTrace
+from .steps import FOUND_POLLING, FOUND_WOKEN, FOUND_WOKEN_AHEAD, StepTrace
 
 if TYPE_CHECKING:
     from .aio import CoroutineDriver
@@ -149,8 +149,11 @@ class Runner:
         #: Byte views of received headers, by address, likewise.
         self._headers: Dict[int, memoryview] = {}
         self._watchdog_stop = threading.Event()
-        #: When the frame being handled was taken from its input (`_receive_single`).
+        #: When the frame being handled was taken from its input.
         self._found_ns = 0
+        #: How the runner came to the current frame, for the step trace: `FOUND_POLLING`,
+        #: `FOUND_WOKEN_AHEAD` or `FOUND_WOKEN`.
+        self._found_how = FOUND_POLLING
         self._trace = StepTrace.from_env(spec.node_id)
 
     @property
@@ -363,6 +366,7 @@ class Runner:
         promise = port.bell.promise if port.bell is not None else None
         promised = 0
         polled_from = 0  # when polling for the frame in hand began, if it was due
+        how = FOUND_POLLING  # how the next frame is found (the step trace)
         try:
             while not stop.requested:
                 sample = receive()
@@ -374,6 +378,7 @@ class Runner:
                         # frame that comes sooner wakes the wait), then poll for it. A frame
                         # that came during a plain sleep waited for it.
                         slept_ahead = ahead.wait(wake - now, stop)  # type: ignore[union-attr]
+                        how = FOUND_WOKEN_AHEAD
                         continue
                     until = max(now + spin_ns, promised)
                     due_soon = wake and now >= wake  # polling for a paced frame, not a promise
@@ -383,6 +388,7 @@ class Runner:
                             warmed = True
                             self._warm_frame_path()
                     slept_ahead = False  # a frame after this window was late, not early
+                    how = FOUND_POLLING
                     # Polling gives the CPU to any other runnable thread at every look: on a
                     # busy machine (a chain of nodes, all due at once) the node that has the
                     # frame runs, not the ones still waiting for theirs.
@@ -411,6 +417,7 @@ class Runner:
                             wait(WAIT_TIMEOUT_MS)
                         except iox2.ListenerWaitError:
                             _pause_after_wait_error(stop)
+                        how = FOUND_WOKEN
                         continue
                 elif slept_ahead:
                     pace.missed()
@@ -420,6 +427,8 @@ class Runner:
                 # bookkeeping waits until the frame is handled (cold code costs microseconds
                 # on a paced frame; BENCHMARKS.md, "Waiting").
                 self._found_ns = arrived = perf_counter_ns()
+                self._found_how = how
+                how = FOUND_POLLING
                 ended = handle(port, sample)
                 if polled_from:
                     if arrived <= pace.poll_until():  # caught while polling for it
@@ -469,8 +478,10 @@ class Runner:
                     sample = port.subscriber.receive()
                     if sample is not None:
                         got = True
+                        self._found_ns = perf_counter_ns()
                         if self.handle(port, sample):
                             return True
+                self._found_how = FOUND_POLLING
                 if got:
                     continue
                 if spin_ns and self._spin_many(ports, spin_ns):
@@ -483,6 +494,7 @@ class Runner:
                     rings.wait(WAIT_TIMEOUT_MS * 1_000_000)
                 except Exception:
                     _pause_after_wait_error(stop)
+                self._found_how = FOUND_WOKEN
         finally:
             rings.close()
         return False
@@ -554,7 +566,9 @@ class Runner:
             ended = perf_counter_ns()
             if trace is not None and data is not None:
                 found = self._found_ns or started
-                trace.frame(data.timestamp_ns or 0, found, called, returned, ended)
+                trace.frame(
+                    data.timestamp_ns or 0, found, called, returned, ended, self._found_how
+                )
             calls = self._calls
             self._durations[calls % RECENT_CALLS] = ended - started
             self._calls = calls + 1

@@ -7,8 +7,10 @@ clock of frame timestamps, so a host that stamps its frames when it sends them (
 `Session::send_audio` does) can line each row up with its own times: `timestamp` (the
 frame's), `found` (the runner took it from its input), `called` (decoded, `process()` called),
 `returned` (`process()` returned, or its coroutine ended), `done` (outputs sent, the input
-given back), and `cpu`, the CPU the runner was on when done. Off unless asked for: a runner
-without it pays one `is None` test per step.
+given back), `cpu`, the CPU the runner was on when done, and `how` it came to the frame:
+`FOUND_POLLING` (looking for it), `FOUND_WOKEN_AHEAD` (its ring ended a sleep until just
+before the frame was due) or `FOUND_WOKEN` (its ring ended a sleep). Off unless asked for: a
+runner without it pays one `is None` test per step.
 """
 
 import ctypes
@@ -17,9 +19,17 @@ import os
 from typing import Callable, List, Optional, Tuple
 
 ENV = "BERTH_STEP_TRACE"
-FIELDS = ("timestamp", "found", "called", "returned", "done", "cpu")
+FIELDS = ("timestamp", "found", "called", "returned", "done", "cpu", "how")
 
-Row = Tuple[int, int, int, int, int, int]
+FOUND_POLLING = 0
+"""The runner was polling (or its input held more frames) when the frame came."""
+FOUND_WOKEN_AHEAD = 1
+"""The frame's ring woke the runner from its sleep until just before the frame was due."""
+FOUND_WOKEN = 2
+"""The frame's ring woke the runner from a sleep (its input not steadily paced, or the
+frame later than its polling window)."""
+
+Row = Tuple[int, int, int, int, int, int, int]
 
 
 def _cpu_reader() -> Callable[[], int]:
@@ -49,9 +59,11 @@ class StepTrace:
         folder = os.environ.get(ENV)
         return cls(folder, node_id) if folder else None
 
-    def frame(self, timestamp: int, found: int, called: int, returned: int, done: int) -> None:
+    def frame(
+        self, timestamp: int, found: int, called: int, returned: int, done: int, how: int
+    ) -> None:
         if len(self.rows) < self.LIMIT:
-            self.rows.append((timestamp, found, called, returned, done, self._cpu()))
+            self.rows.append((timestamp, found, called, returned, done, self._cpu(), how))
 
     def write(self) -> None:
         """Writes the rows (the folder made if missing)."""

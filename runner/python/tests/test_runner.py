@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hostsim import Host
 
+from berth import steps
 from berth.bell import AWAKE, GENERATION
 from berth.frame import END_OF_STREAM, KIND_AUDIO, KIND_BYTES, KIND_CONTROL, KIND_JSON, KIND_TEXT
 
@@ -647,13 +648,15 @@ def test_a_step_trace_times_every_frame_in_order(host: Host, tmp_path: Any) -> N
     stop_with_eos(host)
     [path] = folder.glob("steps-*.json")
     body = json.loads(path.read_text())
-    assert body["fields"] == ["timestamp", "found", "called", "returned", "done", "cpu"]
+    assert body["fields"] == ["timestamp", "found", "called", "returned", "done", "cpu", "how"]
     rows = body["frames"]
     assert [row[0] for row in rows] == [1000 + i for i in range(20)], "one row a frame"
     cpus = range(os.cpu_count() or 1)
-    for _, found, called, returned, done, cpu in rows:
+    ways = (steps.FOUND_POLLING, steps.FOUND_WOKEN_AHEAD, steps.FOUND_WOKEN)
+    for _, found, called, returned, done, cpu, how in rows:
         assert 0 < found <= called <= returned <= done, rows
         assert cpu in cpus
+        assert how in ways, rows
     assert rows[-1][1] < time.monotonic_ns()
 
 

@@ -322,11 +322,12 @@ def test_a_step_trace_is_asked_for_by_a_folder_and_keeps_at_most_its_limit(
     assert trace is not None
     monkeypatch.setattr(steps.StepTrace, "LIMIT", 3)
     for i in range(5):
-        trace.frame(i, 10 + i, 20 + i, 30 + i, 40 + i)
+        trace.frame(i, 10 + i, 20 + i, 30 + i, 40 + i, steps.FOUND_WOKEN)
     trace.write()
     path = tmp_path / "deep" / "er" / f"steps-n-{os.getpid()}.json"
     rows = json.loads(path.read_text())["frames"]
     assert [row[:5] for row in rows] == [[i, 10 + i, 20 + i, 30 + i, 40 + i] for i in range(3)]
+    assert [row[6] for row in rows] == [steps.FOUND_WOKEN] * 3
 
 
 def test_a_reader_that_promised_to_look_again_soon_is_not_rung(tmp_path: Any) -> None:
