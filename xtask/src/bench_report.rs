@@ -423,7 +423,8 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             met: r.map(|r| r <= 1.5),
         });
     }
-    for (_, label, case) in &pipeline {
+    // The traced run is a diagnosis (its runners do more a frame), not a way to run.
+    for (_, label, case) in pipeline.iter().filter(|(mode, ..)| *mode != "paced_traced") {
         let p99 = case.as_ref().and_then(|c| c.p(0.99));
         targets.push(Target {
             what: format!("3-container pipeline p99 ({label})"),
@@ -623,7 +624,12 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          of 48 kHz mono, 3840 B) through an identity node and back, all cases in one Criterion \
          group and run. *Back to back*: the next frame as soon as the last returned. *Paced*: \
          one frame every 20 ms (the bench thread sleeps in between, like an audio callback; \
-         only the round trip is timed). *Pinned*: the bench thread and the node (its process, \
+         only the round trip is timed), on one 20 ms clock that keeps its phase from one \
+         Criterion sample to the next, as an audio device's does (until 2026-12-07 each sample \
+         started a clock of its own, so every gap also held the last round trip and \
+         Criterion's own work: 20.9 ms at the median, 20.5 to 22.5 ms from the 1st to the 99th \
+         percentile, in a 3-container chain; now 20 ± 0.1 ms from the 10th to the 90th on a \
+         quiet run). *Pinned*: the bench thread and the node (its process, \
          container or thread) on CPU 0; otherwise the OS places them. Every Criterion sample is \
          one frame, so p50 and p99 are per-frame percentiles. Berth sessions use the default \
          transport settings (`TransportConfig::default()`; how they wait: the Waiting section). \
@@ -951,16 +957,23 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
            Berth (back-to-back figures of those days may also carry the gap between frames \
            described under Node round trip, which swapping runners would not show). Event \
            wake-ups went the other way (raw event-woken round trip 60.6 → 48.1 µs). The tables \
-           of this page (2026-12-07 evening, a fresh Intel Xeon VM of the same kind) come from \
-           a slow hour of a day that moved a lot: the Unix socket's paced echo took 29 µs in \
-           `node_roundtrip` and 145–188 µs in `waiting` in a full run forty minutes before \
-           (60 and 196 µs in one an hour before), and 193 and 209 µs in this one. Side by \
-           side (`versus_socket`), a host-process node's p50 ÷ the socket's went 0.92–1.70× \
-           and a container's 0.63–1.47× over fourteen runs that evening; in this page's run the \
-           stamping host-process node, which does more, came out at 0.92× against the echo's \
-           1.70×. When a socket's two wake-ups are as cheap as 29 µs, Berth's paced round \
-           trip (57–64 µs that run) is its own frame path run cold, which a poller cannot \
-           hide (Waiting).\n\
+           of this page (2026-12-07, 21:23–21:37 UTC, the Intel Xeon VM of that evening) come \
+           from its slowest hour: the machine's steal counter grew by 12.9 s over the run \
+           (0.7% of both vCPUs; 0.5–0.65% in the chain runs of the hour before), the raw \
+           iceoryx2 polling round trip took 2.7–4.7 µs (1.9–2.1 µs at 18:29), the polling \
+           floor's back-to-back echo 6.47 µs (4.01), a Python node's back-to-back round trip \
+           17.2 µs (8.66: the ≤ 10 µs target missed on this run) and three containers 1.34 s to \
+           start (0.81 s). Four back-to-back runs of a host-process node right after, the \
+           runner of this change against the one before it, interleaved, gave 14.3 and 36.6 \
+           against 30.9 and 28.1 µs (Criterion's mean): the machine moved, not the runner. \
+           Earlier that evening the Unix socket's paced echo took 29 µs in `node_roundtrip` in \
+           one full run and 193–209 µs in another; side by side (`versus_socket`) a \
+           host-process node's p50 ÷ the socket's went 0.92–1.70× and a container's 0.63–1.47× \
+           over fourteen runs, before the paced cases ran on one steady 20 ms clock (Node \
+           round trip); this page's run, on that clock, has 0.82× and 0.89×, one run, so no \
+           more than that is claimed for it. When a socket's two wake-ups are as cheap as \
+           29 µs, Berth's paced round trip (57–64 µs that run) is its own frame path run cold, \
+           which a poller cannot hide (Waiting).\n\
          - The machine has few CPUs: whether two threads that hand a frame to each other run \
            on one CPU or two decides much of a small frame's latency (a cross-CPU wake-up goes \
            through an inter-processor interrupt, slow under a hypervisor). Compare the paced \
@@ -1083,6 +1096,31 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
             way["woken"]
         )?;
     }
+    writeln!(
+        page,
+        "\nWhere the chain's tail goes (2026-12-07 late evening, the Intel Xeon VM, \
+         `paced_traced` and probes beside it, not kept): a slow chain frame is one hop of 1 to \
+         3 ms, the others as usual, and the hop is at any place in the chain. That hop is a \
+         runner that was runnable and did not get a CPU: reading each runner's \
+         `/proc/<pid>/schedstat` after every frame, in the slowest frame of one run (3.2 ms, \
+         2.5 ms of it host → echo1) one runner had waited 2.5 ms on a run queue over that \
+         period, and in the second (1.8 ms) one as well, while the machine's steal counter \
+         (10 ms ticks) did not move; and slow hops came to runners that were polling as well as \
+         to runners a ring woke, so it is not the wake-up. What they wait for is each other: each runner polls from 300 µs \
+         before its frame is due (`anticipate`), a chain's frames are due 60–160 µs apart, so \
+         three runners poll at once on two vCPUs, each waiting 180–460 µs a period at the \
+         median. The host's reply polling is not the cause: with it off (`reply_spin` 0, two \
+         interleaved pairs) the runners waited as long (medians 226–373 against 192–425 µs) \
+         and the p50 rose (654, 707 against 498, 561 µs). A shorter or longer polling lead \
+         (150, 500 µs) gave p99 2.08 and 2.57 ms against 2.13 ms, within the noise. Tried and \
+         not kept: a runner that expects its next frame a period after the earliest arrivals \
+         (a late frame moving it by a sixteenth) instead of after the last one; over six \
+         interleaved pairs every runner found more frames after its polling window (26–246 a \
+         runner against 13–76), so frames here come late by more than the lead more often than \
+         they come early. What would take the p99 under 1 ms here is fewer runners polling at once \
+         (a node polling only once the node before it has the frame), or the chain's nodes \
+         sharing one process or cgroup; neither is built."
+    )?;
     Ok(())
 }
 
