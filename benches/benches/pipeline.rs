@@ -3,8 +3,9 @@
 //! per node), frames passing from container to container over iceoryx2 without touching the
 //! host. 960-sample frames (20 ms at 48 kHz), back to back and paced every 20 ms, the latter
 //! also with the bench thread and all three containers on CPU 0. One Criterion sample per
-//! frame, so the saved samples give the per-frame p99. Each paced case also saves the CPU the
-//! three containers and the bench thread used, in % of one CPU (`target/cpu/`).
+//! frame, so the saved samples give the per-frame p99. Each paced case but `paced_traced`
+//! also saves the CPU the three containers and the bench thread used, in % of one CPU
+//! (`target/cpu/`).
 //!
 //! `paced_traced`: the paced chain again, every runner tracing its steps (`BERTH_STEP_TRACE`),
 //! lined up with the host's times by the frame's timestamp: where a frame's time goes, hop by
@@ -28,7 +29,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group};
 use serde_json::json;
 
-/// Frames per paced case: 10 s of audio, enough for a p99 from the fifth-slowest frame.
+/// Frames per paced case: 10 s of audio, enough for a p99 from the sixth-slowest frame.
 const PACED_FRAMES: usize = 500;
 const STAGES: usize = 3;
 
@@ -145,7 +146,7 @@ fn run_case(
 type HostTimes = (u64, u64, i32, Duration);
 
 /// The paced chain with every runner tracing its steps; `None` when Criterion's filter left
-/// the case out. The summary: each hop's median and its mean over the slowest 1% of frames,
+/// the case out or ran it for fewer frames than a case measures (`--test`). The summary: each hop's median and its mean over the slowest 1% of frames,
 /// and the slowest frames hop by hop.
 fn traced_case(
     group: &mut BenchmarkGroup<'_, WallTime>,
@@ -162,6 +163,11 @@ fn traced_case(
     let mut session = pipelines::start(rt, &pipeline, options).expect("traced session");
     let mut host: Vec<HostTimes> = Vec::new();
     let processes = leaks::session_processes(session.id().as_str());
+    assert!(
+        !processes.is_empty(),
+        "no process of session {} found to read its waits for a CPU",
+        session.id()
+    );
     let mut waited = waited_for_cpu(&processes);
     one_frame_per_sample(group, PACED_FRAMES, Duration::from_millis(400));
     let id = BenchmarkId::new(format!("containers_{STAGES}"), "paced_traced");
@@ -186,15 +192,16 @@ fn traced_case(
                 // Read after the frame: it covers the whole period since the last frame's
                 // reading, this frame's round trip among it.
                 let now_waited = waited_for_cpu(&processes);
-                host.push((timestamp, back, cpu, now_waited - waited));
+                // A process gone since the last reading makes the sum smaller: count nothing.
+                host.push((timestamp, back, cpu, now_waited.saturating_sub(waited)));
                 waited = now_waited;
             });
             round_trips
         })
     });
     pipelines::stop(rt, session).expect("clean stop");
-    if host.is_empty() {
-        return None;
+    if host.len() < PACED_FRAMES {
+        return None; // filtered out, or a `--test` pass of one frame
     }
     Some(hops_summary(
         &host,
@@ -262,16 +269,19 @@ fn hops_summary(
         .collect();
     frames.sort_by_key(|f| std::cmp::Reverse(f.total));
     let us = |ns: u64| ns as f64 / 1000.0;
+    // The percentile the other benches and the report use: the value at round((n − 1)·q) of
+    // the sorted values (here sorted slowest first).
+    let at = |n: usize, q: f64| n - 1 - ((n as f64 - 1.0) * q).round() as usize;
     let median_of = |i: usize| {
         let mut v: Vec<u64> = frames.iter().map(|f| f.hops[i]).collect();
-        v.sort_unstable();
-        us(v[v.len() / 2])
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        us(v[at(v.len(), 0.5)])
     };
     let tail = (frames.len() / 100).max(1);
     let tail_mean =
         |i: usize| frames[..tail].iter().map(|f| us(f.hops[i])).sum::<f64>() / tail as f64;
     let mut waited: Vec<Duration> = frames.iter().map(|f| f.waited).collect();
-    waited.sort_unstable();
+    waited.sort_unstable_by(|a, b| b.cmp(a));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let waited_tail = frames[..tail].iter().map(|f| ms(f.waited)).sum::<f64>() / tail as f64;
     // How often each runner came to its frame each way, over every frame.
@@ -293,9 +303,9 @@ fn hops_summary(
         "p50_us": (0..HOPS.len()).map(median_of).collect::<Vec<_>>(),
         "tail_frames": tail,
         "tail_mean_us": (0..HOPS.len()).map(tail_mean).collect::<Vec<_>>(),
-        "round_trip_p50_us": us(frames[frames.len() / 2].total),
-        "round_trip_p99_us": us(frames[tail - 1].total),
-        "waited_p50_ms": ms(waited[waited.len() / 2]),
+        "round_trip_p50_us": us(frames[at(frames.len(), 0.5)].total),
+        "round_trip_p99_us": us(frames[at(frames.len(), 0.99)].total),
+        "waited_p50_ms": ms(waited[at(waited.len(), 0.5)]),
         "waited_tail_mean_ms": waited_tail,
         "found": ways,
         "slowest": frames[..SLOWEST.min(frames.len())].iter().map(|f| json!({

@@ -1,6 +1,7 @@
 //! Helpers of Berth's Criterion benchmarks (`benches/benches/*.rs`): raw iceoryx2 ports for the
 //! baselines, Python peer processes (socket, TCP and raw iceoryx2 echoes), pipeline manifests in
-//! temporary folders, CPU pinning and CPU accounting, the runner's step traces, pacing, the Docker switch and the leak checks.
+//! temporary folders, CPU pinning and CPU accounting, the runner's step traces, pacing, the
+//! Docker switch and the leak checks.
 //!
 //! Every bench cleans up after itself: sessions are stopped, peers are ended, and what a bench
 //! created under an iceoryx2 prefix is checked (and swept, loudly) before the bench exits.

@@ -8,6 +8,17 @@ use std::path::Path;
 /// The environment variable that makes a runner trace its steps into a folder.
 pub const ENV: &str = "BERTH_STEP_TRACE";
 
+/// The columns of a trace's rows (`FIELDS` in `steps.py`).
+const FIELDS: [&str; 7] = [
+    "timestamp",
+    "found",
+    "called",
+    "returned",
+    "done",
+    "cpu",
+    "how",
+];
+
 /// One frame's steps in one runner (ns, `CLOCK_MONOTONIC`), and the CPU it finished on.
 #[derive(Clone, Copy, Debug)]
 pub struct Steps {
@@ -30,7 +41,7 @@ pub struct Steps {
 pub enum Found {
     /// It was polling, or its input held more frames.
     Polling,
-    /// The frame's ring ended its sleep until just before the frame was due.
+    /// The frame came during its sleep until just before the frame was due.
     WokenAhead,
     /// The frame's ring ended a sleep (the input not steady, or the frame past the window).
     Woken,
@@ -48,15 +59,17 @@ impl Found {
 
     fn from_code(code: i64) -> Self {
         match code {
+            0 => Found::Polling,
             1 => Found::WokenAhead,
             2 => Found::Woken,
-            _ => Found::Polling,
+            _ => panic!("a step trace with an unknown `how`: {code}"),
         }
     }
 }
 
 /// Every trace in `folder`, by node id, each by frame timestamp; panics on a file that is not
-/// a step trace (a bench's own folder holds nothing else).
+/// a step trace of this runner version, or on two traces of one node (a bench's own folder
+/// holds nothing else).
 pub fn read(folder: &Path) -> HashMap<String, HashMap<u64, Steps>> {
     let mut traces = HashMap::new();
     for entry in std::fs::read_dir(folder)
@@ -70,6 +83,12 @@ pub fn read(folder: &Path) -> HashMap<String, HashMap<u64, Steps>> {
             serde_json::from_slice(&std::fs::read(entry.path()).expect("read a step trace"))
                 .expect("a step trace is JSON");
         let node = body["node_id"].as_str().expect("node_id").to_owned();
+        assert_eq!(
+            body["fields"],
+            serde_json::json!(FIELDS),
+            "{}: a step trace of another runner version (rebuild the image)",
+            entry.path().display()
+        );
         let frames = body["frames"]
             .as_array()
             .expect("frames")
@@ -90,7 +109,12 @@ pub fn read(folder: &Path) -> HashMap<String, HashMap<u64, Steps>> {
                 )
             })
             .collect();
-        traces.insert(node, frames);
+        let earlier = traces.insert(node.clone(), frames);
+        assert!(
+            earlier.is_none(),
+            "two step traces of `{node}` in {}: was its runner restarted?",
+            folder.display()
+        );
     }
     traces
 }

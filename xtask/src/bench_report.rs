@@ -296,7 +296,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
         .and_then(|c| c.frames.as_ref().map(Vec::len))
         .map_or_else(|| "the".to_owned(), |f| f.to_string());
     let mut pipeline = Vec::new();
-    let event_only = [
+    let more_modes = [
         ("paced_event", "paced 20 ms, event wake-ups only"),
         (
             "paced_event_iceoryx2",
@@ -307,7 +307,7 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             "paced 20 ms, every runner tracing its steps",
         ),
     ];
-    for (mode, label) in MODES.into_iter().chain(event_only) {
+    for (mode, label) in MODES.into_iter().chain(more_modes) {
         pipeline.push((
             mode,
             label,
@@ -625,8 +625,8 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          group and run. *Back to back*: the next frame as soon as the last returned. *Paced*: \
          one frame every 20 ms (the bench thread sleeps in between, like an audio callback; \
          only the round trip is timed), on one 20 ms clock that keeps its phase from one \
-         Criterion sample to the next, as an audio device's does (until 2026-12-07 each sample \
-         started a clock of its own, so every gap also held the last round trip and \
+         Criterion sample to the next, as an audio device's does (before 21:23 UTC on \
+         2026-12-07 each sample started a clock of its own, so every gap also held the last round trip and \
          Criterion's own work: 20.9 ms at the median, 20.5 to 22.5 ms from the 1st to the 99th \
          percentile, in a 3-container chain; now 20 ± 0.1 ms from the 10th to the 90th on a \
          quiet run). *Pinned*: the bench thread and the node (its process, \
@@ -957,21 +957,21 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
            Berth (back-to-back figures of those days may also carry the gap between frames \
            described under Node round trip, which swapping runners would not show). Event \
            wake-ups went the other way (raw event-woken round trip 60.6 → 48.1 µs). The tables \
-           of this page (2026-12-07, 21:23–21:37 UTC, the Intel Xeon VM of that evening) come \
-           from its slowest hour: the machine's steal counter grew by 12.9 s over the run \
-           (0.7% of both vCPUs; 0.5–0.65% in the chain runs of the hour before), the raw \
-           iceoryx2 polling round trip took 2.7–4.7 µs (1.9–2.1 µs at 18:29), the polling \
-           floor's back-to-back echo 6.47 µs (4.01), a Python node's back-to-back round trip \
-           17.2 µs (8.66: the ≤ 10 µs target missed on this run) and three containers 1.34 s to \
-           start (0.81 s). Four back-to-back runs of a host-process node right after, the \
-           runner of this change against the one before it, interleaved, gave 14.3 and 36.6 \
-           against 30.9 and 28.1 µs (Criterion's mean): the machine moved, not the runner. \
-           Earlier that evening the Unix socket's paced echo took 29 µs in `node_roundtrip` in \
-           one full run and 193–209 µs in another; side by side (`versus_socket`) a \
-           host-process node's p50 ÷ the socket's went 0.92–1.70× and a container's 0.63–1.47× \
-           over fourteen runs, before the paced cases ran on one steady 20 ms clock (Node \
-           round trip); this page's run, on that clock, has 0.82× and 0.89×, one run, so no \
-           more than that is claimed for it. When a socket's two wake-ups are as cheap as \
+           of this page (a full run 2026-12-07 21:23–21:37 UTC and the traced chain at 21:58, \
+           an AMD EPYC VM) come from a slow, moving hour: the steal counter grew by 12.9 s over \
+           the full run (0.7% of both vCPUs), the raw iceoryx2 polling round trip took \
+           2.7–4.6 µs (2.0–2.1 µs on the page before, an Intel Xeon VM at 18:29), a Python \
+           node's back-to-back round trip 17.2 µs (8.66 µs there: the ≤ 10 µs target missed \
+           in this run) and three containers 1.34 s to start (0.81 s). Four back-to-back runs \
+           of a host-process node right after the full run, the runner of this page against \
+           the one before it, interleaved, gave 14.3 and 36.6 against 30.9 and 28.1 µs \
+           (Criterion's mean): from one run to the next the machine moved more than the runner \
+           could. On the Intel Xeon VM earlier that evening the Unix socket's paced echo took \
+           29 µs in `node_roundtrip` in one full run and 193–209 µs in another, and side by \
+           side (`versus_socket`) a host-process node's p50 ÷ the socket's went 0.92–1.70× \
+           and a container's 0.63–1.47× over fourteen runs, before the paced cases ran on one \
+           steady 20 ms clock (Node round trip); this page's run, on that clock and another \
+           VM, has 0.82× and 0.89×, one run, so no more than that is claimed for it. When a socket's two wake-ups are as cheap as \
            29 µs, Berth's paced round trip (57–64 µs that run) is its own frame path run cold, \
            which a poller cannot hide (Waiting).\n\
          - The machine has few CPUs: whether two threads that hand a frame to each other run \
@@ -1053,15 +1053,12 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
         page,
         "\nWhere a paced chain frame's time goes, hop by hop (`paced_traced`: every runner \
          keeps each frame's step times, `BERTH_STEP_TRACE`, lined up with the host's by the \
-         frame's timestamp; {} frames, round trip p50 {} µs, p99 {} µs). *host → echo1*: the \
+         frame's timestamp; {} frames; its round trip is the table's last row). *host → echo1*: the \
          send began → the runner took the frame; *echoN*: took it → `process()` returned; \
          *echoN → echoM*: returned (the runner's send, the next runner's look) → the next \
          runner took it; *echo3 → host*: returned → the host has it. *Slowest 1%*: the mean \
          of each hop over the {} slowest frames.\n\n| Hop | p50 | slowest 1% |\n|---|---|---|",
-        v["frames"],
-        cell(&v["round_trip_p50_us"]),
-        cell(&v["round_trip_p99_us"]),
-        v["tail_frames"],
+        v["frames"], v["tail_frames"],
     )?;
     for ((hop, p), t) in hops.iter().zip(p50).zip(tail) {
         writeln!(
@@ -1078,9 +1075,9 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
     };
     writeln!(
         page,
-        "\nWaiting, runnable, for a CPU (the runners' and the containers' main threads, \
-         `/proc/<pid>/schedstat`, over each frame's 20 ms period): {} at the median, {} in the \
-         slowest 1% of frames. How each runner came to its frame (*polling*; *woken ahead*: \
+        "\nWaiting, runnable, for a CPU (summed over the session's processes, the runners' and \
+         the containers' main threads, `/proc/<pid>/schedstat`, over each frame's 20 ms \
+         period): {} at the median, {} in the slowest 1% of frames. How each runner came to its frame (*polling*; *woken ahead*: \
          its ring ended the sleep before the polling began; *woken*: its ring ended a sleep, \
          the frame later than the polling window):\n\n| Runner | polling | woken ahead | woken |\n|---|---|---|---|",
         ms(&v["waited_p50_ms"]),
@@ -1098,15 +1095,20 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
     }
     writeln!(
         page,
-        "\nWhere the chain's tail goes (2026-12-07 late evening, the Intel Xeon VM, \
+        "\nWhere the chain's tail goes (2026-12-07 late evening, the AMD EPYC VM of this page, \
          `paced_traced` and probes beside it, not kept): a slow chain frame is one hop of 1 to \
-         3 ms, the others as usual, and the hop is at any place in the chain. That hop is a \
-         runner that was runnable and did not get a CPU: reading each runner's \
+         3 ms, the others as usual; over the runs the slow hop came at every place in the \
+         chain (in this page's run, four of the five slowest at echo1 → echo2). Mostly that \
+         hop is a runner that was runnable and did not get a CPU: reading each runner's \
          `/proc/<pid>/schedstat` after every frame, in the slowest frame of one run (3.2 ms, \
          2.5 ms of it host → echo1) one runner had waited 2.5 ms on a run queue over that \
          period, and in the second (1.8 ms) one as well, while the machine's steal counter \
          (10 ms ticks) did not move; and slow hops came to runners that were polling as well as \
-         to runners a ring woke, so it is not the wake-up. What they wait for is each other: each runner polls from 300 µs \
+         to runners a ring woke, so it is not the wake-up. Not always: the slowest frame of \
+         this page's run (3.8 ms, 3.1 ms of it host → echo1) had the session's processes \
+         waiting 0.96 ms over its period, no more than at the median; a hop from the host \
+         holds the host's own send, and the bench thread's waits are not counted. What the \
+         runners wait for is each other: each runner polls from 300 µs \
          before its frame is due (`anticipate`), a chain's frames are due 60–160 µs apart, so \
          three runners poll at once on two vCPUs, each waiting 180–460 µs a period at the \
          median. The host's reply polling is not the cause: with it off (`reply_spin` 0, two \

@@ -378,7 +378,7 @@ class Runner:
                         # frame that comes sooner wakes the wait), then poll for it. A frame
                         # that came during a plain sleep waited for it.
                         slept_ahead = ahead.wait(wake - now, stop)  # type: ignore[union-attr]
-                        how = FOUND_WOKEN_AHEAD
+                        how = FOUND_WOKEN_AHEAD if slept_ahead else FOUND_POLLING
                         continue
                     until = max(now + spin_ns, promised)
                     due_soon = wake and now >= wake  # polling for a paced frame, not a promise

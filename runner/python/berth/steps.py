@@ -8,8 +8,8 @@ clock of frame timestamps, so a host that stamps its frames when it sends them (
 frame's), `found` (the runner took it from its input), `called` (decoded, `process()` called),
 `returned` (`process()` returned, or its coroutine ended), `done` (outputs sent, the input
 given back), `cpu`, the CPU the runner was on when done, and `how` it came to the frame:
-`FOUND_POLLING` (looking for it), `FOUND_WOKEN_AHEAD` (its ring ended a sleep until just
-before the frame was due) or `FOUND_WOKEN` (its ring ended a sleep). Off unless asked for: a
+`FOUND_POLLING` (looking for it), `FOUND_WOKEN_AHEAD` (it came during the sleep until just
+before it was due) or `FOUND_WOKEN` (its ring ended a sleep). Off unless asked for: a
 runner without it pays one `is None` test per step.
 """
 
@@ -24,7 +24,8 @@ FIELDS = ("timestamp", "found", "called", "returned", "done", "cpu", "how")
 FOUND_POLLING = 0
 """The runner was polling (or its input held more frames) when the frame came."""
 FOUND_WOKEN_AHEAD = 1
-"""The frame's ring woke the runner from its sleep until just before the frame was due."""
+"""The frame came while the runner slept until just before it was due: its ring ended the
+sleep (a doorbell), or it waited for the sleep's end (the event service's last stretch)."""
 FOUND_WOKEN = 2
 """The frame's ring woke the runner from a sleep (its input not steadily paced, or the
 frame later than its polling window)."""
