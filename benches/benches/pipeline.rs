@@ -21,7 +21,7 @@ use std::time::Duration;
 use berth::{Session, SessionOptions, TransportConfig, monotonic_ns};
 use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset};
 use berth_benches::cpu::{CpuMeter, waited_for_cpu};
-use berth_benches::timing::{BACK_TO_BACK_FRAMES, Pacing, one_frame_per_sample};
+use berth_benches::timing::{BACK_TO_BACK_FRAMES, Pacing, one_frame_per_sample, percentile};
 use berth_benches::{SAMPLE_RATE, docker, frame, leaks, pipelines, runtime, steps};
 use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
 use berth_transport::Transport;
@@ -269,19 +269,13 @@ fn hops_summary(
         .collect();
     frames.sort_by_key(|f| std::cmp::Reverse(f.total));
     let us = |ns: u64| ns as f64 / 1000.0;
-    // The percentile the other benches and the report use: the value at round((n − 1)·q) of
-    // the sorted values (here sorted slowest first).
-    let at = |n: usize, q: f64| n - 1 - ((n as f64 - 1.0) * q).round() as usize;
-    let median_of = |i: usize| {
-        let mut v: Vec<u64> = frames.iter().map(|f| f.hops[i]).collect();
-        v.sort_unstable_by(|a, b| b.cmp(a));
-        us(v[at(v.len(), 0.5)])
+    let of_frames = |value: &dyn Fn(&Frame) -> u64, p: f64| {
+        percentile(&mut frames.iter().map(value).collect::<Vec<_>>(), p)
     };
+    let median_of = |i: usize| of_frames(&|f| f.hops[i], 0.5);
     let tail = (frames.len() / 100).max(1);
     let tail_mean =
         |i: usize| frames[..tail].iter().map(|f| us(f.hops[i])).sum::<f64>() / tail as f64;
-    let mut waited: Vec<Duration> = frames.iter().map(|f| f.waited).collect();
-    waited.sort_unstable_by(|a, b| b.cmp(a));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let waited_tail = frames[..tail].iter().map(|f| ms(f.waited)).sum::<f64>() / tail as f64;
     // How often each runner came to its frame each way, over every frame.
@@ -303,9 +297,9 @@ fn hops_summary(
         "p50_us": (0..HOPS.len()).map(median_of).collect::<Vec<_>>(),
         "tail_frames": tail,
         "tail_mean_us": (0..HOPS.len()).map(tail_mean).collect::<Vec<_>>(),
-        "round_trip_p50_us": us(frames[at(frames.len(), 0.5)].total),
-        "round_trip_p99_us": us(frames[at(frames.len(), 0.99)].total),
-        "waited_p50_ms": ms(waited[at(waited.len(), 0.5)]),
+        "round_trip_p50_us": of_frames(&|f| f.total, 0.5),
+        "round_trip_p99_us": of_frames(&|f| f.total, 0.99),
+        "waited_p50_ms": of_frames(&|f| f.waited.as_nanos() as u64, 0.5) / 1000.0,
         "waited_tail_mean_ms": waited_tail,
         "found": ways,
         "slowest": frames[..SLOWEST.min(frames.len())].iter().map(|f| json!({

@@ -50,7 +50,7 @@ use berth_benches::affinity::pin_current_thread;
 use berth_benches::cpu::{CpuMeter, thread_cpu};
 use berth_benches::peers::{SocketEcho, Stream};
 use berth_benches::pipelines::{self, PYTHON_NODE};
-use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame, staggered};
+use berth_benches::timing::{PACED_FRAMES, Pacing, per_frame, percentile, staggered};
 use berth_benches::{docker, frame, frame_bytes, leaks, runtime, steps};
 use berth_iceoryx2::{Doorbell, Iceoryx2Transport};
 use berth_resources::Sampler;
@@ -85,12 +85,6 @@ fn node_cpu(session: &mut Session) -> Duration {
         .into_iter()
         .find_map(|u| u.usage.map(|u| u.cpu))
         .expect("the node's usage is measured")
-}
-
-fn percentile(values: &mut [u64], p: f64) -> f64 {
-    values.sort_unstable();
-    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
-    values[index] as f64 / 1000.0
 }
 
 /// The median in µs; `None` for a case that does not measure it.

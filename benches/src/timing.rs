@@ -39,8 +39,8 @@ pub fn paced(iters: u64, mut round_trip: impl FnMut()) -> Duration {
 /// do: Criterion calls once per sample (one frame), and a schedule started at each call would
 /// put the previous round trip and Criterion's own work into every gap (20.5 to 22.5 ms from
 /// the 1st to the 99th percentile in a 3-container chain), so a node could not tell when its
-/// next frame is due. The clock starts again
-/// when a call comes after its next slot has passed (a new case, or a slow one).
+/// next frame is due. The clock starts again when a call comes after its next slot has passed
+/// (a new case, or a slow one).
 pub fn staggered(iters: u64, contenders: usize, mut round_trip: impl FnMut(usize)) -> Duration {
     let step = PERIOD / contenders.max(1) as u32;
     let mut total = Duration::ZERO;
@@ -73,6 +73,14 @@ pub fn staggered(iters: u64, contenders: usize, mut round_trip: impl FnMut(usize
 thread_local! {
     /// The next slot of this thread's 20 ms clock ([`staggered`]).
     static NEXT_SLOT: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// The `p` percentile (0 to 1) of `values` in ns, in µs: the value at round((n − 1)·p) of
+/// them sorted (sorts `values`), as the benches' saved summaries count it.
+pub fn percentile(values: &mut [u64], p: f64) -> f64 {
+    values.sort_unstable();
+    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[index] as f64 / 1000.0
 }
 
 /// Whether a case is paced.
