@@ -48,4 +48,7 @@ report("back to back", lambda: None)
 report("after a 1 ms sleep", lambda: time.sleep(0.001))
 report("after a 20 ms sleep", lambda: time.sleep(0.02))
 report("after 20 ms of busy looping (no idle CPU)", lambda: busy(20_000_000))
-report("after touching 8 MiB (caches evicted, no idle)", lambda: OTHER.__setitem__(slice(None), bytes(len(OTHER))))
+report(
+    "after touching 8 MiB (caches evicted, no idle)",
+    lambda: OTHER.__setitem__(slice(None), bytes(len(OTHER))),
+)

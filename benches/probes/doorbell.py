@@ -198,9 +198,20 @@ def _child_cmd(args: argparse.Namespace, *rest: str) -> list[str]:
     if args.container:
         shm = "/dev/shm"
         cmd = [
-            "docker", "run", "--rm", "-i", "--ipc=host", "-v", f"{shm}:{shm}",
-            "-v", f"{script}:/probe.py:ro", "--entrypoint", "python", args.container,
-            "/probe.py", *rest,
+            "docker",
+            "run",
+            "--rm",
+            "-i",
+            "--ipc=host",
+            "-v",
+            f"{shm}:{shm}",
+            "-v",
+            f"{script}:/probe.py:ro",
+            "--entrypoint",
+            "python",
+            args.container,
+            "/probe.py",
+            *rest,
         ]
         return cmd
     return [sys.executable, script, *rest]
@@ -221,9 +232,16 @@ def run_socket(args: argparse.Namespace, kind: int) -> tuple[list[int], int]:
     else:
         parent, child = socket.socketpair(socket.AF_UNIX, kind)
         proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--echo-socket", str(child.fileno()),
-             str(int(kind))],
-            pass_fds=(child.fileno(),), stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--echo-socket",
+                str(child.fileno()),
+                str(int(kind)),
+            ],
+            pass_fds=(child.fileno(),),
+            stdout=subprocess.PIPE,
+            text=True,
         )
         child.close()
     assert proc.stdout is not None
@@ -243,10 +261,14 @@ def run_eventfd(args: argparse.Namespace) -> tuple[list[int], int]:
     ping, pong = os.eventfd(0), os.eventfd(0)
     proc = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--echo-eventfd", str(ping), str(pong)],
-        pass_fds=(ping, pong), stdout=subprocess.PIPE, text=True,
+        pass_fds=(ping, pong),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     times = paced(
-        args.frames, args.period_ns, lambda i: os.eventfd_write(ping, 1),
+        args.frames,
+        args.period_ns,
+        lambda i: os.eventfd_write(ping, 1),
         lambda i: os.eventfd_read(pong),
     )
     os.eventfd_write(ping, STOP)
@@ -331,7 +353,9 @@ def run_iceoryx2(args: argparse.Namespace) -> tuple[list[int], int]:
     notifier.delete()
     listener.delete()
     del ping, pong, node
-    for leftover in glob.glob(f"/dev/shm/{prefix}*") + glob.glob(f"/tmp/iceoryx2/**/{prefix}*", recursive=True):
+    leftovers = glob.glob(f"/dev/shm/{prefix}*")
+    leftovers += glob.glob(f"/tmp/iceoryx2/**/{prefix}*", recursive=True)
+    for leftover in leftovers:
         os.unlink(leftover)
     return times, cpu
 

@@ -94,8 +94,19 @@ def main() -> int:
     os.chmod(DIR, 0o777)
     script = os.path.abspath(__file__)
     docker = [
-        "docker", "run", "--rm", "--network", "none", "-u", f"{os.getuid()}:{os.getgid()}",
-        "-v", "/dev/shm:/dev/shm", "-v", f"{script}:/probe.py:ro", "--entrypoint", "python3",
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        f"{os.getuid()}:{os.getgid()}",
+        "-v",
+        "/dev/shm:/dev/shm",
+        "-v",
+        f"{script}:/probe.py:ro",
+        "--entrypoint",
+        "python3",
     ]
     ringers = {
         "host process": [sys.executable, script],

@@ -79,10 +79,23 @@ def case(mode: str, pinned: bool, frames: int, image: str | None):
         mem = mmap.mmap(f.fileno(), 8)
         if mode == "container":
             argv = [
-                "docker", "run", "--rm", "--network", "none",
-                "-v", f"{f.name}:/word", "-v", f"{os.path.abspath(__file__)}:/probe.py:ro",
-                "--entrypoint", "python3", image, "/probe.py",
-                "--child", "/word", str(frames), str(cpu),
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                f"{f.name}:/word",
+                "-v",
+                f"{os.path.abspath(__file__)}:/probe.py:ro",
+                "--entrypoint",
+                "python3",
+                image,
+                "/probe.py",
+                "--child",
+                "/word",
+                str(frames),
+                str(cpu),
             ]
         else:
             argv = [sys.executable, __file__, "--child", f.name, str(frames), str(cpu)]
@@ -99,8 +112,11 @@ def case(mode: str, pinned: bool, frames: int, image: str | None):
             proc.wait()
             if folder:
                 os.rmdir(folder)
-    rts = sorted(rts[frames // 10:])
-    us = lambda q: rts[int(q * (len(rts) - 1))] / 1e3
+    rts = sorted(rts[frames // 10 :])
+
+    def us(q: float) -> float:
+        return rts[int(q * (len(rts) - 1))] / 1e3
+
     return us(0.5), us(0.99)
 
 

@@ -158,17 +158,31 @@ pub(crate) fn test() -> anyhow::Result<()> {
         ]
         .concat(),
     ))?;
-    // The runner's own rules: strict typing (mypy) and lints (ruff), as configured in its
-    // pyproject.toml.
+    // The runner's own rules: strict typing (mypy), lints and formatting (ruff), as configured
+    // in its pyproject.toml; the benches' Python (nodes, probes) keeps the same lints and form.
     let runner_dir = root.join("runner/python");
     run(Command::new(&python)
         .current_dir(&runner_dir)
         .args(["-m", "mypy", "berth"]))
     .context("type-checking the runner (mypy --strict)")?;
+    let python_code = [
+        "berth",
+        "tests",
+        "../../benches/nodes",
+        "../../benches/probes",
+    ];
     run(Command::new(&python)
         .current_dir(&runner_dir)
-        .args(["-m", "ruff", "check", "berth", "tests"]))
-    .context("linting the runner (ruff)")?;
+        .args(["-m", "ruff", "check"])
+        .args(python_code))
+    .context("linting the runner and the benches' Python (ruff check)")?;
+    run(Command::new(&python)
+        .current_dir(&runner_dir)
+        .args(["-m", "ruff", "format", "--diff"])
+        .args(python_code))
+    .context(
+        "the runner's and the benches' Python not formatted: run `ruff format` (its diff above)",
+    )?;
     // Every image the tests run nodes in, built once, up front, with progress shown; the
     // tests then find them (and would build them the same way if they were missing).
     println!(

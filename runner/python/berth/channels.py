@@ -111,6 +111,7 @@ _RETRY_PAUSE_S = (0.00005, 0.0002, 0.001)
 class OutputBlocked(RuntimeError):
     """No reader took a frame for `send_timeout_ms`: the node downstream is not reading."""
 
+
 # The public `loan_slice_uninit()` / `assume_init()` of the iceoryx2 0.10 bindings are Python
 # wrappers that re-check the payload type with `typing.get_origin` on every call (about 8 us a
 # frame together). The type is fixed here (`Slice[c_uint8]`), so the native methods they wrap
@@ -255,8 +256,7 @@ class OutputPort:
         #: Byte views of loaned headers, by address, likewise.
         self._headers: Dict[int, memoryview] = {}
         self._loan_raw = (
-            getattr(self.publisher, "__loan_slice_uninit", None)
-            or self.publisher.loan_slice_uninit
+            getattr(self.publisher, "__loan_slice_uninit", None) or self.publisher.loan_slice_uninit
         )
 
     def _loan(
@@ -490,9 +490,7 @@ class Channels:
         )
         return self.output
 
-    def open_control(
-        self, name: str, send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS
-    ) -> OutputPort:
+    def open_control(self, name: str, send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS) -> OutputPort:
         service, event = self._open(name)
         self.control = OutputPort(
             name, service, event, CONTROL_SLICE_LEN, send_timeout_ms, self._bells(name)

@@ -96,9 +96,7 @@ def _audio_factory(
     arr = np.asarray(samples, dtype=np.float32)
     if arr.ndim == 2:
         if channels not in (1, arr.shape[1]):
-            raise ValueError(
-                f"channels={channels} does not match samples of shape {arr.shape}"
-            )
+            raise ValueError(f"channels={channels} does not match samples of shape {arr.shape}")
         channels = int(arr.shape[1])
     elif arr.ndim != 1:
         raise ValueError(f"audio samples must be 1-D or 2-D, not {arr.ndim}-D")
@@ -242,7 +240,7 @@ class RuntimeData:
 
     @property
     def kind(self) -> str:
-        """"audio", "text", "json" or "bytes"."""
+        """ "audio", "text", "json" or "bytes"."""
         return KIND_NAMES.get(self._kind, str(self._kind))
 
     @property

@@ -117,9 +117,7 @@ def find_node_class(
         return _find_node_class(node_type, node_dirs, module)
 
 
-def _find_node_class(
-    node_type: str, node_dirs: Sequence[str], module: Optional[str]
-) -> Type[Node]:
+def _find_node_class(node_type: str, node_dirs: Sequence[str], module: Optional[str]) -> Type[Node]:
     searched: List[str] = []
     found: Dict[str, str] = {}  # class name -> where
     errors: List[str] = []

@@ -272,9 +272,7 @@ class Runner:
         if failure is not None:
             self.fatal("cleanup", failure[0], failure[1])
             return 1
-        self.send_control(
-            {"type": "stopped", "processed": self.processed, "reason": reason}
-        )
+        self.send_control({"type": "stopped", "processed": self.processed, "reason": reason})
         if end_of_stream and self.output is not None and self.output.sequence <= 1:
             # END_OF_STREAM was the first frame on the output: a reader may not have
             # connected yet, so give it a moment before the segment goes away.
@@ -566,9 +564,7 @@ class Runner:
             ended = perf_counter_ns()
             if trace is not None and data is not None:
                 found = self._found_ns or started
-                trace.frame(
-                    data.timestamp_ns or 0, found, called, returned, ended, self._found_how
-                )
+                trace.frame(data.timestamp_ns or 0, found, called, returned, ended, self._found_how)
             calls = self._calls
             self._durations[calls % RECENT_CALLS] = ended - started
             self._calls = calls + 1

@@ -47,9 +47,23 @@ def schema(name: str) -> Dict[str, Any]:
 
 #: The keywords `_check` understands, and those that only describe.
 _KNOWN = {
-    "type", "const", "minimum", "minLength", "items", "properties", "required",
-    "additionalProperties", "anyOf", "oneOf", "$ref", "$defs", "$schema", "title",
-    "description", "default", "format",
+    "type",
+    "const",
+    "minimum",
+    "minLength",
+    "items",
+    "properties",
+    "required",
+    "additionalProperties",
+    "anyOf",
+    "oneOf",
+    "$ref",
+    "$defs",
+    "$schema",
+    "title",
+    "description",
+    "default",
+    "format",
 }
 
 

@@ -39,6 +39,7 @@ JOIN_TIMEOUT_S = 5.0
 
 _u8 = ctypes.c_uint8
 
+
 @dataclass
 class ServeSpec:
     """Where the server's own channels are."""

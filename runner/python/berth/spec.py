@@ -14,7 +14,6 @@ DEFAULT_STATS_INTERVAL_MS = 1000
 DEFAULT_SEND_TIMEOUT_MS = 2000
 
 
-
 class SpecError(ValueError):
     """The spec is not valid JSON or misses / mistypes a field."""
 

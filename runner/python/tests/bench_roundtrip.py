@@ -33,7 +33,12 @@ FRAME = 960
 
 
 def run_case(
-    frames: int, warmup: int, spin_us: int, gap_us: int, host_wait: str, driver: str,
+    frames: int,
+    warmup: int,
+    spin_us: int,
+    gap_us: int,
+    host_wait: str,
+    driver: str,
     pin: List[int],
 ) -> np.ndarray:
     host = Host("bench")
@@ -81,20 +86,31 @@ def main() -> None:
     parser.add_argument("--driver", choices=["inline", "loop"], nargs="+", default=["inline"])
     parser.add_argument("--pin", type=int, nargs="*", default=[], help="CPUs for both ends")
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {args.frames} frames of {FRAME} float32 samples"
-          f" ({FRAME * 4} B), pinned to {args.pin or 'no CPU'}, "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    print(f"{'spin_us':>7} {'gap_us':>6} {'host':>5} {'driver':>6} "
-          f"{'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'max us':>8}")
+    print(
+        f"python {sys.version.split()[0]}, {args.frames} frames of {FRAME} float32 samples"
+        f" ({FRAME * 4} B), pinned to {args.pin or 'no CPU'}, "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'spin_us':>7} {'gap_us':>6} {'host':>5} {'driver':>6} "
+        f"{'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'max us':>8}"
+    )
     for driver in args.driver:
         for host_wait in args.host_wait:
             for gap_us in args.gap_us:
                 for spin_us in args.spin_us:
-                    rtts = run_case(args.frames, args.warmup, spin_us, gap_us, host_wait,
-                                    driver, args.pin) / 1000.0
+                    rtts = (
+                        run_case(
+                            args.frames, args.warmup, spin_us, gap_us, host_wait, driver, args.pin
+                        )
+                        / 1000.0
+                    )
                     p50, p90, p99 = np.percentile(rtts, [50, 90, 99])
-                    print(f"{spin_us:>7} {gap_us:>6} {host_wait:>5} {driver:>6} "
-                          f"{p50:>8.1f} {p90:>8.1f} {p99:>8.1f} {rtts.max():>8.1f}", flush=True)
+                    print(
+                        f"{spin_us:>7} {gap_us:>6} {host_wait:>5} {driver:>6} "
+                        f"{p50:>8.1f} {p90:>8.1f} {p99:>8.1f} {rtts.max():>8.1f}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -64,9 +64,7 @@ class Channel:
     """One pub-sub service + event service of the same name (or, with `bells`, the folder of
     the channel's doorbells), created like the host does."""
 
-    def __init__(
-        self, node: Any, name: str, queue_depth: int, bells: Optional[str] = None
-    ) -> None:
+    def __init__(self, node: Any, name: str, queue_depth: int, bells: Optional[str] = None) -> None:
         self.name = name
         self.bells = bells
         service_name = iox2.ServiceName.new(name)
@@ -157,8 +155,14 @@ class Channel:
             n = sample.header.number_of_elements
             payload = ctypes.string_at(sample.payload_ptr, n) if n else b""
             return Frame(
-                h.kind, h.flags, h.sequence, h.timestamp_ns, h.sample_rate, h.channels,
-                h.payload_len, payload,
+                h.kind,
+                h.flags,
+                h.sequence,
+                h.timestamp_ns,
+                h.sample_rate,
+                h.channels,
+                h.payload_len,
+                payload,
             )
         finally:
             sample.delete()
@@ -229,9 +233,7 @@ class Host:
             return Channel(self.iox_node, name, queue_depth, bells)
 
         self.input = channel(f"{s}_{node_id}_input").writer(max_frame_bytes)
-        self.extra = [
-            channel(f"{s}_{up}_output").writer(max_frame_bytes) for up in extra_inputs
-        ]
+        self.extra = [channel(f"{s}_{up}_output").writer(max_frame_bytes) for up in extra_inputs]
         self.output = channel(f"{s}_{node_id}_output").reader()
         self.control = channel(f"{s}_{node_id}_control").reader()
         self.proc: Optional[subprocess.Popen[bytes]] = None
@@ -271,9 +273,7 @@ class Host:
         """Starts the runner; `cpus` pins it to those CPUs, `env` adds to its environment."""
         spec = json.dumps(self.spec(node_type, **extra))
         env = {**os.environ, **(env or {})}
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (RUNNER_DIR, env.get("PYTHONPATH")) if p
-        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (RUNNER_DIR, env.get("PYTHONPATH")) if p)
         args = [sys.executable, "-m", "berth.runner"]
         if via_env:
             env["BERTH_NODE_SPEC"] = spec
@@ -355,9 +355,7 @@ class Host:
         self, samples: np.ndarray, sample_rate: int = 48000, channels: int = 1, **kw: Any
     ) -> int:
         data = np.ascontiguousarray(samples, dtype=np.float32).tobytes()
-        return self.input.send(
-            KIND_AUDIO, data, sample_rate=sample_rate, channels=channels, **kw
-        )
+        return self.input.send(KIND_AUDIO, data, sample_rate=sample_rate, channels=channels, **kw)
 
     def send_text(self, text: str, **kw: Any) -> int:
         return self.input.send(KIND_TEXT, text.encode("utf-8"), **kw)

@@ -75,8 +75,6 @@ def test_the_transports_field_is_required_by_this_runner() -> None:
 
 def test_a_serve_spec_that_does_not_fit_is_refused_by_field() -> None:
     with pytest.raises(SpecError, match="serve spec field 'commands'"):
-        ServeSpec.parse(
-            json.dumps({"pool_id": "p", "name": "n", "commands": 3, "control": "c"})
-        )
+        ServeSpec.parse(json.dumps({"pool_id": "p", "name": "n", "commands": 3, "control": "c"}))
     with pytest.raises(SchemaError, match="misses commands, control"):
         validate({"pool_id": "p", "name": "n"}, "serve", "serve spec")

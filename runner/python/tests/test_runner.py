@@ -699,7 +699,7 @@ def test_a_reader_that_never_reads_ends_the_runner_loudly(make_host: Callable[..
     assert host.wait_exit() == 1
 
 
-SLOW_NODE = '''
+SLOW_NODE = """
 import time
 from berth import Node
 
@@ -708,7 +708,7 @@ class Slow(Node):
         if data.json.get("hang"):
             time.sleep(60)
         return data
-'''
+"""
 
 
 def test_a_hung_process_is_reported_and_ends_the_runner(host: Host, tmp_path: Any) -> None:
@@ -739,9 +739,7 @@ class Burn(Node):
 
 
 def test_stats_report_frames_cpu_and_process_times(host: Host, tmp_path: Any) -> None:
-    host.start(
-        "Burn", node_dirs=[write_nodes(tmp_path, "burn", BURN_NODE)], stats_interval_ms=1
-    )
+    host.start("Burn", node_dirs=[write_nodes(tmp_path, "burn", BURN_NODE)], stats_interval_ms=1)
     host.wait_ready()
     for _ in range(5):
         host.send_json({"ms": 4})

@@ -124,7 +124,7 @@ def test_serve_spec_names_what_is_missing() -> None:
         raise AssertionError("a spec without channels must be refused")
 
 
-SLOW_IMPORT_NODE = '''
+SLOW_IMPORT_NODE = """
 import time
 from berth import Node, RuntimeData
 
@@ -134,7 +134,7 @@ time.sleep(0.3)  # a slow import (a big library): other instances attach meanwhi
 class SlowImport(Node):
     async def process(self, data: RuntimeData) -> RuntimeData:
         return data
-'''
+"""
 
 
 def test_instances_attaching_at_once_all_find_a_node_still_being_imported(

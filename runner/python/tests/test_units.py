@@ -38,13 +38,21 @@ def test_frame_header_layout() -> None:
     names = [field[0] for field in FrameHeader._fields_]
     offsets = {name: getattr(FrameHeader, name).offset for name in names}
     assert offsets == {
-        "kind": 0, "flags": 4, "sequence": 8, "timestamp_ns": 16,
-        "sample_rate": 24, "channels": 28, "payload_len": 32,
+        "kind": 0,
+        "flags": 4,
+        "sequence": 8,
+        "timestamp_ns": 16,
+        "sample_rate": 24,
+        "channels": 28,
+        "payload_len": 32,
     }
     assert FrameHeader.type_name() == "BerthFrameHeader"
     # The packed layout the frame path uses is the same header, field for field.
-    values = {name: 2**bits - 1 - i for i, (name, ctype) in enumerate(FrameHeader._fields_)
-              for bits in [ctypes.sizeof(ctype) * 8]}
+    values = {
+        name: 2**bits - 1 - i
+        for i, (name, ctype) in enumerate(FrameHeader._fields_)
+        for bits in [ctypes.sizeof(ctype) * 8]
+    }
     assert HEADER_LAYOUT.pack(*values.values()) == bytes(FrameHeader(**values))
     assert HEADER_LAYOUT.unpack_from(bytes(FrameHeader(**values))) == tuple(values.values())
 
