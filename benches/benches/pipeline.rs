@@ -169,6 +169,9 @@ fn traced_case(
         session.id()
     );
     let mut waited = waited_for_cpu(&processes);
+    let named = named_processes(&processes);
+    // SAFETY: no arguments; the bench thread's id, as a scheduler trace names it.
+    let bench_tid = unsafe { libc::gettid() };
     one_frame_per_sample(group, PACED_FRAMES, Duration::from_millis(400));
     let id = BenchmarkId::new(format!("containers_{STAGES}"), "paced_traced");
     group.bench_function(id, |b| {
@@ -203,10 +206,31 @@ fn traced_case(
     if host.len() < PACED_FRAMES {
         return None; // filtered out, or a `--test` pass of one frame
     }
-    Some(hops_summary(
-        &host,
-        &steps::read(&pipeline.dir.path().join("trace")),
-    ))
+    let mut summary = hops_summary(&host, &steps::read(&pipeline.dir.path().join("trace")));
+    summary["processes"] = named;
+    summary["bench_tid"] = json!(bench_tid);
+    Some(summary)
+}
+
+/// The session's processes by pid, each with its node (from the runner's `--spec`) and its
+/// command name, so a scheduler trace of the run can be read by node
+/// (`benches/probes/sched_trace.py`).
+fn named_processes(pids: &[u32]) -> serde_json::Value {
+    let node_of = |pid: u32| -> Option<String> {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let mut args = cmdline.split(|b| *b == 0);
+        args.find(|arg| *arg == b"--spec")?;
+        let spec: serde_json::Value = serde_json::from_slice(args.next()?).ok()?;
+        Some(spec.get("node_id")?.as_str()?.to_owned())
+    };
+    let comm = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim().to_owned())
+            .unwrap_or_default()
+    };
+    pids.iter()
+        .map(|&pid| json!({ "pid": pid, "node": node_of(pid), "comm": comm(pid) }))
+        .collect()
 }
 
 /// The slowest frames the summary lists one by one.
@@ -230,9 +254,10 @@ fn hops_summary(
     host: &[HostTimes],
     traces: &std::collections::HashMap<String, std::collections::HashMap<u64, steps::Steps>>,
 ) -> serde_json::Value {
-    /// One frame: its round trip, the session's wait for a CPU over its period, its hops, the
+    /// One frame: its timestamp, its round trip, the session's wait for a CPU over its period, its hops, the
     /// CPU of the host and of each runner, and how each runner came to it.
     struct Frame {
+        timestamp: u64,
         total: u64,
         waited: Duration,
         hops: Vec<u64>,
@@ -244,6 +269,7 @@ fn hops_summary(
         .iter()
         .map(|&(timestamp, back, host_cpu, waited)| {
             let mut frame = Frame {
+                timestamp,
                 total: back - timestamp,
                 waited,
                 hops: Vec::with_capacity(HOPS.len()),
@@ -303,6 +329,7 @@ fn hops_summary(
         "waited_tail_mean_ms": waited_tail,
         "found": ways,
         "slowest": frames[..SLOWEST.min(frames.len())].iter().map(|f| json!({
+            "timestamp_ns": f.timestamp,
             "round_trip_us": us(f.total),
             "hops_us": f.hops.iter().map(|&h| us(h)).collect::<Vec<_>>(),
             "cpus": f.cpus,

@@ -1095,33 +1095,45 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
     }
     writeln!(
         page,
-        "\nWhere the chain's tail goes (2026-12-07 late evening, the AMD EPYC VM of this page, \
-         `paced_traced` and probes beside it, not kept): a slow chain frame is one hop of 1 to \
-         3 ms, the others as usual; over the runs the slow hop came at every place in the \
-         chain (in this page's run, four of the five slowest at echo1 → echo2). Mostly that \
-         hop is a runner that was runnable and did not get a CPU: reading each runner's \
-         `/proc/<pid>/schedstat` after every frame, in the slowest frame of one run (3.2 ms, \
-         2.5 ms of it host → echo1) one runner had waited 2.5 ms on a run queue over that \
-         period, and in the second (1.8 ms) one as well, while the machine's steal counter \
-         (10 ms ticks) did not move; and slow hops came to runners that were polling as well as \
-         to runners a ring woke, so it is not the wake-up. Not always: the slowest frame of \
-         this page's run (3.8 ms, 3.1 ms of it host → echo1) had the session's processes \
-         waiting 0.96 ms over its period, no more than at the median; a hop from the host \
-         holds the host's own send, and the bench thread's waits are not counted. What the \
-         runners wait for is each other: each runner polls from 300 µs \
-         before its frame is due (`anticipate`), a chain's frames are due 60–160 µs apart, so \
-         three runners poll at once on two vCPUs, each waiting 180–460 µs a period at the \
-         median. The host's reply polling is not the cause: with it off (`reply_spin` 0, two \
-         interleaved pairs) the runners waited as long (medians 226–373 against 192–425 µs) \
-         and the p50 rose (654, 707 against 498, 561 µs). A shorter or longer polling lead \
-         (150, 500 µs) gave p99 2.08 and 2.57 ms against 2.13 ms, within the noise. Tried and \
-         not kept: a runner that expects its next frame a period after the earliest arrivals \
-         (a late frame moving it by a sixteenth) instead of after the last one; over six \
-         interleaved pairs every runner found more frames after its polling window (26–246 a \
-         runner against 13–76), so frames here come late by more than the lead more often than \
-         they come early. What would take the p99 under 1 ms here is fewer runners polling at once \
-         (a node polling only once the node before it has the frame), or the chain's nodes \
-         sharing one process or cgroup; neither is built."
+        "\nWhere the chain's tail goes (2026-12-07 23:45 to 2026-12-08 00:25 UTC, an AMD EPYC \
+         VM, a scheduler trace beside `paced_traced`: `python3 benches/probes/sched_trace.py \
+         record -- cargo bench -p berth-benches --bench pipeline -- paced_traced`, then \
+         `python3 benches/probes/sched_trace.py report`, which shows for each of the slowest \
+         frames its slowest hop, what the thread that was to take the frame did over it, and \
+         what ran on each CPU). A slow chain frame is one hop of 0.3 to 2.5 ms, the others as \
+         usual, at any place in the chain. Most of the slowest are not Berth's: in the first \
+         traced run (p99 1.92 ms), over the slow hop of 8 of the 10 slowest frames (0.94–2.55 \
+         ms) one thread held a CPU throughout, a worker thread of the VM's own init process \
+         (pid 1, the sandbox's agent, which wakes every 1.01–1.09 s and runs 0.5–4.3 ms at a \
+         time, once 20 ms), while the other CPU was idle for 65–94% of the hop. The thread \
+         that was to take the frame (a runner, or the bench thread on the hop back) sat \
+         runnable on the busy CPU's queue: Linux moves a thread that was preempted, unlike \
+         one that wakes, to an idle CPU only when it balances load, at the latest on the next \
+         tick (4 ms here, HZ 250). In two later runs (p99 1.23 and 1.01 ms) the slowest \
+         frames were the same: a thread runnable for 0.64–1.88 ms behind that agent or behind \
+         the kernel's DAMON thread (`kdamond`), the other CPU idle, or once a runner whose \
+         wake-up waited 2.4 ms on the CPU the agent held; after them came frames where the \
+         next runner was asleep for 0.3–0.95 ms of its hop with the frame already sent (in \
+         the one looked at event by event, the frame came during its sleep ahead, and the \
+         wake-up reached it on the idle other CPU 0.95 ms after the previous runner's send). \
+         Across CPUs, a wake-up took 23 µs from the ask to the thread runnable at the median, \
+         59 µs at the 99th percentile and up to 2.1 ms (8,257 in one run, 6 over 300 µs). So \
+         the reading before this trace, runners polling at once and waiting for each other, \
+         does not hold for the slowest frames: the other CPU was idle in them, and the waits \
+         `/proc/<pid>/schedstat` showed were these. Real-time priority takes the agent out: \
+         with each runner's main thread and the bench thread `SCHED_FIFO` (priority 10, set \
+         by hand; Docker's parent cgroup given a real-time budget, `cpu.rt_runtime_us`, each \
+         container 100 ms a second), three interleaved pairs gave p99 1.18, 0.77 and 0.88 ms \
+         against 1.92, 2.07 and 1.00 ms without (p50 309, 241, 294 against 249, 313, 299 µs), \
+         and the agent was no longer in the slowest frames; the slow wake-ups stay. Berth \
+         does not set real-time priority (not built: a container needs `CAP_SYS_NICE` and, on \
+         kernels with real-time group scheduling such as this one, a real-time budget from \
+         the Docker daemon, `--cpu-rt-runtime`). Measured earlier the same evening and still \
+         so: the host's reply polling is not the cause (with `reply_spin` 0 the p50 rose, 654 \
+         and 707 against 498 and 561 µs); a shorter or longer polling lead (150, 500 µs) gave \
+         p99 2.08 and 2.57 against 2.13 ms, within the noise; a runner that expects its next \
+         frame a period after the earliest arrivals instead of the last found more frames \
+         after its polling window (26–246 a runner against 13–76) and was not kept."
     )?;
     Ok(())
 }
