@@ -2,7 +2,8 @@
 //! three Python identity nodes, each in its own container (the same image, a different `env`
 //! per node), frames passing from container to container over iceoryx2 without touching the
 //! host. 960-sample frames (20 ms at 48 kHz), back to back and paced every 20 ms, the latter
-//! also with the bench thread and all three containers on CPU 0. One Criterion sample per
+//! also with the bench thread and all three containers on CPU 0, and real-time
+//! (`SessionOptions::realtime`, the bench thread `SCHED_FIFO` too) where the machine allows. One Criterion sample per
 //! frame, so the saved samples give the per-frame p99. Each paced case but `paced_traced`
 //! also saves the CPU the three containers and the bench thread used, in % of one CPU
 //! (`target/cpu/`).
@@ -18,7 +19,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth::{Session, SessionOptions, TransportConfig, monotonic_ns};
+use berth::{Realtime, Session, SessionOptions, TransportConfig, monotonic_ns};
 use berth_benches::affinity::{PINNED_CPU, pin_current_thread, pinned_cpuset};
 use berth_benches::cpu::{CpuMeter, waited_for_cpu};
 use berth_benches::timing::{BACK_TO_BACK_FRAMES, Pacing, one_frame_per_sample, percentile};
@@ -108,7 +109,55 @@ fn pipeline(c: &mut Criterion) {
         run_case(&mut group, &mut session, id, Pacing::Paced, &frame);
         pipelines::stop(&rt, session).expect("clean stop");
     }
+
+    // The same chain real-time, the bench thread too: no thread of ordinary priority holds a
+    // frame up. Where this machine does not allow it, the case says why and is left out.
+    let realtime = SessionOptions {
+        realtime: Some(Realtime::new(REALTIME_PRIORITY)),
+        ..options()
+    };
+    match pipelines::start(&rt, &pipeline, realtime) {
+        Ok(mut session) => match RealtimeThread::enter(REALTIME_PRIORITY) {
+            Ok(_realtime) => {
+                one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
+                let id = (name.as_str(), "paced_realtime");
+                run_case(&mut group, &mut session, id, Pacing::Paced, &frame);
+                pipelines::stop(&rt, session).expect("clean stop");
+            }
+            Err(e) => {
+                eprintln!("pipeline/{name}/paced_realtime left out: the bench thread: {e}");
+                pipelines::stop(&rt, session).expect("clean stop");
+            }
+        },
+        Err(e) => eprintln!("pipeline/{name}/paced_realtime left out: {e}"),
+    }
     group.finish();
+}
+
+/// The `SCHED_FIFO` priority of `paced_realtime`'s runners and bench thread.
+const REALTIME_PRIORITY: u8 = 10;
+
+/// The bench thread made real-time until dropped.
+struct RealtimeThread;
+
+impl RealtimeThread {
+    fn enter(priority: u8) -> Result<Self, berth::SessionError> {
+        berth::set_current_thread_realtime(priority)?;
+        Ok(Self)
+    }
+}
+
+impl Drop for RealtimeThread {
+    fn drop(&mut self) {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: plain syscall on the calling thread (0) with a valid parameter.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) } != 0 {
+            eprintln!(
+                "warning: the bench thread stays real-time: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 /// One case through `session`; a paced one also saves the CPU the three containers and the

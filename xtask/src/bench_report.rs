@@ -303,6 +303,10 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
             "paced 20 ms, event wake-ups only, by iceoryx2's event service",
         ),
         (
+            "paced_realtime",
+            "paced 20 ms, real-time (`SessionOptions::realtime`, the bench thread too)",
+        ),
+        (
             "paced_traced",
             "paced 20 ms, every runner tracing its steps",
         ),
@@ -1095,7 +1099,7 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
     }
     writeln!(
         page,
-        "\nWhere the chain's tail goes (2026-12-07 23:45 to 2026-12-08 00:25 UTC, an AMD EPYC \
+        "\nWhere the chain's tail goes (2026-12-07 23:45–23:53 UTC, an AMD EPYC \
          VM, a scheduler trace beside `paced_traced`: `python3 benches/probes/sched_trace.py \
          record -- cargo bench -p berth-benches --bench pipeline -- paced_traced`, then \
          `python3 benches/probes/sched_trace.py report`, which shows for each of the slowest \

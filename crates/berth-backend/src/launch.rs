@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Label key: which tool created a resource.
 pub const LABEL_MANAGED_BY: &str = "berth.managed-by";
@@ -37,6 +38,8 @@ pub struct LaunchSpec {
     pub labels: BTreeMap<String, String>,
     /// Pin the node to these CPUs, when the backend can.
     pub cpuset: Option<String>,
+    /// Real-time scheduling for the thread that waits for and handles the node's frames.
+    pub realtime: Option<Realtime>,
     /// The network a container gets (backends without network isolation ignore it).
     pub network: Network,
     /// With [`Network::None`]: the running container whose network namespace (loopback only)
@@ -94,6 +97,51 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+/// Real-time scheduling (`SCHED_FIFO`) for the thread of a node that waits for and handles
+/// its frames: no thread of ordinary priority holds it up, and when it cannot run where it
+/// is queued it moves to a free CPU at once, not at the next load balancing (BENCHMARKS.md,
+/// "Pipeline").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Realtime {
+    /// `SCHED_FIFO` priority, 1 (lowest) to 99.
+    pub priority: u8,
+    /// How much real-time CPU time a container may use each second where the kernel budgets
+    /// real-time threads by cgroup (cgroup v1 with `CONFIG_RT_GROUP_SCHED`): a node that uses
+    /// more is stopped until the next second. The container engine's own budget for its
+    /// containers (Docker: `--cpu-rt-runtime`) must cover every real-time container at once.
+    pub budget: Duration,
+}
+
+impl Realtime {
+    /// The budget [`Realtime::new`] gives: a fifth of a CPU a second.
+    pub const DEFAULT_BUDGET: Duration = Duration::from_millis(200);
+
+    /// `SCHED_FIFO` at `priority`, with [`Realtime::DEFAULT_BUDGET`].
+    pub fn new(priority: u8) -> Self {
+        Self {
+            priority,
+            budget: Self::DEFAULT_BUDGET,
+        }
+    }
+
+    /// Checks the priority (1–99) and the budget (more than nothing, at most a second).
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=99).contains(&self.priority) {
+            return Err(format!(
+                "real-time priority {} is out of range: SCHED_FIFO takes 1 to 99",
+                self.priority
+            ));
+        }
+        if self.budget.is_zero() || self.budget > Duration::from_secs(1) {
+            return Err(format!(
+                "real-time budget {:?} is not within (0, 1 s]: it is CPU time a second",
+                self.budget
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Parses a CPU list such as `0`, `0,1` or `0-3` (the form of [`LaunchSpec::cpuset`]).
 pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
     let mut cpus = Vec::new();
@@ -118,7 +166,25 @@ pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_cpu_list;
+    use super::{Realtime, parse_cpu_list};
+    use std::time::Duration;
+
+    #[test]
+    fn realtime_settings_are_checked() {
+        assert!(Realtime::new(10).check().is_ok());
+        assert!(Realtime::new(0).check().unwrap_err().contains("1 to 99"));
+        assert!(Realtime::new(100).check().unwrap_err().contains("1 to 99"));
+        let none = Realtime {
+            budget: Duration::ZERO,
+            ..Realtime::new(10)
+        };
+        assert!(none.check().unwrap_err().contains("budget"));
+        let too_much = Realtime {
+            budget: Duration::from_millis(1500),
+            ..Realtime::new(10)
+        };
+        assert!(too_much.check().is_err());
+    }
 
     #[test]
     fn cpu_lists_parse() {

@@ -43,6 +43,10 @@ pub(crate) struct RunArgs {
     /// that each receives only what came from its own frames: a load test.
     #[arg(long, default_value_t = 1)]
     sessions: usize,
+    /// Run the thread of each node that handles its frames real-time (`SCHED_FIFO`) at this
+    /// priority, 1 to 99, so that other programs do not hold frames up.
+    #[arg(long, value_name = "1-99")]
+    priority: Option<u8>,
 }
 
 /// How a run ended.
@@ -114,6 +118,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
     let images = runtime.block_on(crate::build::images_with_progress(&manifest))?;
     let options = SessionOptions {
         images,
+        realtime: args.priority.map(berth::Realtime::new),
         ..SessionOptions::default()
     };
     // One Berth runtime for every session: identical container nodes share one container.

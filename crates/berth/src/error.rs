@@ -189,6 +189,14 @@ pub enum SessionError {
         /// What is wrong.
         problem: String,
     },
+    /// Real-time scheduling that cannot be had as asked.
+    #[error("real-time scheduling at priority {priority}: {problem}")]
+    Realtime {
+        /// The priority asked for.
+        priority: u8,
+        /// What the kernel said.
+        problem: String,
+    },
     /// A shared container was asked to attach a node while it stops.
     #[error(
         "the shared container {owner_id} is stopping; start the session again to get a fresh one"

@@ -40,6 +40,7 @@ mod runtime;
 mod session;
 pub mod status;
 
+pub use berth_backend::Realtime;
 pub use berth_manifest::Manifest;
 pub use berth_resources::Usage;
 pub use berth_transport::{FrameHeader, FrameKind, TransportConfig, monotonic_ns};
@@ -70,6 +71,28 @@ pub fn pin_current_thread(cpus: &str) -> Result<(), SessionError> {
             cpus: cpus.to_owned(),
             problem: std::io::Error::last_os_error().to_string(),
         });
+    }
+    Ok(())
+}
+
+/// Makes the calling thread `SCHED_FIFO` at `priority` (1–99): with
+/// [`SessionOptions::realtime`], the thread that sends frames and waits for them is not held
+/// up by threads of ordinary priority either.
+pub fn set_current_thread_realtime(priority: u8) -> Result<(), SessionError> {
+    let refused = |problem: String| SessionError::Realtime { priority, problem };
+    Realtime::new(priority).check().map_err(refused)?;
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority),
+    };
+    // SAFETY: plain syscall on the calling thread (0) with a valid parameter.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        let error = std::io::Error::last_os_error();
+        return Err(refused(format!(
+            "the kernel refused this thread ({error}); fix: run with CAP_SYS_NICE or an \
+             RLIMIT_RTPRIO of at least {priority} (`ulimit -r`), and where the kernel budgets \
+             real-time threads by cgroup, give this thread's cgroup a real-time budget \
+             (`cpu.rt_runtime_us`)"
+        )));
     }
     Ok(())
 }

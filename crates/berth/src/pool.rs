@@ -46,13 +46,14 @@ const REPLY_POLL: Duration = Duration::from_millis(100);
 /// node type. `params` are per session, so they are not part of it.
 pub(crate) fn node_key(container: &LaunchSpec, node_type: &str) -> String {
     let canonical = format!(
-        "{node_type}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{node_type}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         container.image,
         container.network,
         container.env,
         container.mounts,
         container.limits,
         container.cpuset,
+        container.realtime,
         container.labels,
         container.working_dir,
     );

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_backend::{LABEL_ENV_HASH, LaunchSpec, Limits, Mount};
+use berth_backend::{LABEL_ENV_HASH, LaunchSpec, Limits, Mount, Realtime};
 use berth_manifest::Executor;
 use berth_transport::{SessionId, TransportConfig};
 use sha2::{Digest, Sha256};
@@ -40,6 +40,7 @@ pub(crate) fn runner_spec(
     transport: &[(String, String)],
     node_dirs: &[PathBuf],
     config: &TransportConfig,
+    realtime: Option<Realtime>,
 ) -> RunnerSpec {
     RunnerSpec {
         session_id: session.as_str().to_owned(),
@@ -59,6 +60,7 @@ pub(crate) fn runner_spec(
         exit_linger_ms: None,
         stats_interval_ms: None,
         send_timeout_ms: Some(config.send_timeout.as_millis() as u64),
+        realtime_priority: realtime.map(|r| r.priority),
         transport: transport.iter().cloned().collect(),
     }
 }
@@ -79,6 +81,8 @@ pub(crate) struct SessionLaunch<'a> {
     pub(crate) owner: &'a Path,
     /// Channel sizes and waiting.
     pub(crate) config: &'a TransportConfig,
+    /// Real-time scheduling for every node's frame thread.
+    pub(crate) realtime: Option<Realtime>,
 }
 
 /// Set in every runner's environment unless the node's (or, for a host process, the host's)
@@ -221,12 +225,21 @@ pub(crate) fn launch_spec(
         python,
         owner,
         config,
+        realtime,
     } = *launch;
     if let (Executor::Docker, Some(_)) = (&node.executor, &node.spec.docker) {
         let container = container_spec(node, base_dir, image, shared_paths)?;
-        let runner = runner_spec(node, session, runner_fields, &container.node_dirs, config);
+        let runner = runner_spec(
+            node,
+            session,
+            runner_fields,
+            &container.node_dirs,
+            config,
+            realtime,
+        );
         let mut spec = owned_by(container.spec, session, owner);
         spec.command = runner_command("python3", &runner);
+        spec.realtime = realtime;
         return Ok(spec);
     }
     let mut spec = LaunchSpec {
@@ -240,7 +253,8 @@ pub(crate) fn launch_spec(
             .insert(BLAS_THREADS.0.into(), BLAS_THREADS.1.into());
     }
     let node_dirs = vec![base_dir.join("nodes")];
-    let runner = runner_spec(node, session, runner_fields, &node_dirs, config);
+    let runner = runner_spec(node, session, runner_fields, &node_dirs, config, realtime);
+    spec.realtime = realtime;
     let runner_dir = materialize_runner()?;
     let python_path = match std::env::var("PYTHONPATH") {
         Ok(existing) if !existing.is_empty() => {

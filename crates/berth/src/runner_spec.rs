@@ -71,6 +71,11 @@ pub struct RunnerSpec {
     /// `fatal` naming the channel (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_timeout_ms: Option<u64>,
+    /// `SCHED_FIFO` priority of the thread that runs the node (1–99); absent: the thread keeps
+    /// the ordinary policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 99))]
+    pub realtime_priority: Option<u8>,
     /// The transport's own fields (its `runner_spec`), e.g. where its channels live.
     #[serde(flatten)]
     pub transport: BTreeMap<String, String>,

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use berth_backend::{BackendError, LaunchSpec, Mount, Network};
+use berth_backend::{BackendError, LaunchSpec, Mount, Network, Realtime};
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
 
 use crate::error::{is_not_found, operation_error};
 
@@ -133,12 +133,24 @@ pub(crate) fn create_body(
         .working_dir
         .as_ref()
         .map(|dir| dir.to_string_lossy().into_owned());
+    let user = host_user();
+    let realtime = match spec.realtime {
+        Some(realtime) => {
+            realtime.check().map_err(|detail| BackendError::Launch {
+                node_id: spec.node_id.clone(),
+                detail,
+            })?;
+            let root = user.starts_with("0:");
+            realtime_settings(&realtime, root, realtime_budgeted_by_group())
+        }
+        None => RealtimeSettings::default(),
+    };
     Ok(ContainerCreateBody {
         image: Some(image.to_owned()),
         cmd: Some(spec.command.clone()),
         env: Some(env),
         labels: Some(labels),
-        user: Some(host_user()),
+        user: Some(user),
         working_dir,
         attach_stdin: Some(false),
         attach_stdout: Some(false),
@@ -151,14 +163,75 @@ pub(crate) fn create_body(
             memory_swap: memory,
             nano_cpus,
             cpuset_cpus: spec.cpuset.clone(),
+            ulimits: realtime.ulimits,
+            cpu_realtime_runtime: realtime.budget,
             network_mode: Some(network_mode(spec, settings.network)),
             cap_drop: Some(vec!["ALL".into()]),
+            cap_add: realtime.cap_add,
             security_opt: Some(vec!["no-new-privileges".into()]),
             auto_remove: Some(false),
             init: settings.init.then_some(true),
             ..HostConfig::default()
         }),
         ..ContainerCreateBody::default()
+    })
+}
+
+/// What a container adds for a real-time node.
+#[derive(Debug, Default, PartialEq)]
+struct RealtimeSettings {
+    /// Capabilities back after all were dropped.
+    cap_add: Option<Vec<String>>,
+    /// Resource limits.
+    ulimits: Option<Vec<ResourcesUlimits>>,
+    /// The container's real-time budget, µs a second.
+    budget: Option<i64>,
+}
+
+/// What a container needs for its runner (the host's user, every other capability dropped) to
+/// make its frame thread `SCHED_FIFO` at `realtime.priority`: as root, `CAP_SYS_NICE`; as any
+/// other user, whom no capability reaches, an `RLIMIT_RTPRIO` of that priority (raising it
+/// takes `CAP_SYS_RESOURCE` in the container runtime); and, where the kernel budgets real-time
+/// threads by cgroup (`by_group`), the container's real-time budget.
+fn realtime_settings(realtime: &Realtime, root: bool, by_group: bool) -> RealtimeSettings {
+    let priority = i64::from(realtime.priority);
+    let rtprio = ResourcesUlimits {
+        name: Some("rtprio".into()),
+        soft: Some(priority),
+        hard: Some(priority),
+    };
+    RealtimeSettings {
+        cap_add: root.then(|| vec!["SYS_NICE".into()]),
+        ulimits: (!root).then(|| vec![rtprio]),
+        budget: by_group.then_some(realtime.budget.as_micros() as i64),
+    }
+}
+
+/// Whether this host's kernel budgets real-time threads by cgroup (cgroup v1 with
+/// `CONFIG_RT_GROUP_SCHED`): a container's threads may then be real-time only with a budget of
+/// their own. Docker runs on this host: its shared memory is this host's.
+fn realtime_budgeted_by_group() -> bool {
+    ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
+        .iter()
+        .any(|root| Path::new(root).join("cpu.rt_runtime_us").exists())
+}
+
+/// The message for a container that Docker could not start because its real-time budget
+/// does not fit Docker's own, or `None` when `error` is about something else.
+pub(crate) fn realtime_refused(spec: &LaunchSpec, error: &str) -> Option<String> {
+    let realtime = spec.realtime?;
+    let about_budget = ["rt_runtime", "real-time"]
+        .iter()
+        .any(|word| error.contains(word));
+    about_budget.then(|| {
+        format!(
+            "Docker could not give the container a real-time budget of {} µs a second \
+             (`Realtime::budget`): {error}; fix: give Docker's containers a real-time budget \
+             that covers every real-time container at once (dockerd `--cpu-rt-runtime`, \
+             `cpu-rt-runtime` in daemon.json, or `cpu.rt_runtime_us` of Docker's cgroup), \
+             lower the budget, or run without real-time scheduling",
+            realtime.budget.as_micros()
+        )
     })
 }
 
@@ -241,6 +314,82 @@ mod tests {
             working_dir: Some(PathBuf::from("/work")),
             ..LaunchSpec::default()
         }
+    }
+
+    #[test]
+    fn a_real_time_node_gets_what_its_user_needs_and_a_budget_where_the_kernel_wants_one() {
+        let realtime = Realtime {
+            priority: 10,
+            budget: std::time::Duration::from_millis(150),
+        };
+        let user = realtime_settings(&realtime, false, true);
+        let rtprio = &user.ulimits.as_ref().unwrap()[0];
+        assert_eq!(
+            (rtprio.name.as_deref(), rtprio.soft, rtprio.hard),
+            (Some("rtprio"), Some(10), Some(10))
+        );
+        assert_eq!((user.cap_add, user.budget), (None, Some(150_000)));
+        let root = realtime_settings(&realtime, true, false);
+        assert_eq!(
+            root,
+            RealtimeSettings {
+                cap_add: Some(vec!["SYS_NICE".into()]),
+                ulimits: None,
+                budget: None,
+            }
+        );
+
+        let settings = Settings {
+            network: false,
+            init: true,
+        };
+        let spec_rt = LaunchSpec {
+            realtime: Some(realtime),
+            ..spec()
+        };
+        let host = create_body(&spec_rt, "x", settings)
+            .unwrap()
+            .host_config
+            .unwrap();
+        let root = host_user().starts_with("0:");
+        let expected = realtime_settings(&realtime, root, realtime_budgeted_by_group());
+        assert_eq!(
+            (host.cap_add, host.ulimits, host.cpu_realtime_runtime),
+            (expected.cap_add, expected.ulimits, expected.budget)
+        );
+        assert_eq!(host.cap_drop, Some(vec!["ALL".into()]));
+        let plain = create_body(&spec(), "x", settings).unwrap().host_config;
+        let plain = plain.unwrap();
+        assert_eq!(
+            (plain.cap_add, plain.ulimits, plain.cpu_realtime_runtime),
+            (None, None, None),
+            "no capability comes back for an ordinary node"
+        );
+
+        let out_of_range = LaunchSpec {
+            realtime: Some(Realtime::new(0)),
+            ..spec()
+        };
+        let refused = create_body(&out_of_range, "x", settings).unwrap_err();
+        assert!(refused.to_string().contains("1 to 99"), "{refused}");
+    }
+
+    #[test]
+    fn a_budget_docker_cannot_give_names_its_setting() {
+        let spec_rt = LaunchSpec {
+            realtime: Some(Realtime::new(5)),
+            ..spec()
+        };
+        let runc = "failed to write \"200000\": write /sys/fs/cgroup/cpu/docker/x/cpu.rt_runtime_us: \
+                    invalid argument";
+        let message = realtime_refused(&spec_rt, runc).unwrap();
+        assert!(message.contains("--cpu-rt-runtime"), "{message}");
+        assert!(message.contains("200000 µs a second"), "{message}");
+        assert!(realtime_refused(&spec_rt, "no such image").is_none());
+        assert!(
+            realtime_refused(&spec(), runc).is_none(),
+            "only a real-time node's start is about its budget"
+        );
     }
 
     #[test]

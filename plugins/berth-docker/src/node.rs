@@ -91,7 +91,10 @@ impl DockerNode {
                 },
                 e => BackendError::Launch {
                     node_id: spec.node_id.clone(),
-                    detail: format!("creating container `{name}` failed: {}", describe(e)),
+                    detail: crate::container::realtime_refused(spec, &e.to_string())
+                        .unwrap_or_else(|| {
+                            format!("creating container `{name}` failed: {}", describe(e))
+                        }),
                 },
             })?;
         let id = created.id;
@@ -111,13 +114,17 @@ impl DockerNode {
             .await
         {
             let _ = remove(&docker, &id, &spec.session_id, &spec.node_id).await;
+            let detail =
+                crate::container::realtime_refused(spec, &e.to_string()).unwrap_or_else(|| {
+                    format!(
+                        "starting container `{name}` ({}) failed: {}",
+                        spec.command.join(" "),
+                        describe(&e)
+                    )
+                });
             return Err(BackendError::Launch {
                 node_id: spec.node_id.clone(),
-                detail: format!(
-                    "starting container `{name}` ({}) failed: {}",
-                    spec.command.join(" "),
-                    describe(&e)
-                ),
+                detail,
             });
         }
         span.in_scope(|| tracing::info!(container = %name, "container started"));

@@ -229,6 +229,9 @@ class Runner:
             self.node.__dict__["_berth_output"] = self.output
             stage = "initialize"
             self._hook("initialize")
+            if spec.realtime_priority:
+                stage = "realtime"  # after `initialize`: a node's set-up runs at no priority
+                make_realtime(spec.realtime_priority)
             stage = "run"
             self.send_control(ready_message())
             self.log(
@@ -853,6 +856,24 @@ def _decode(kind: int, address: int, length: int, input_name: str) -> Any:
     if kind == KIND_BYTES:
         return bytes(byte_array(length).from_address(address))
     raise ValueError(f"unexpected frame kind {kind} on input {input_name}")
+
+
+class RealtimeRefused(OSError):
+    """The kernel would not make the node's thread `SCHED_FIFO`."""
+
+
+def make_realtime(priority: int) -> None:
+    """Makes the calling thread `SCHED_FIFO` at `priority`, so that no thread of ordinary
+    priority holds up its frames (BENCHMARKS.md, "Pipeline")."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as exc:
+        raise RealtimeRefused(
+            f"the kernel refused SCHED_FIFO at priority {priority} ({exc}); fix: a host "
+            f"process needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least {priority}; a "
+            "container gets that limit from Berth, and where the kernel budgets real-time "
+            "threads by cgroup, a real-time budget from Docker (dockerd --cpu-rt-runtime)"
+        ) from exc
 
 
 def _has_coroutines(node_class: type) -> bool:

@@ -50,6 +50,7 @@ _KNOWN = {
     "type",
     "const",
     "minimum",
+    "maximum",
     "minLength",
     "items",
     "properties",
@@ -122,6 +123,8 @@ def _describe(node: Dict[str, Any], root: Dict[str, Any]) -> str:
     text = " or ".join(_TYPES[k] for k in kinds) or "anything"
     if "minimum" in node:
         text += f" >= {node['minimum']}"
+    if "maximum" in node:
+        text += f" <= {node['maximum']}"
     if node.get("minLength"):
         text = f"a non-empty string{' or null' if 'null' in kinds else ''}"
     return text
@@ -154,6 +157,8 @@ def _check(
     if "const" in node and value != node["const"]:
         return path, bad
     if _is(value, "number") and "minimum" in node and value < node["minimum"]:
+        return path, bad
+    if _is(value, "number") and "maximum" in node and value > node["maximum"]:
         return path, bad
     if isinstance(value, str) and len(value) < node.get("minLength", 0):
         return path, bad

@@ -91,6 +91,8 @@ class NodeSpec:
     #: How long a send waits for a reader whose queue is full before the runner gives up
     #: (`fatal`), in ms.
     send_timeout_ms: int = DEFAULT_SEND_TIMEOUT_MS
+    #: `SCHED_FIFO` priority (1-99) of the thread that runs the node; 0: the ordinary policy.
+    realtime_priority: int = 0
 
     @classmethod
     def parse(cls, text: str) -> "NodeSpec":
@@ -126,4 +128,5 @@ class NodeSpec:
             timeout_ms=number("timeout_ms", 0),
             stats_interval_ms=number("stats_interval_ms", DEFAULT_STATS_INTERVAL_MS),
             send_timeout_ms=number("send_timeout_ms", DEFAULT_SEND_TIMEOUT_MS),
+            realtime_priority=number("realtime_priority", 0),
         )

@@ -4,10 +4,12 @@ import asyncio
 import ctypes
 import json
 import os
+import resource
 import subprocess
 import sys
+import threading
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Dict
 
 import numpy as np
 import pytest
@@ -20,7 +22,14 @@ from berth.bell import AWAKE_MARGIN_NS, GENERATION, Bell, Ringer
 from berth.frame import HEADER_LAYOUT, FrameHeader
 from berth.loader import NodeNotFoundError, find_node_class
 from berth.nodes import Gain, Identity
-from berth.runner import MAX_VIEWS, Pace, Runner, _encode_control
+from berth.runner import (
+    MAX_VIEWS,
+    Pace,
+    RealtimeRefused,
+    Runner,
+    _encode_control,
+    make_realtime,
+)
 from berth.spec import NodeSpec, SpecError
 
 SPEC = {
@@ -92,6 +101,35 @@ def test_spec_parsing() -> None:
         NodeSpec.parse(json.dumps(dict(SPEC, spin_us=-1)))
     with pytest.raises(SpecError, match="JSON"):
         NodeSpec.parse("{not json")
+
+
+def test_realtime_priority_is_read_checked_and_applied_to_the_calling_thread() -> None:
+    assert NodeSpec.parse(json.dumps(SPEC)).realtime_priority == 0
+    assert NodeSpec.parse(json.dumps(dict(SPEC, realtime_priority=5))).realtime_priority == 5
+    for bad in (0, 100):
+        with pytest.raises(SpecError, match="realtime_priority"):
+            NodeSpec.parse(json.dumps(dict(SPEC, realtime_priority=bad)))
+    with pytest.raises(RealtimeRefused, match="RLIMIT_RTPRIO"):
+        make_realtime(100)  # out of SCHED_FIFO's range: refused whatever the privileges
+
+    allowed = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= 3
+    seen: Dict[str, Any] = {}
+
+    def promote() -> None:  # on a thread of its own: the policy is the thread's
+        try:
+            make_realtime(3)
+            seen["policy"] = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+        except RealtimeRefused as exc:
+            seen["refused"] = str(exc)
+
+    thread = threading.Thread(target=promote)
+    thread.start()
+    thread.join()
+    if allowed:
+        assert seen == {"policy": (os.SCHED_FIFO, 3)}
+    else:
+        assert "RLIMIT_RTPRIO" in seen["refused"]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER, "only the calling thread changed"
 
 
 def test_bad_spec_exits_1_with_message() -> None:

@@ -7,6 +7,12 @@ use crate::plan::PlannedNode;
 
 impl Session {
     pub(super) async fn launch(&mut self, manifest: &Manifest) -> Result<(), SessionError> {
+        if let Some(realtime) = self.options.realtime {
+            realtime.check().map_err(|problem| SessionError::Realtime {
+                priority: realtime.priority,
+                problem,
+            })?;
+        }
         let channels = self.channels.as_ref().expect("open");
         let runner_fields = channels.runner_spec();
         let shared_paths = self.transport.shared_paths();
@@ -111,6 +117,7 @@ impl Session {
                     &runner_fields,
                     &node_dirs,
                     &self.options.transport_config,
+                    self.options.realtime,
                 );
                 let relaunch = Relaunch::Shared {
                     pool: Arc::clone(pool),
@@ -130,6 +137,7 @@ impl Session {
                 python: &python,
                 owner: self.owner.as_ref().expect("held until teardown").path(),
                 config: &self.options.transport_config,
+                realtime: self.options.realtime,
             };
             let mut spec = python::launch_spec(node, &launch, image)?;
             spec.cpuset = self.options.cpuset.clone();
@@ -313,6 +321,7 @@ pub(crate) fn shared_container(
     let container = python::container_spec(node, base_dir, image, shared_paths)?;
     let mut spec = container.spec;
     spec.cpuset = options.cpuset.clone();
+    spec.realtime = options.realtime;
     let key = crate::pool::node_key(&spec, &node.spec.node_type);
     let start = StartShared {
         backend: Arc::clone(backend),

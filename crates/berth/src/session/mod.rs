@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use berth_backend::{Backend, NodeProcess, backend_by_name};
+use berth_backend::{Backend, NodeProcess, Realtime, backend_by_name};
 use berth_manifest::{Executor, Manifest, RestartPolicy};
 use berth_resources::Usage;
 use berth_transport::{
@@ -58,6 +58,13 @@ pub struct SessionOptions {
     /// [`pin_current_thread`](crate::pin_current_thread) on the thread that sends and receives,
     /// so a wake-up does not cross CPUs.
     pub cpuset: Option<String>,
+    /// Real-time scheduling (`SCHED_FIFO`) for every node's frame thread, for frames that
+    /// must not wait behind other work on a busy machine; pair it with
+    /// [`set_current_thread_realtime`](crate::set_current_thread_realtime) on the thread that
+    /// sends and receives. A container needs the container engine's real-time budget where
+    /// the kernel budgets real-time threads by cgroup ([`Realtime::budget`]); a host process
+    /// needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` that allows the priority.
+    pub realtime: Option<Realtime>,
 }
 
 impl Default for SessionOptions {
@@ -71,6 +78,7 @@ impl Default for SessionOptions {
             images: None,
             session_id: None,
             cpuset: None,
+            realtime: None,
         }
     }
 }
