@@ -45,7 +45,7 @@ pub(crate) struct RunArgs {
     sessions: usize,
     /// Run the thread of each node that handles its frames real-time (`SCHED_FIFO`) at this
     /// priority, 1 to 99, so that other programs do not hold frames up.
-    #[arg(long, value_name = "1-99")]
+    #[arg(long, value_name = "1-99", value_parser = clap::value_parser!(u8).range(1..=99))]
     priority: Option<u8>,
 }
 

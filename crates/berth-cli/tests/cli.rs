@@ -110,6 +110,24 @@ fn schema_is_json_with_the_node_fields() {
 }
 
 #[test]
+fn run_refuses_a_real_time_priority_out_of_range_before_starting_anything() {
+    for priority in ["0", "100"] {
+        let out = berth(&[
+            "run",
+            &repo("examples/gain-docker/pipeline.yaml"),
+            "--priority",
+            priority,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--priority") && stderr.contains("1..=99"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn run_streams_the_gain_example_and_prints_latency() {
     let _one = one_at_a_time();
     let out = Command::new(env!("CARGO_BIN_EXE_berth"))
