@@ -62,15 +62,17 @@ fn runner_pid(session: &str) -> u32 {
     runners[0]
 }
 
-/// Whether this process may make a thread `SCHED_FIFO` at `priority`: root, or an
-/// `RLIMIT_RTPRIO` that allows it (a host-process runner inherits both).
+/// Whether this process may make a thread `SCHED_FIFO` at `priority` (a host-process runner
+/// inherits what it has): `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` that allows it, and where the
+/// kernel budgets real-time threads by cgroup, a budget for its own cgroup.
 fn may_be_realtime(priority: u8) -> bool {
+    const CAP_SYS_NICE: u32 = 23;
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let root = status
+    let nice = status
         .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        == Some("0");
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|caps| u64::from_str_radix(caps.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_SYS_NICE) != 0);
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
     let rtprio = limits
         .lines()
@@ -78,7 +80,28 @@ fn may_be_realtime(priority: u8) -> bool {
         .and_then(|l| l.split_whitespace().nth(3))
         .and_then(|soft| soft.parse::<u8>().ok())
         .unwrap_or(0);
-    root || rtprio >= priority
+    (nice || rtprio >= priority) && own_realtime_budget().is_none_or(|budget| budget > 0)
+}
+
+/// This process's cgroup's real-time budget (µs a second) where the kernel budgets real-time
+/// threads by cgroup (cgroup v1 `cpu.rt_runtime_us`); `None` where it does not.
+fn own_realtime_budget() -> Option<u64> {
+    let root = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
+        .into_iter()
+        .find(|root| {
+            std::path::Path::new(root)
+                .join("cpu.rt_runtime_us")
+                .exists()
+        })?;
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let path = cgroups.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':').skip(1);
+        let controllers = parts.next()?;
+        let path = parts.next()?;
+        controllers.split(',').any(|c| c == "cpu").then_some(path)
+    })?;
+    let budget = std::fs::read_to_string(format!("{root}{path}/cpu.rt_runtime_us")).ok()?;
+    Some(budget.trim().parse().unwrap())
 }
 
 /// Docker's own real-time budget for its containers (µs a second) where the kernel budgets

@@ -1110,8 +1110,8 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
          ran on each CPU). A slow chain frame is one hop of 0.3 to 2.5 ms, the others as \
          usual, at any place in the chain. Most of the slowest are not Berth's: in the first \
          traced run (p99 1.92 ms), over the slow hop of 8 of the 10 slowest frames (0.94–2.55 \
-         ms) one thread held a CPU throughout, a worker thread of the VM's own init process \
-         (pid 1, the sandbox's agent, which wakes every 1.01–1.09 s and runs 0.5–4.3 ms at a \
+         ms) one thread held a CPU throughout, a worker thread of the VM's init process (pid \
+         1, the VM's management agent, which wakes every 1.01–1.09 s and runs 0.5–4.3 ms at a \
          time, once 20 ms), while the other CPU was idle for 65–94% of the hop. The thread \
          that was to take the frame (a runner, or the bench thread on the hop back) sat \
          runnable on the busy CPU's queue: Linux moves a thread that was preempted, unlike \
@@ -1125,34 +1125,34 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
          wake-up reached it on the idle other CPU 0.95 ms after the previous runner's send). \
          Across CPUs, a wake-up took 23 µs from the ask to the thread runnable at the median, \
          59 µs at the 99th percentile and up to 2.1 ms (8,257 in one run, 6 over 300 µs). So \
-         the reading before this trace, runners polling at once and waiting for each other, \
-         does not hold for the slowest frames: the other CPU was idle in them, and the waits \
-         `/proc/<pid>/schedstat` showed were these. Real-time scheduling takes the agent out. \
-         Set by hand first (each runner's main thread and the bench thread `SCHED_FIFO` at \
-         priority 10, Docker's parent cgroup given a real-time budget, `cpu.rt_runtime_us`), \
-         three interleaved pairs gave p99 1.18, 0.77 and 0.88 ms against 1.92, 2.07 and 1.00 \
-         ms without, and the agent was no longer in the slowest frames. Berth now offers it \
-         (`SessionOptions::realtime`; this bench's `paced_realtime`, the bench thread at the \
-         runners' priority): on 2026-12-08 00:15–00:30 UTC, Docker's containers given the \
-         system's real-time budget, six pairs of `paced` and `paced_realtime` (a full run of \
-         this bench, then five runs of the two cases alone) gave p99 0.72, 0.84, 0.68, 0.71 \
-         ms and, twice, 4.74 and 4.44 ms, against 0.98, 1.15, 2.53, 1.40 and 2.32, 1.11 ms; \
-         p50 231, 200, 243, 231 and 324, 352 against 229, 197, 355, 248 and 289, 262 µs. \
-         Three traced runs with it (`paced_traced` made real-time for the probe) had p99 \
-         0.82–0.83 ms, no agent in the slowest frames, whose slow hop was a runner runnable \
-         behind the other runners on one CPU while the bench thread polled for the reply on \
-         the other. Why two of the six runs were slow throughout (p50 as well) is not found: \
-         a scheduler trace of one such run shows every thread using more CPU (runners 370–390 \
-         ms over 10 s against 250–290 in a good run), no real-time throttling, and cross-CPU \
-         wake-ups no slower than in a good run. A bench thread below the runners' priority (9 \
-         against 10), so that a runner would preempt its polling, made it far worse (p99 4.5 \
-         and 5.2 ms, p50 746 and 648 µs, two traced runs): a runner polling at the higher \
-         priority keeps the host from sending. Measured earlier the same evening and still \
-         so: the host's reply polling is not the cause (with `reply_spin` 0 the p50 rose, 654 \
-         and 707 against 498 and 561 µs); a shorter or longer polling lead (150, 500 µs) gave \
-         p99 2.08 and 2.57 against 2.13 ms, within the noise; a runner that expects its next \
-         frame a period after the earliest arrivals instead of the last found more frames \
-         after its polling window (26–246 a runner against 13–76) and was not kept."
+         the slowest frames are not runners polling at once and waiting for each other: the \
+         other CPU was idle in them, and the waits `/proc/<pid>/schedstat` showed were these. \
+         Real-time scheduling takes the agent out. With each runner's main thread and the \
+         bench thread made `SCHED_FIFO` at priority 10 from outside the session (Docker's \
+         parent cgroup given a real-time budget, `cpu.rt_runtime_us`), three interleaved \
+         pairs gave p99 1.18, 0.77 and 0.88 ms against 1.92, 2.07 and 1.00 ms without, and \
+         the agent was no longer in the slowest frames. With `SessionOptions::realtime` (this \
+         bench's `paced_realtime`, the bench thread at the runners' priority), on 2026-12-08 \
+         00:15–00:30 UTC, Docker's containers given the system's real-time budget, six pairs \
+         of `paced` and `paced_realtime` (a full run of this bench, then five runs of the two \
+         cases alone) gave p99 0.72, 0.84, 0.68, 0.71 ms and, twice, 4.74 and 4.44 ms, \
+         against 0.98, 1.15, 2.53, 1.40 and 2.32, 1.11 ms; p50 231, 200, 243, 231 and 324, \
+         352 against 229, 197, 355, 248 and 289, 262 µs. Three traced runs with it \
+         (`paced_traced` made real-time for the probe) had p99 0.82–0.83 ms, no agent in the \
+         slowest frames, whose slow hop was a runner runnable behind the other runners on one \
+         CPU while the bench thread polled for the reply on the other. Why two of the six \
+         runs were slow throughout (p50 as well) is not found: a scheduler trace of one such \
+         run shows every thread using more CPU (runners 370–390 ms over 10 s against 250–290 \
+         in a good run), no real-time throttling, and cross-CPU wake-ups no slower than in a \
+         good run. A bench thread below the runners' priority (9 against 10), so that a \
+         runner would preempt its polling, made it far worse (p99 4.5 and 5.2 ms, p50 746 and \
+         648 µs, two traced runs): a runner polling at the higher priority keeps the host \
+         from sending. Measured earlier the same evening and still so: the host's reply \
+         polling is not the cause (with `reply_spin` 0 the p50 rose, 654 and 707 against 498 \
+         and 561 µs); a shorter or longer polling lead (150, 500 µs) gave p99 2.08 and 2.57 \
+         against 2.13 ms, within the noise; a runner that expects its next frame a period \
+         after the earliest arrivals instead of the last found more frames after its polling \
+         window (26–246 a runner against 13–76) and was not kept."
     )?;
     Ok(())
 }

@@ -106,15 +106,17 @@ pub struct Realtime {
     /// `SCHED_FIFO` priority, 1 (lowest) to 99.
     pub priority: u8,
     /// How much real-time CPU time a container may use each second where the kernel budgets
-    /// real-time threads by cgroup (cgroup v1 with `CONFIG_RT_GROUP_SCHED`): a node that uses
-    /// more is stopped until the next second. The container engine's own budget for its
-    /// containers (Docker: `--cpu-rt-runtime`) must cover every real-time container at once.
+    /// real-time threads by cgroup (cgroup v1 with `CONFIG_RT_GROUP_SCHED`): a container whose
+    /// real-time threads use more (a shared container: every session's instance together) is
+    /// stopped until the next second. The container engine's own budget for its containers
+    /// (Docker: `--cpu-rt-runtime`) must cover every real-time container at once.
     pub budget: Duration,
 }
 
 impl Realtime {
-    /// The budget [`Realtime::new`] gives: a fifth of a CPU a second.
-    pub const DEFAULT_BUDGET: Duration = Duration::from_millis(200);
+    /// The budget [`Realtime::new`] gives: a tenth of a CPU a second, so that Docker's usual
+    /// 950 ms covers nine real-time containers.
+    pub const DEFAULT_BUDGET: Duration = Duration::from_millis(100);
 
     /// `SCHED_FIFO` at `priority`, with [`Realtime::DEFAULT_BUDGET`].
     pub fn new(priority: u8) -> Self {
@@ -125,21 +127,26 @@ impl Realtime {
     }
 
     /// Checks the priority (1–99) and the budget (more than nothing, at most a second).
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), RealtimeError> {
         if !(1..=99).contains(&self.priority) {
-            return Err(format!(
-                "real-time priority {} is out of range: SCHED_FIFO takes 1 to 99",
-                self.priority
-            ));
+            return Err(RealtimeError::Priority(self.priority));
         }
         if self.budget.is_zero() || self.budget > Duration::from_secs(1) {
-            return Err(format!(
-                "real-time budget {:?} is not within (0, 1 s]: it is CPU time a second",
-                self.budget
-            ));
+            return Err(RealtimeError::Budget(self.budget));
         }
         Ok(())
     }
+}
+
+/// A [`Realtime`] setting out of range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RealtimeError {
+    /// The priority is not one `SCHED_FIFO` takes.
+    #[error("real-time priority {0} is out of range: SCHED_FIFO takes 1 to 99")]
+    Priority(u8),
+    /// The budget is not a share of a second.
+    #[error("real-time budget {0:?} is not within (0, 1 s]: it is CPU time a second")]
+    Budget(Duration),
 }
 
 /// Parses a CPU list such as `0`, `0,1` or `0-3` (the form of [`LaunchSpec::cpuset`]).
@@ -166,19 +173,25 @@ pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Realtime, parse_cpu_list};
+    use super::{Realtime, RealtimeError, parse_cpu_list};
     use std::time::Duration;
 
     #[test]
     fn realtime_settings_are_checked() {
         assert!(Realtime::new(10).check().is_ok());
-        assert!(Realtime::new(0).check().unwrap_err().contains("1 to 99"));
-        assert!(Realtime::new(100).check().unwrap_err().contains("1 to 99"));
+        assert_eq!(Realtime::new(0).check(), Err(RealtimeError::Priority(0)));
+        assert!(
+            Realtime::new(100)
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("1 to 99")
+        );
         let none = Realtime {
             budget: Duration::ZERO,
             ..Realtime::new(10)
         };
-        assert!(none.check().unwrap_err().contains("budget"));
+        assert_eq!(none.check(), Err(RealtimeError::Budget(Duration::ZERO)));
         let too_much = Realtime {
             budget: Duration::from_millis(1500),
             ..Realtime::new(10)

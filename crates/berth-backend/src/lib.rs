@@ -24,7 +24,7 @@ pub use error::BackendError;
 pub use exit::{ExitReport, signal_name};
 pub use launch::{
     LABEL_ENV_HASH, LABEL_MANAGED_BY, LABEL_NODE, LABEL_SESSION, LaunchSpec, Limits, MANAGED_BY,
-    Mount, Network, Realtime, parse_cpu_list,
+    Mount, Network, Realtime, RealtimeError, parse_cpu_list,
 };
 pub use logs::{LOG_FILE_LIMIT, LogLine, LogStream, LogTail, read_log_line};
 pub use registry::{BackendPlugin, backend_by_name, backend_names};

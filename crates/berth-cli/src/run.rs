@@ -43,8 +43,9 @@ pub(crate) struct RunArgs {
     /// that each receives only what came from its own frames: a load test.
     #[arg(long, default_value_t = 1)]
     sessions: usize,
-    /// Run the thread of each node that handles its frames real-time (`SCHED_FIFO`) at this
-    /// priority, 1 to 99, so that other programs do not hold frames up.
+    /// Run the thread of each node that handles its frames, and the threads that send and
+    /// receive them, real-time (`SCHED_FIFO`) at this priority, 1 to 99, so that other
+    /// programs' threads do not hold frames up.
     #[arg(long, value_name = "1-99", value_parser = clap::value_parser!(u8).range(1..=99))]
     priority: Option<u8>,
 }
@@ -180,7 +181,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
                     .zip(&inputs)
                     .map(|(session, audio)| {
                         let (input, interrupted) = (&input, &*interrupted);
+                        let priority = args.priority;
                         scope.spawn(move || {
+                            // At the nodes' priority: a polling node must not keep the thread
+                            // that sends its frames from running (BENCHMARKS.md, "Pipeline").
+                            if let Some(priority) = priority {
+                                berth::set_current_thread_realtime(priority)?;
+                            }
                             stream(session, input, audio, args.realtime, interrupted)
                         })
                     })

@@ -194,7 +194,7 @@ pub enum SessionError {
     Realtime {
         /// The priority asked for.
         priority: u8,
-        /// What the kernel said.
+        /// What is wrong, and the fix.
         problem: String,
     },
     /// A shared container was asked to attach a node while it stops.

@@ -80,7 +80,9 @@ pub fn pin_current_thread(cpus: &str) -> Result<(), SessionError> {
 /// up by threads of ordinary priority either.
 pub fn set_current_thread_realtime(priority: u8) -> Result<(), SessionError> {
     let refused = |problem: String| SessionError::Realtime { priority, problem };
-    Realtime::new(priority).check().map_err(refused)?;
+    Realtime::new(priority)
+        .check()
+        .map_err(|problem| refused(problem.to_string()))?;
     let param = libc::sched_param {
         sched_priority: i32::from(priority),
     };

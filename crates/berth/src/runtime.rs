@@ -87,6 +87,7 @@ impl Runtime {
         options: &SessionOptions,
     ) -> Result<usize, SessionError> {
         crate::recommended::link();
+        options.check_realtime()?;
         let plan = Plan::new(manifest, SessionId::random())?;
         let transport = options.transport_or_default()?;
         if !transport.crosses_processes() {

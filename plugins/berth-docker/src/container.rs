@@ -136,9 +136,9 @@ pub(crate) fn create_body(
     let user = host_user();
     let realtime = match spec.realtime {
         Some(realtime) => {
-            realtime.check().map_err(|detail| BackendError::Launch {
+            realtime.check().map_err(|problem| BackendError::Launch {
                 node_id: spec.node_id.clone(),
-                detail,
+                detail: problem.to_string(),
             })?;
             let root = user.starts_with("0:");
             realtime_settings(&realtime, root, realtime_budgeted_by_group())
@@ -188,11 +188,12 @@ struct RealtimeSettings {
     budget: Option<i64>,
 }
 
-/// What a container needs for its runner (the host's user, every other capability dropped) to
-/// make its frame thread `SCHED_FIFO` at `realtime.priority`: as root, `CAP_SYS_NICE`; as any
-/// other user, whom no capability reaches, an `RLIMIT_RTPRIO` of that priority (raising it
-/// takes `CAP_SYS_RESOURCE` in the container runtime); and, where the kernel budgets real-time
-/// threads by cgroup (`by_group`), the container's real-time budget.
+/// What a container needs for its runner (the host's user, every capability dropped) to make
+/// its frame thread `SCHED_FIFO` at `realtime.priority`: for any user but root, an
+/// `RLIMIT_RTPRIO` of that priority (no capability reaches a user other than root); for root,
+/// `CAP_SYS_NICE` back, which works where the container runtime may not raise a limit (it
+/// takes `CAP_SYS_RESOURCE`, which some hosts withhold from it); and, where the kernel budgets
+/// real-time threads by cgroup (`by_group`), the container's real-time budget.
 fn realtime_settings(realtime: &Realtime, root: bool, by_group: bool) -> RealtimeSettings {
     let priority = i64::from(realtime.priority);
     let rtprio = ResourcesUlimits {
@@ -216,10 +217,20 @@ fn realtime_budgeted_by_group() -> bool {
         .any(|root| Path::new(root).join("cpu.rt_runtime_us").exists())
 }
 
-/// The message for a container that Docker could not start because its real-time budget
-/// does not fit Docker's own, or `None` when `error` is about something else.
+/// The message for a real-time container that Docker could not start because it could not
+/// raise its `RLIMIT_RTPRIO` or give it its real-time budget, or `None` when `error` is about
+/// something else.
 pub(crate) fn realtime_refused(spec: &LaunchSpec, error: &str) -> Option<String> {
     let realtime = spec.realtime?;
+    if error.contains("rlimit") {
+        return Some(format!(
+            "the container runtime could not raise the container's real-time priority limit \
+             (RLIMIT_RTPRIO {}): {error}; fix: run Docker with CAP_SYS_RESOURCE (a rootless \
+             Docker has none), run the host as root (its containers get CAP_SYS_NICE instead), \
+             or run without real-time scheduling",
+            realtime.priority
+        ));
+    }
     let about_budget = ["rt_runtime", "real-time"]
         .iter()
         .any(|word| error.contains(word));
@@ -351,12 +362,16 @@ mod tests {
             .unwrap()
             .host_config
             .unwrap();
-        let root = host_user().starts_with("0:");
-        let expected = realtime_settings(&realtime, root, realtime_budgeted_by_group());
-        assert_eq!(
-            (host.cap_add, host.ulimits, host.cpu_realtime_runtime),
-            (expected.cap_add, expected.ulimits, expected.budget)
-        );
+        if host_user().starts_with("0:") {
+            assert_eq!(host.cap_add, Some(vec!["SYS_NICE".into()]));
+            assert_eq!(host.ulimits, None);
+        } else {
+            assert_eq!(host.cap_add, None);
+            assert_eq!(host.ulimits.map(|u| u[0].hard), Some(Some(10)));
+        }
+        let by_group = Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists()
+            || Path::new("/sys/fs/cgroup/cpu,cpuacct/cpu.rt_runtime_us").exists();
+        assert_eq!(host.cpu_realtime_runtime, by_group.then_some(150_000));
         assert_eq!(host.cap_drop, Some(vec!["ALL".into()]));
         let plain = create_body(&spec(), "x", settings).unwrap().host_config;
         let plain = plain.unwrap();
@@ -380,11 +395,15 @@ mod tests {
             realtime: Some(Realtime::new(5)),
             ..spec()
         };
-        let runc = "failed to write \"200000\": write /sys/fs/cgroup/cpu/docker/x/cpu.rt_runtime_us: \
+        let runc = "failed to write \"100000\": write /sys/fs/cgroup/cpu/docker/x/cpu.rt_runtime_us: \
                     invalid argument";
         let message = realtime_refused(&spec_rt, runc).unwrap();
         assert!(message.contains("--cpu-rt-runtime"), "{message}");
-        assert!(message.contains("200000 µs a second"), "{message}");
+        assert!(message.contains("100000 µs a second"), "{message}");
+        let rootless = "error setting rlimits for ready process: error setting rlimit type 14: \
+                        operation not permitted";
+        let message = realtime_refused(&spec_rt, rootless).unwrap();
+        assert!(message.contains("CAP_SYS_RESOURCE"), "{message}");
         assert!(realtime_refused(&spec_rt, "no such image").is_none());
         assert!(
             realtime_refused(&spec(), runc).is_none(),

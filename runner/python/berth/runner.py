@@ -229,8 +229,12 @@ class Runner:
             self.node.__dict__["_berth_output"] = self.output
             stage = "initialize"
             self._hook("initialize")
+            if spec.timeout_ms:
+                self._start_watchdog(spec.timeout_ms)
             if spec.realtime_priority:
-                stage = "realtime"  # after `initialize`: a node's set-up runs at no priority
+                # After `initialize` and the watchdog's start: the node's set-up and the
+                # watchdog keep the ordinary policy; threads `process()` starts inherit it.
+                stage = "realtime"
                 make_realtime(spec.realtime_priority)
             stage = "run"
             self.send_control(ready_message())
@@ -238,8 +242,6 @@ class Runner:
                 f"ready: inputs {spec.inputs} -> output {spec.output!r}, spin {spec.spin_us} us, "
                 f"anticipate {spec.anticipate_us} us"
             )
-            if spec.timeout_ms:
-                self._start_watchdog(spec.timeout_ms)
             ended = self.receive_loop()
         except Exception as exc:
             self.fatal(stage, exc, traceback.format_exc())
@@ -870,9 +872,10 @@ def make_realtime(priority: int) -> None:
     except OSError as exc:
         raise RealtimeRefused(
             f"the kernel refused SCHED_FIFO at priority {priority} ({exc}); fix: a host "
-            f"process needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least {priority}; a "
-            "container gets that limit from Berth, and where the kernel budgets real-time "
-            "threads by cgroup, a real-time budget from Docker (dockerd --cpu-rt-runtime)"
+            f"process needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least {priority}, and where "
+            "the kernel budgets real-time threads by cgroup, a real-time budget for its cgroup "
+            "(cpu.rt_runtime_us); a container gets both from Berth and Docker (dockerd "
+            "--cpu-rt-runtime)"
         ) from exc
 
 

@@ -112,7 +112,7 @@ def test_realtime_priority_is_read_checked_and_applied_to_the_calling_thread() -
     with pytest.raises(RealtimeRefused, match="RLIMIT_RTPRIO"):
         make_realtime(100)  # out of SCHED_FIFO's range: refused whatever the privileges
 
-    allowed = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= 3
+    allowed = _may_be_realtime(3)
     seen: Dict[str, Any] = {}
 
     def promote() -> None:  # on a thread of its own: the policy is the thread's
@@ -130,6 +130,22 @@ def test_realtime_priority_is_read_checked_and_applied_to_the_calling_thread() -
     else:
         assert "RLIMIT_RTPRIO" in seen["refused"]
     assert os.sched_getscheduler(0) == os.SCHED_OTHER, "only the calling thread changed"
+
+
+def _may_be_realtime(priority: int) -> bool:
+    """`CAP_SYS_NICE` or an `RLIMIT_RTPRIO` that allows `priority`, and where the kernel budgets
+    real-time threads by cgroup (cgroup v1), a budget for this process's own cgroup."""
+    with open("/proc/self/status") as f:
+        caps = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    permitted = bool(caps & 1 << 23) or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= priority
+    for root in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"):
+        if os.path.exists(os.path.join(root, "cpu.rt_runtime_us")):
+            with open("/proc/self/cgroup") as f:
+                rows = [line.rstrip("\n").split(":", 2) for line in f]
+            path = next(p for _, ctl, p in rows if "cpu" in ctl.split(","))
+            with open(f"{root}{path}/cpu.rt_runtime_us") as f:
+                return permitted and int(f.read()) > 0
+    return permitted
 
 
 def test_bad_spec_exits_1_with_message() -> None:

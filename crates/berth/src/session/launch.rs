@@ -7,12 +7,6 @@ use crate::plan::PlannedNode;
 
 impl Session {
     pub(super) async fn launch(&mut self, manifest: &Manifest) -> Result<(), SessionError> {
-        if let Some(realtime) = self.options.realtime {
-            realtime.check().map_err(|problem| SessionError::Realtime {
-                priority: realtime.priority,
-                problem,
-            })?;
-        }
         let channels = self.channels.as_ref().expect("open");
         let runner_fields = channels.runner_spec();
         let shared_paths = self.transport.shared_paths();

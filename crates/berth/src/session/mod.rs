@@ -58,12 +58,14 @@ pub struct SessionOptions {
     /// [`pin_current_thread`](crate::pin_current_thread) on the thread that sends and receives,
     /// so a wake-up does not cross CPUs.
     pub cpuset: Option<String>,
-    /// Real-time scheduling (`SCHED_FIFO`) for every node's frame thread, for frames that
-    /// must not wait behind other work on a busy machine; pair it with
-    /// [`set_current_thread_realtime`](crate::set_current_thread_realtime) on the thread that
-    /// sends and receives. A container needs the container engine's real-time budget where
-    /// the kernel budgets real-time threads by cgroup ([`Realtime::budget`]); a host process
-    /// needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` that allows the priority.
+    /// Real-time scheduling (`SCHED_FIFO`) for the thread that runs each node in a runner
+    /// (container and host-process nodes; native nodes keep the ordinary policy), for frames
+    /// that must not wait behind other programs' threads on a busy machine; pair it with
+    /// [`set_current_thread_realtime`](crate::set_current_thread_realtime) at the same priority
+    /// on the thread that sends and receives. A container needs the container engine's
+    /// real-time budget where the kernel budgets real-time threads by cgroup
+    /// ([`Realtime::budget`]); a host process needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` that
+    /// allows the priority (and there, a budget for its own cgroup).
     pub realtime: Option<Realtime>,
 }
 
@@ -84,6 +86,17 @@ impl Default for SessionOptions {
 }
 
 impl SessionOptions {
+    /// Checks [`SessionOptions::realtime`] before anything starts.
+    pub(crate) fn check_realtime(&self) -> Result<(), SessionError> {
+        match self.realtime {
+            Some(realtime) => realtime.check().map_err(|problem| SessionError::Realtime {
+                priority: realtime.priority,
+                problem: problem.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The transport these options name, else [`recommended::transport`](crate::recommended::transport).
     pub(crate) fn transport_or_default(&self) -> Result<Arc<dyn Transport>, SessionError> {
         match &self.transport {
@@ -373,6 +386,7 @@ impl Session {
     ) -> Result<Self, SessionError> {
         crate::recommended::link();
         manifest.validate_native_types(&native_node_types())?;
+        options.check_realtime()?;
         let id = options.session_id.clone().unwrap_or_else(SessionId::random);
         // Once per process: what sessions of dead owners left behind goes first.
         static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
