@@ -963,22 +963,22 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
            one, gave 54.6 and 55.1 µs against 37.9 and 62.5 µs, so the machine moved, not \
            Berth (back-to-back figures of those days may also carry the gap between frames \
            described under Node round trip, which swapping runners would not show). Event \
-           wake-ups went the other way (raw event-woken round trip 60.6 → 48.1 µs). The tables \
-           of this page (a full run 2026-12-07 21:23–21:37 UTC and the traced chain at 21:58, \
-           an AMD EPYC VM) come from a slow, moving hour: the steal counter grew by 12.9 s over \
-           the full run (0.7% of both vCPUs), the raw iceoryx2 polling round trip took \
-           2.7–4.6 µs (2.0–2.1 µs on the page before, an Intel Xeon VM at 18:29), a Python \
-           node's back-to-back round trip 17.2 µs (8.66 µs there: the ≤ 10 µs target missed \
-           in this run) and three containers 1.34 s to start (0.81 s). Four back-to-back runs \
-           of a host-process node right after the full run, the runner of this page against \
+           wake-ups went the other way (raw event-woken round trip 60.6 → 48.1 µs). The tables of this page (a full run 2026-12-08 00:30–00:42 UTC, an AMD EPYC VM, \
+           Docker's containers given the system's real-time budget for `paced_realtime`) come \
+           from a quicker hour than the page before (2026-12-07 21:23–21:37, the same kind of \
+           VM): the raw iceoryx2 polling round trip took 1.1 µs at 64 B (2.7–4.6 µs then), a \
+           Python node's back-to-back round trip 13.0 µs in a host process and 9.3 µs in a \
+           container (17.2 and 20.5 µs then), three containers 0.84 s to start (1.34 s); the \
+           steal counter grew by 8.9 s over the run (0.5% of both vCPUs). Four back-to-back \
+           runs of a host-process node after the run of 21:23, the runner of that page against \
            the one before it, interleaved, gave 14.3 and 36.6 against 30.9 and 28.1 µs \
            (Criterion's mean): from one run to the next the machine moved more than the runner \
-           could. On the Intel Xeon VM earlier that evening the Unix socket's paced echo took \
+           could. On an Intel Xeon VM earlier on 2026-12-07 the Unix socket's paced echo took \
            29 µs in `node_roundtrip` in one full run and 193–209 µs in another, and side by \
-           side (`versus_socket`) a host-process node's p50 ÷ the socket's went 0.92–1.70× \
-           and a container's 0.63–1.47× over fourteen runs, before the paced cases ran on one \
-           steady 20 ms clock (Node round trip); this page's run, on that clock and another \
-           VM, has 0.82× and 0.89×, one run, so no more than that is claimed for it. When a socket's two wake-ups are as cheap as \
+           side (`versus_socket`) a host-process node's p50 ÷ the socket's went 0.92–1.70× and \
+           a container's 0.63–1.47× over fourteen runs, before the paced cases ran on one \
+           steady 20 ms clock (Node round trip); on that clock the page before had 0.82× and \
+           0.89× and this one 0.88× and 0.84×, two runs, so no more than that is claimed. When a socket's two wake-ups are as cheap as \
            29 µs, Berth's paced round trip (57–64 µs that run) is its own frame path run cold, \
            which a poller cannot hide (Waiting).\n\
          - The machine has few CPUs: whether two threads that hand a frame to each other run \
@@ -1137,7 +1137,9 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
          of `paced` and `paced_realtime` (a full run of this bench, then five runs of the two \
          cases alone) gave p99 0.72, 0.84, 0.68, 0.71 ms and, twice, 4.74 and 4.44 ms, \
          against 0.98, 1.15, 2.53, 1.40 and 2.32, 1.11 ms; p50 231, 200, 243, 231 and 324, \
-         352 against 229, 197, 355, 248 and 289, 262 µs. Three traced runs with it \
+         352 against 229, 197, 355, 248 and 289, 262 µs. In the full run of this page \
+         (00:30–00:42) the pair gave 1.28 against 1.55 ms (p50 264 against 362 µs): missed, \
+         though lower. Three traced runs with it \
          (`paced_traced` made real-time for the probe) had p99 0.82–0.83 ms, no agent in the \
          slowest frames, whose slow hop was a runner runnable behind the other runners on one \
          CPU while the bench thread polled for the reply on the other. Why two of the six \
