@@ -144,7 +144,7 @@ class Trace:
             + [(t, "out_" + ("R" if st.startswith("R") else "S")) for t, st in self.outs[pid]]
             + [(t, "wake") for t in self.wakeups[pid]]
         )
-        running = runnable = asleep = 0
+        spent: Dict[str, int] = defaultdict(int)  # ns in each mode: run, ready, sleep
         now, mode = a, "unknown"
         for t, kind in events:
             if t <= a:
@@ -152,13 +152,7 @@ class Trace:
                 continue
             if t >= b:
                 break
-            span = t - now
-            if mode == "run":
-                running += span
-            elif mode == "ready":
-                runnable += span
-            elif mode == "sleep":
-                asleep += span
+            spent[mode] += t - now
             now = t
             if kind == "in":
                 mode = "run"
@@ -166,14 +160,8 @@ class Trace:
                 mode = "ready"
             elif kind == "out_S":
                 mode = "sleep"
-        span = b - now
-        if mode == "run":
-            running += span
-        elif mode == "ready":
-            runnable += span
-        elif mode == "sleep":
-            asleep += span
-        return running, runnable, asleep
+        spent[mode] += b - now
+        return spent["run"], spent["ready"], spent["sleep"]
 
 
 def report(trace_path: str, pipeline_path: str, frames: int) -> None:

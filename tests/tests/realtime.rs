@@ -136,9 +136,14 @@ fn a_host_process_runner_runs_its_node_at_the_priority_asked_for() {
         assert!(error.to_string().contains("RLIMIT_RTPRIO"), "{error}");
         return;
     }
-    let mut session = started.unwrap();
+    assert_runs_real_time(&rt, started.unwrap(), 7);
+}
+
+/// The session's runner runs its node `SCHED_FIFO` at `priority`, frames still flow, and the
+/// session stops leaving nothing.
+fn assert_runs_real_time(rt: &tokio::runtime::Runtime, mut session: Session, priority: u32) {
     let id = session.id().clone();
-    assert_eq!(policy_of(runner_pid(id.as_str())), (SCHED_FIFO, 7));
+    assert_eq!(policy_of(runner_pid(id.as_str())), (SCHED_FIFO, priority));
     for (input, output) in round_trips(&mut session, "mic", 50) {
         assert_eq!(input, output, "frames still flow");
     }
@@ -178,14 +183,7 @@ fn a_container_runner_runs_its_node_real_time_or_the_error_names_dockers_budget(
         assert_names_dockers_budget(&error, docker);
         return;
     }
-    let mut session = started.unwrap();
-    let id = session.id().clone();
-    assert_eq!(policy_of(runner_pid(id.as_str())), (SCHED_FIFO, 5));
-    for (input, output) in round_trips(&mut session, "mic", 50) {
-        assert_eq!(input, output, "frames still flow");
-    }
-    rt.block_on(session.stop()).unwrap();
-    assert_nothing_left(&id);
+    assert_runs_real_time(&rt, started.unwrap(), 5);
     // Where Docker's budget is below a second, a container cannot be given more than it.
     if let Some(docker) = docker.filter(|&budget| budget < 1_000_000) {
         let too_much = Realtime {
