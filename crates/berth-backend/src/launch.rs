@@ -114,8 +114,8 @@ pub struct Realtime {
 }
 
 impl Realtime {
-    /// The budget [`Realtime::new`] gives: a tenth of a CPU a second, so that Docker's usual
-    /// 950 ms covers nine real-time containers.
+    /// The budget [`Realtime::new`] gives: a tenth of a CPU a second, so that the system's
+    /// whole 950 ms, given to Docker (`--cpu-rt-runtime=950000`), covers nine containers.
     pub const DEFAULT_BUDGET: Duration = Duration::from_millis(100);
 
     /// `SCHED_FIFO` at `priority`, with [`Realtime::DEFAULT_BUDGET`].

@@ -117,6 +117,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Ended> {
         .enable_all()
         .build()?;
     let images = runtime.block_on(crate::build::images_with_progress(&manifest))?;
+    if let Some(priority) = args.priority {
+        // The threads that stream are made real-time too: find out before anything starts
+        // whether this process may.
+        std::thread::spawn(move || berth::set_current_thread_realtime(priority))
+            .join()
+            .expect("the check of real-time scheduling does not panic")?;
+    }
     let options = SessionOptions {
         images,
         realtime: args.priority.map(berth::Realtime::new),

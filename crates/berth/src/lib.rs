@@ -40,7 +40,7 @@ mod runtime;
 mod session;
 pub mod status;
 
-pub use berth_backend::Realtime;
+pub use berth_backend::{Realtime, RealtimeError};
 pub use berth_manifest::Manifest;
 pub use berth_resources::Usage;
 pub use berth_transport::{FrameHeader, FrameKind, TransportConfig, monotonic_ns};

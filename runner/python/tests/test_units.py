@@ -137,14 +137,18 @@ def _may_be_realtime(priority: int) -> bool:
     real-time threads by cgroup (cgroup v1), a budget for this process's own cgroup."""
     with open("/proc/self/status") as f:
         caps = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
-    permitted = bool(caps & 1 << 23) or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= priority
+    rtprio = resource.getrlimit(resource.RLIMIT_RTPRIO)[0]
+    permitted = bool(caps & 1 << 23) or rtprio == resource.RLIM_INFINITY or rtprio >= priority
     for root in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"):
         if os.path.exists(os.path.join(root, "cpu.rt_runtime_us")):
             with open("/proc/self/cgroup") as f:
                 rows = [line.rstrip("\n").split(":", 2) for line in f]
             path = next(p for _, ctl, p in rows if "cpu" in ctl.split(","))
-            with open(f"{root}{path}/cpu.rt_runtime_us") as f:
-                return permitted and int(f.read()) > 0
+            try:
+                with open(f"{root}{path}/cpu.rt_runtime_us") as f:
+                    return permitted and int(f.read()) > 0
+            except FileNotFoundError:  # the cgroup is not visible here: its budget unknown
+                return permitted
     return permitted
 
 
