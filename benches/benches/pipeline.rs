@@ -117,18 +117,19 @@ fn pipeline(c: &mut Criterion) {
         ..options()
     };
     match pipelines::start(&rt, &pipeline, realtime) {
-        Ok(mut session) => match RealtimeThread::enter(REALTIME_PRIORITY) {
-            Ok(_realtime) => {
-                one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
-                let id = (name.as_str(), "paced_realtime");
-                run_case(&mut group, &mut session, id, Pacing::Paced, &frame);
-                pipelines::stop(&rt, session).expect("clean stop");
+        Ok(mut session) => {
+            match RealtimeThread::enter(REALTIME_PRIORITY) {
+                Ok(_realtime) => {
+                    one_frame_per_sample(&mut group, PACED_FRAMES, Duration::from_millis(400));
+                    let id = (name.as_str(), "paced_realtime");
+                    run_case(&mut group, &mut session, id, Pacing::Paced, &frame);
+                }
+                Err(e) => {
+                    eprintln!("pipeline/{name}/paced_realtime left out: the bench thread: {e}")
+                }
             }
-            Err(e) => {
-                eprintln!("pipeline/{name}/paced_realtime left out: the bench thread: {e}");
-                pipelines::stop(&rt, session).expect("clean stop");
-            }
-        },
+            pipelines::stop(&rt, session).expect("clean stop");
+        }
         // Only a refusal of real-time scheduling leaves it out; anything else is a failure.
         Err(e)
             if ["SCHED_FIFO", "real-time budget", "real-time priority limit"]

@@ -85,16 +85,22 @@ fn may_be_realtime(priority: u8) -> bool {
     (nice || rtprio >= priority) && own_realtime_budget().is_none_or(|budget| budget > 0)
 }
 
-/// This process's cgroup's real-time budget (µs a second) where the kernel budgets real-time
-/// threads by cgroup (cgroup v1 `cpu.rt_runtime_us`); `None` where it does not.
-fn own_realtime_budget() -> Option<u64> {
-    let root = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
+/// The cgroup v1 `cpu` hierarchy, where the kernel budgets real-time threads by cgroup (its
+/// root has a `cpu.rt_runtime_us`); `None` where it does not.
+fn realtime_cgroup_root() -> Option<&'static str> {
+    ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
         .into_iter()
         .find(|root| {
             std::path::Path::new(root)
                 .join("cpu.rt_runtime_us")
                 .exists()
-        })?;
+        })
+}
+
+/// This process's cgroup's real-time budget (µs a second) where the kernel budgets real-time
+/// threads by cgroup (cgroup v1 `cpu.rt_runtime_us`); `None` where it does not.
+fn own_realtime_budget() -> Option<u64> {
+    let root = realtime_cgroup_root()?;
     let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     let path = cgroups.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':').skip(1);
@@ -110,12 +116,9 @@ fn own_realtime_budget() -> Option<u64> {
 /// real-time threads by cgroup (cgroup v1 `cpu.rt_runtime_us` of Docker's parent group);
 /// `None` where it does not, and a container needs no budget.
 fn docker_realtime_budget() -> Option<u64> {
-    let by_group = std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists();
-    by_group.then(|| {
-        std::fs::read_to_string("/sys/fs/cgroup/cpu/docker/cpu.rt_runtime_us")
-            .map(|b| b.trim().parse().unwrap())
-            .unwrap_or(0)
-    })
+    let root = realtime_cgroup_root()?;
+    let budget = std::fs::read_to_string(format!("{root}/docker/cpu.rt_runtime_us"));
+    Some(budget.map_or(0, |b| b.trim().parse().unwrap()))
 }
 
 fn options(realtime: Realtime) -> SessionOptions {
