@@ -122,6 +122,13 @@ impl DockerBackend {
         Ok(self.daemon().await?.docker.clone())
     }
 
+    /// The daemon's storage driver (`overlay2`, `fuse-overlayfs`, …), or `None` when its info
+    /// did not say. Connecting warns, once a process, about a driver that slows every
+    /// container's start.
+    pub async fn storage_driver(&self) -> Result<Option<String>, BackendError> {
+        Ok(self.daemon().await?.storage_driver.clone())
+    }
+
     /// Force-removes every container any Berth session left behind (labelled
     /// `berth.managed-by=berth`), e.g. after a crash; returns how many.
     pub async fn sweep_all(&self) -> Result<usize, BackendError> {

@@ -426,6 +426,29 @@ fn a_dropped_or_aborted_node_leaves_no_container() {
 }
 
 #[test]
+fn the_storage_driver_is_the_one_the_daemon_reports() {
+    block_on(async {
+        let Some(backend) = common::backend().await else {
+            return;
+        };
+        let driver = backend
+            .storage_driver()
+            .await
+            .expect("connected")
+            .expect("the daemon names its storage driver");
+        assert!(!driver.is_empty());
+        // The Docker CLI, where there is one, asks the same daemon (it reads DOCKER_HOST too).
+        let cli = std::process::Command::new("docker")
+            .args(["info", "--format", "{{.Driver}}"])
+            .env("DOCKER_HOST", backend.host())
+            .output();
+        if let Some(out) = cli.ok().filter(|out| out.status.success()) {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), driver);
+        }
+    });
+}
+
+#[test]
 fn the_plugin_is_registered_as_docker() {
     assert!(berth_backend::backend_names().contains(&"docker"));
     let backend = berth_backend::backend_by_name("docker").expect("created without IO");

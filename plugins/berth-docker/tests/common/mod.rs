@@ -16,17 +16,23 @@ fn skip(why: &str) {
     eprintln!("SKIPPED: {why} (set BERTH_REQUIRE_DOCKER=1 to make this a failure)");
 }
 
-/// The backend and the image to test with, or `None` (after a loud skip line) when the daemon
-/// is unreachable or has no usable image and `BERTH_REQUIRE_DOCKER` is not `1`.
-pub async fn backend_and_image() -> Option<(DockerBackend, String)> {
-    let backend = match DockerBackend::connect().await {
-        Ok(backend) => backend,
+/// The backend, connected, or `None` (after a loud skip line) when the daemon is unreachable
+/// and `BERTH_REQUIRE_DOCKER` is not `1`.
+pub async fn backend() -> Option<DockerBackend> {
+    match DockerBackend::connect().await {
+        Ok(backend) => Some(backend),
         Err(e) if required() => panic!("BERTH_REQUIRE_DOCKER=1 but: {e}"),
         Err(e) => {
             skip(&format!("Docker daemon not reachable ({e})"));
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// The backend and the image to test with, or `None` (after a loud skip line) when the daemon
+/// is unreachable or has no usable image and `BERTH_REQUIRE_DOCKER` is not `1`.
+pub async fn backend_and_image() -> Option<(DockerBackend, String)> {
+    let backend = backend().await?;
     match test_image(&backend).await {
         Ok(image) => Some((backend, image)),
         Err(e) if required() => panic!("BERTH_REQUIRE_DOCKER=1 but: {e}"),
