@@ -11,7 +11,9 @@
 //! `paced_traced`: the paced chain again, every runner tracing its steps (`BERTH_STEP_TRACE`),
 //! lined up with the host's times by the frame's timestamp: where a frame's time goes, hop by
 //! hop, at the median and in the slowest 1% of frames (`target/pipeline.json`, read by
-//! `cargo xtask bench-report`).
+//! `cargo xtask bench-report`). With `BERTH_BENCH_TRACED_PRIORITY=N` (1–99) it runs as
+//! `paced_realtime` does, the runners and the bench thread `SCHED_FIFO` at `N`, so a scheduler
+//! trace (`benches/probes/sched_trace.py`) can be taken of the real-time chain too.
 
 #![allow(missing_docs)]
 
@@ -214,11 +216,14 @@ fn traced_case(
 ) -> Option<serde_json::Value> {
     let pipeline =
         pipelines::pipeline(&pipelines::traced_containers_yaml(STAGES)).expect("traced pipeline");
+    let priority = traced_priority();
     let options = SessionOptions {
         images: Some(docker::fixed_image(image)),
+        realtime: priority.map(Realtime::new),
         ..SessionOptions::default()
     };
     let mut session = pipelines::start(rt, &pipeline, options).expect("traced session");
+    let _realtime = priority.map(|p| RealtimeThread::enter(p).expect("a real-time bench thread"));
     let mut host: Vec<HostTimes> = Vec::new();
     let processes = leaks::session_processes(session.id().as_str());
     assert!(
@@ -267,7 +272,19 @@ fn traced_case(
     let mut summary = hops_summary(&host, &steps::read(&pipeline.dir.path().join("trace")));
     summary["processes"] = named;
     summary["bench_tid"] = json!(bench_tid);
+    if let Some(priority) = priority {
+        summary["realtime_priority"] = json!(priority);
+    }
     Some(summary)
+}
+
+/// `BERTH_BENCH_TRACED_PRIORITY`: the `SCHED_FIFO` priority `paced_traced` runs at, if any.
+fn traced_priority() -> Option<u8> {
+    let text = std::env::var("BERTH_BENCH_TRACED_PRIORITY").ok()?;
+    match text.parse() {
+        Ok(priority @ 1..=99) => Some(priority),
+        _ => panic!("BERTH_BENCH_TRACED_PRIORITY={text}: a priority from 1 to 99 is expected"),
+    }
 }
 
 /// The session's processes by pid, each with its node (from the runner's `--spec`) and its

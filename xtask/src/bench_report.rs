@@ -1100,8 +1100,14 @@ fn chain_hops_table(page: &mut String) -> anyhow::Result<()> {
          send began → the runner took the frame; *echoN*: took it → `process()` returned; \
          *echoN → echoM*: returned (the runner's send, the next runner's look) → the next \
          runner took it; *echo3 → host*: returned → the host has it. *Slowest 1%*: the mean \
-         of each hop over the {} slowest frames.\n\n| Hop | p50 | slowest 1% |\n|---|---|---|",
-        v["frames"], v["tail_frames"],
+         of each hop over the {} slowest frames{}.\n\n| Hop | p50 | slowest 1% |\n|---|---|---|",
+        v["frames"],
+        v["tail_frames"],
+        v["realtime_priority"]
+            .as_u64()
+            .map_or(String::new(), |p| format!(
+                "; this run real-time, `SCHED_FIFO` {p} (`BERTH_BENCH_TRACED_PRIORITY`)"
+            )),
     )?;
     for ((hop, p), t) in hops.iter().zip(p50).zip(tail) {
         writeln!(
