@@ -223,7 +223,8 @@ fn traced_case(
         ..SessionOptions::default()
     };
     let mut session = pipelines::start(rt, &pipeline, options).expect("traced session");
-    let _realtime = priority.map(|p| RealtimeThread::enter(p).expect("a real-time bench thread"));
+    let bench_thread =
+        priority.map(|p| RealtimeThread::enter(p).expect("a real-time bench thread"));
     let mut host: Vec<HostTimes> = Vec::new();
     let processes = leaks::session_processes(session.id().as_str());
     assert!(
@@ -265,6 +266,7 @@ fn traced_case(
             round_trips
         })
     });
+    drop(bench_thread); // ordinary again before the stop, as in `paced_realtime`
     pipelines::stop(rt, session).expect("clean stop");
     if host.len() < PACED_FRAMES {
         return None; // filtered out, or a `--test` pass of one frame

@@ -880,29 +880,30 @@ fn render(results: &mut Results) -> anyhow::Result<String> {
          this machine's Docker keeps images with the `fuse-overlayfs` storage driver (its \
          `/etc/docker/daemon.json`), so each container's root filesystem is served by a FUSE \
          process of its own, and all a runner reads as it starts (the interpreter, numpy, \
-         iceoryx2) passes through it. `perf record -e cpu-clock -a` over \
-         `startup/container/3` (41 containers started and stopped), CPU per container: the \
-         runner's Python 242 ms (182 of them before it is ready, 53 as it exits), \
-         `fuse-overlayfs` 107 ms and `fusermount3` 10 ms, processes named `exe` 126 ms, \
-         dockerd 54, runc 47 and its init 31, containerd's shim 37 and containerd 19 ms. The \
-         `exe` processes are dockerd's own binary run again (`strace -f -e trace=execve` on \
-         the daemons): at each container start `libnetwork-setkey` (the OCI hook runc runs for \
-         the container's network namespace before its process) and `set-ipv6` on the new \
-         namespace, each the start of a large Go program; so what the paragraph above counts \
-         as making the namespaces is mostly these two programs, which a container that joins \
-         another's namespace does not run. On the same VM, a second daemon on the kernel's \
-         overlay (`overlay2`; `benches/probes/overlay2_daemon.sh`, the same image loaded into \
-         it): the runner's Python 198 ms a container (147 before it is ready) and no FUSE \
-         process, the rest alike. Full \
-         `startup` runs one after the other against each daemon, fuse-overlayfs against \
-         overlay2: 3 containers alone 880 against 618 ms (`cold_side_by_side` medians 977 \
-         against 565 ms), first session of a `Runtime` 1009 against 697 ms, from a `Runtime` \
-         847 against 470 ms (775 against 459), warm 16.5 against 14.7 ms, one container alone \
-         483 against 365 ms; two more pairs of `startup/container/3`: 818 and 867 against 548 \
-         and 624 ms. So here the storage driver costs a third to nearly half of a cold start, \
+         iceoryx2) passes through it. `perf record -e cpu-clock -a` over `startup/container/3` \
+         (41 containers started and stopped), CPU per container: the runner's Python 242 ms \
+         (182 of them before it is ready, 53 as it exits), `fuse-overlayfs` 107 ms and \
+         `fusermount3` 10 ms, processes named `exe` 126 ms, dockerd 54, runc 47 and its init \
+         31, containerd's shim 37 and containerd 19 ms. The `exe` processes are dockerd's own \
+         binary run again (`strace -f -e trace=execve` on the daemons): at each container start \
+         `libnetwork-setkey` (the OCI hook runc runs for the container's network namespace \
+         before its process) and `set-ipv6` on the new namespace, each the start of a large Go \
+         program; so what *Where the daemon's time goes* above counts as making the namespaces \
+         is mostly these two programs, which a container that joins another's namespace does \
+         not run. On the same VM, a second daemon on the kernel's overlay (`overlay2`; \
+         `benches/probes/overlay2_daemon.sh`, the same image loaded into it): the runner's \
+         Python 198 ms a container (147 before it is ready) and no FUSE process, the rest alike \
+         (it also has a data root of its own and no iptables rules, which containers without a \
+         network do not use). Full `startup` runs one after the other against each daemon, \
+         fuse-overlayfs against overlay2: 3 containers alone 880 against 618 ms \
+         (`cold_side_by_side` medians 977 against 565 ms), first session of a `Runtime` 1009 \
+         against 697 ms, from a `Runtime` 847 against 470 ms (775 against 459), warm 16.5 \
+         against 14.7 ms, one container alone 483 against 365 ms; two more pairs of \
+         `startup/container/3`: 818 and 867 against 548 and 624 ms. So here the storage driver \
+         costs a quarter to nearly half of a cold start (about 30% for three containers alone), \
          and on overlay2 three containers are ready within the 600 ms target from a `Runtime` \
-         and at about it alone. Berth names the driver: connecting to a daemon that uses \
-         `fuse-overlayfs` or `vfs` warns once a process, with the fix (`storage-driver` in \
+         and at about it alone. Berth names the driver: the first container a process starts on \
+         a daemon that uses `fuse-overlayfs` or `vfs` warns, with the fix (`storage-driver` in \
          `/etc/docker/daemon.json`), and the Machine table above gives it.\n"
     )?;
 

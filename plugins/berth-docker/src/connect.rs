@@ -166,10 +166,6 @@ pub(crate) async fn connect(address: &Address) -> Result<Daemon, BackendError> {
         storage_driver = storage_driver.as_deref().unwrap_or("unknown"),
         "connected to the Docker daemon"
     );
-    if let Some(advice) = storage_driver.as_deref().and_then(slow_storage_driver) {
-        static WARNED: std::sync::Once = std::sync::Once::new();
-        WARNED.call_once(|| tracing::warn!(address = %address.host, "{advice}"));
-    }
     Ok(Daemon {
         docker,
         init_supported,
@@ -179,19 +175,39 @@ pub(crate) async fn connect(address: &Address) -> Result<Daemon, BackendError> {
 
 /// What to tell the user of a daemon whose storage driver slows every container's start (the
 /// runner reads its interpreter, numpy and iceoryx2 from the image at each start), or `None`
-/// for the kernel's overlay and other drivers that read files directly.
+/// for the kernel's overlay and the other drivers.
 pub(crate) fn slow_storage_driver(driver: &str) -> Option<String> {
     let why = match driver {
-        "fuse-overlayfs" => "every file a container reads passes through a FUSE process of its own",
-        "vfs" => "every container's root filesystem is a full copy of its image",
+        "fuse-overlayfs" => {
+            "every file a container reads passes through a FUSE process of its own, so each \
+             container starts slower than on overlay2 (Berth's BENCHMARKS.md, Startup: a \
+             quarter to nearly half of a cold start on one machine)"
+        }
+        "vfs" => {
+            "each container's root filesystem is a full copy of its image, made as the \
+             container is created"
+        }
         _ => return None,
     };
     Some(format!(
-        "Docker's storage driver is {driver}: {why}, so containers start slower than with \
-         overlay2 (three Berth containers ready in about 0.85 s against 0.6 s on one 2-CPU \
-         machine); where the kernel has overlayfs, set `\"storage-driver\": \"overlay2\"` in \
-         /etc/docker/daemon.json and restart Docker (its images are then built again)"
+        "Docker's storage driver is {driver}: {why}. Where the filesystem under Docker's data \
+         root supports overlayfs, set `\"storage-driver\": \"overlay2\"` in \
+         /etc/docker/daemon.json (rootless Docker: ~/.config/docker/daemon.json) and restart \
+         Docker; if it does not start, remove the setting again. Images and containers kept \
+         by the old driver are not seen by the new one: Berth builds its images again"
     ))
+}
+
+/// Warns, once a process, about a storage driver that slows every container's start.
+pub(crate) fn warn_if_slow(daemon: &Daemon, address: &Address) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if let Some(advice) = daemon
+        .storage_driver
+        .as_deref()
+        .and_then(slow_storage_driver)
+    {
+        WARNED.call_once(|| tracing::warn!(address = %address.host, "{advice}"));
+    }
 }
 
 #[cfg(test)]

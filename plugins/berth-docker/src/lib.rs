@@ -123,7 +123,7 @@ impl DockerBackend {
     }
 
     /// The daemon's storage driver (`overlay2`, `fuse-overlayfs`, …), or `None` when its info
-    /// did not say. Connecting warns, once a process, about a driver that slows every
+    /// did not say. The first container a process starts warns about a driver that slows every
     /// container's start.
     pub async fn storage_driver(&self) -> Result<Option<String>, BackendError> {
         Ok(self.daemon().await?.storage_driver.clone())
@@ -264,6 +264,7 @@ impl Backend for DockerBackend {
 
     async fn launch(&self, spec: &LaunchSpec) -> Result<Box<dyn NodeProcess>, BackendError> {
         let daemon = self.daemon().await?;
+        connect::warn_if_slow(daemon, &self.address);
         let settings = Settings {
             network: self.network,
             init: daemon.init_supported,
