@@ -4,6 +4,7 @@ import asyncio
 import ctypes
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from berth.runner import (
     Runner,
     _encode_control,
     make_realtime,
+    ready_message,
 )
 from berth.spec import NodeSpec, SpecError
 
@@ -150,6 +152,15 @@ def _may_be_realtime(priority: int) -> bool:
             except FileNotFoundError:  # the cgroup is not visible here: its budget unknown
                 return permitted
     return permitted
+
+
+def test_the_ready_message_names_the_installed_iceoryx2() -> None:
+    from importlib import metadata
+
+    message = ready_message()
+    assert message["type"] == "ready"
+    assert message["iceoryx2"] == metadata.version("iceoryx2")
+    assert message["python"] == platform.python_version()
 
 
 def test_bad_spec_exits_1_with_message() -> None:
