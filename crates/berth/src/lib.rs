@@ -79,22 +79,30 @@ pub fn pin_current_thread(cpus: &str) -> Result<(), SessionError> {
 /// [`SessionOptions::realtime`], the thread that sends frames and waits for them is not held
 /// up by threads of ordinary priority either.
 pub fn set_current_thread_realtime(priority: u8) -> Result<(), SessionError> {
-    let refused = |problem: String| SessionError::Realtime { priority, problem };
-    Realtime::new(priority)
-        .check()
-        .map_err(|problem| refused(problem.to_string()))?;
+    check_realtime(Realtime::new(priority))?;
     let param = libc::sched_param {
         sched_priority: i32::from(priority),
     };
     // SAFETY: plain syscall on the calling thread (0) with a valid parameter.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
         let error = std::io::Error::last_os_error();
-        return Err(refused(format!(
-            "the kernel refused this thread ({error}); fix: run with CAP_SYS_NICE or an \
-             RLIMIT_RTPRIO of at least {priority} (`ulimit -r`), and where the kernel budgets \
-             real-time threads by cgroup, give this thread's cgroup a real-time budget \
-             (`cpu.rt_runtime_us`)"
-        )));
+        return Err(SessionError::Realtime {
+            priority,
+            problem: format!(
+                "the kernel refused this thread ({error}); fix: run with CAP_SYS_NICE or an \
+                 RLIMIT_RTPRIO of at least {priority} (`ulimit -r`), and where the kernel \
+                 budgets real-time threads by cgroup, give this thread's cgroup a real-time \
+                 budget (`cpu.rt_runtime_us`)"
+            ),
+        });
     }
     Ok(())
+}
+
+/// [`Realtime::check`] as the error a session reports.
+pub(crate) fn check_realtime(realtime: Realtime) -> Result<(), SessionError> {
+    realtime.check().map_err(|problem| SessionError::Realtime {
+        priority: realtime.priority,
+        problem: problem.to_string(),
+    })
 }

@@ -88,13 +88,7 @@ impl Default for SessionOptions {
 impl SessionOptions {
     /// Checks [`SessionOptions::realtime`] before anything starts.
     pub(crate) fn check_realtime(&self) -> Result<(), SessionError> {
-        match self.realtime {
-            Some(realtime) => realtime.check().map_err(|problem| SessionError::Realtime {
-                priority: realtime.priority,
-                problem: problem.to_string(),
-            }),
-            None => Ok(()),
-        }
+        self.realtime.map_or(Ok(()), crate::check_realtime)
     }
 
     /// The transport these options name, else [`recommended::transport`](crate::recommended::transport).
